@@ -1,0 +1,62 @@
+"""The one settings object: every knob an operator may turn, read from AIGUILLAGE_* variables or .env."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AIGUILLAGE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Index, database and snapshots.")
+    corpus_dir: Path = Field(Path("corpus"), description="Offer cards, partners, contacts, territories.")
+
+    embedding_backend: Literal["use", "sentence-transformers", "openai"] = Field(
+        "use", description="use = bundled multilingual Universal Sentence Encoder (offline)."
+    )
+    embedding_model: str | None = Field(
+        None, description="Model name or local path (sentence-transformers) or model id (openai)."
+    )
+    embedding_base_url: str | None = Field(None, description="OpenAI-compatible embeddings endpoint.")
+    embedding_api_key: str | None = None
+    embedding_query_prompt: str | None = Field(
+        None, description="Prefix for queries, e.g. 'query: ' for e5 models (sentence-transformers)."
+    )
+    embedding_passage_prompt: str | None = Field(None, description="Prefix for passages, e.g. 'passage: '.")
+
+    chroma_url: str | None = Field(None, description="http://host:port of a Chroma server; embedded if unset.")
+    collection_prefix: str = "aiguillage"
+
+    retrieval_depth: int = Field(40, ge=5, le=500, description="Passages taken from each retriever before fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
+    max_referrals: int = Field(3, ge=1, le=10)
+
+    database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite file in data_dir if unset.")
+    conversation_retention_days: int = Field(180, ge=1)
+    max_message_chars: int = Field(2000, ge=50)
+
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible chat endpoint; grounded answers if unset.")
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout_s: float = 20.0
+    llm_max_retries: int = 2
+    llm_max_concurrency: int = 4
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to embed the widget.")
+    rate_limit: str = Field("30/minute", description="Per-IP limit on public endpoints (slowapi syntax).")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'aiguillage.db').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

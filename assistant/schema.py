@@ -1,0 +1,254 @@
+"""Offer, partner and theme cards: the contract between corpus/, ingest/ and the assistant.
+
+Vocabularies follow Aides-territoires where it has one (support types, audiences) so that
+cards can be exchanged with it; what it lacks (labels, tools, training) is added here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+
+SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+PARTIAL_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=True, frozen=True)
+
+
+class Partner(StrEnum):
+    anct = "anct"
+    ademe = "ademe"
+    cerema = "cerema"
+    anru = "anru"
+    anah = "anah"
+    banque_des_territoires = "banque-des-territoires"
+    etat = "etat"
+
+
+class SupportType(StrEnum):
+    technical_engineering = "technical_engineering"
+    financial_engineering = "financial_engineering"
+    legal_engineering = "legal_engineering"
+    grant = "grant"
+    loan = "loan"
+    recoverable_advance = "recoverable_advance"
+    tax_relief = "tax_relief"
+    label = "label"
+    tool = "tool"
+    training = "training"
+    network = "network"
+    other = "other"
+
+
+class Audience(StrEnum):
+    commune = "commune"
+    epci = "epci"
+    department = "department"
+    region = "region"
+    special = "special"  # syndicats, PETR, pôles métropolitains
+    social_landlord = "social_landlord"
+    epl = "epl"  # SEM, SPL, SEMOP
+    public_body = "public_body"  # EPF, EPA, établissements publics
+    association = "association"
+    company = "company"
+    coownership = "coownership"  # syndicats de copropriétaires
+    household = "household"  # owners, tenants
+
+
+COLLECTIVITY_AUDIENCES = {Audience.commune, Audience.epci, Audience.department, Audience.region}
+
+
+class ProjectStep(StrEnum):
+    preop = "preop"  # idée, diagnostic, études
+    op = "op"  # travaux, mise en œuvre
+    postop = "postop"  # suivi, évaluation, exploitation
+
+
+class Status(StrEnum):
+    active = "active"
+    closed = "closed"
+    historic = "historic"
+
+
+class TerritoryCondition(StrEnum):
+    qpv = "qpv"
+    rural = "rural"
+    coastal = "coastal"
+    mountain = "mountain"
+    overseas = "overseas"
+    frr = "frr"  # France Ruralités Revitalisation
+    ort = "ort"  # opération de revitalisation de territoire
+
+
+class Programme(StrEnum):
+    petites_villes_de_demain = "petites-villes-de-demain"
+    action_coeur_de_ville = "action-coeur-de-ville"
+    villages_d_avenir = "villages-d-avenir"
+    territoires_d_industrie = "territoires-d-industrie"
+    npnru = "npnru"
+    crte = "crte"
+    territoire_engage = "territoire-engage-transition-ecologique"
+    cerema_membership = "adhesion-cerema"
+
+
+class ContactKind(StrEnum):
+    """Where a collectivity knocks; corpus/contacts/ maps each kind to a concrete office per territory."""
+
+    prefecture = "prefecture"  # préfet = délégué territorial ANCT and ANRU, Fonds vert, DETR/DSIL
+    anah_local = "anah-delegation-locale"  # DDT(M) or delegated collectivity
+    ademe_regional = "ademe-direction-regionale"
+    bdt_regional = "bdt-direction-regionale"
+    cerema_territorial = "cerema-direction-territoriale"
+    territoires_conseils = "territoires-conseils"
+    online = "en-ligne"  # a national platform is the entry point
+
+
+class PopulationRule(Strict):
+    """Inclusive bounds on the population of one audience: '< 3 500 habitants' is max 3499."""
+
+    audience: Audience
+    min: int | None = Field(None, ge=0)
+    max: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> PopulationRule:
+        if self.min is None and self.max is None:
+            raise ValueError("une règle de population doit fixer min ou max")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min doit être inférieur ou égal à max")
+        return self
+
+
+class Eligibility(Strict):
+    population: list[PopulationRule] = Field(
+        default_factory=list, description="Bounds per audience; an audience with no rule has no bound."
+    )
+    territory_all: list[TerritoryCondition] = Field(
+        default_factory=list, description="Every condition must hold (e.g. qpv)."
+    )
+    programmes_any: list[Programme] = Field(
+        default_factory=list, description="Membership of at least one of these programmes is required."
+    )
+    conditions: list[str] = Field(default_factory=list, description="Other conditions, in French.")
+
+
+class Cost(Strict):
+    free_for: list[PopulationRule] = Field(default_factory=list, description="Who gets it at no cost.")
+    note: str | None = Field(None, description="Cost or co-financing rule for the others, in French.")
+
+
+class Figure(Strict):
+    label: str
+    value: str
+    to_confirm: bool = False
+
+
+class Access(Strict):
+    contact: ContactKind
+    entry_point: str = Field(description="Who to address, in French, e.g. 'Préfecture de département'.")
+    steps: list[str] = Field(min_length=1)
+    url: HttpUrl | None = None
+
+
+class Period(Strict):
+    start: str | None = None
+    end: str | None = None
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _partial_date(cls, value: object) -> str | None:
+        if isinstance(value, (dt.date, int)):  # YAML reads 2025-05-19 as a date and 2025 as an int
+            value = value.isoformat() if isinstance(value, dt.date) else str(value)
+        if value is not None and not PARTIAL_DATE.match(value):
+            raise ValueError("date attendue au format AAAA, AAAA-MM ou AAAA-MM-JJ")
+        return value
+
+
+class OutdatedPremise(Strict):
+    premise: str = Field(description="What users may still believe, in French.")
+    correction: str
+    keywords: list[str] = Field(min_length=1, description="Words that reveal the premise in a question.")
+
+    @field_validator("keywords", mode="before")
+    @classmethod
+    def _years_as_words(cls, value: object) -> object:
+        return [str(v) if isinstance(v, int) else v for v in value] if isinstance(value, list) else value
+
+
+class Offer(Strict):
+    id: str = Field(pattern=SLUG)
+    partner: Partner
+    operator: str | None = Field(None, description="Real operator, required for State schemes (partner etat).")
+    co_partners: list[Partner] = Field(default_factory=list)
+    title: str = Field(min_length=3)
+    aliases: list[str] = Field(default_factory=list, description="Acronyms and other names askers use.")
+    summary: str = Field(min_length=20, max_length=600)
+    description: str = Field(min_length=100)
+    support_types: list[SupportType] = Field(min_length=1)
+    audiences: list[Audience] = Field(min_length=1)
+    themes: list[str] = Field(min_length=1)
+    eligibility: Eligibility = Field(default_factory=Eligibility)
+    cost: Cost | None = None
+    project_steps: list[ProjectStep] = Field(min_length=1)
+    territorial_scope: str = Field("national", description="national, régional… in French when not national.")
+    access: Access
+    figures: list[Figure] = Field(default_factory=list)
+    status: Status
+    period: Period = Field(default_factory=Period)
+    status_note: str | None = None
+    outdated_premises: list[OutdatedPremise] = Field(default_factory=list)
+    source_urls: list[HttpUrl] = Field(min_length=1)
+    last_verified: dt.date
+
+    @model_validator(mode="after")
+    def _operator_for_state_schemes(self) -> Offer:
+        if self.partner == Partner.etat and not self.operator:
+            raise ValueError("un dispositif de l'État doit nommer son opérateur (champ operator)")
+        return self
+
+    @property
+    def url(self) -> str:
+        return str(self.access.url or self.source_urls[0])
+
+
+class PartnerCard(Strict):
+    id: Partner
+    name: str
+    short_name: str
+    role: str
+    support_kinds: list[str] = Field(min_length=1)
+    website: HttpUrl
+    how_to_reach: str
+    contact: ContactKind
+    source_urls: list[HttpUrl] = Field(min_length=1)
+    last_verified: dt.date
+
+
+class Theme(Strict):
+    id: str = Field(pattern=SLUG)
+    label: str
+    synonyms: list[str] = Field(default_factory=list)
+
+
+class ThemeVocabulary(Strict):
+    themes: list[Theme] = Field(min_length=1)
+    fonds_vert_measures: dict[str, list[str]] = Field(
+        default_factory=dict, description="Fonds vert measure name → theme ids (evaluation mapping)."
+    )
+
+    @model_validator(mode="after")
+    def _mapping_uses_known_themes(self) -> ThemeVocabulary:
+        known = {theme.id for theme in self.themes}
+        for measure, theme_ids in self.fonds_vert_measures.items():
+            unknown = set(theme_ids) - known
+            if unknown:
+                raise ValueError(f"mesure « {measure} » : thèmes inconnus {sorted(unknown)}")
+        return self
+
+    def by_id(self) -> dict[str, Theme]:
+        return {theme.id: theme for theme in self.themes}
