@@ -1,0 +1,956 @@
+"""Who is asking: communes, EPCI, départements and régions, and the resolver of free French text.
+
+Data comes from corpus/territoires/ (built by ingest.territories from INSEE data). The resolver
+favours precision: a wrong commune silently changes eligibility, a missing one only costs a
+question. So a name is taken only when the phrasing signals a place ("maire de", "à", a capital
+letter after a cue, a distinctive multi-word name), and homonyms are returned as candidates.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
+
+from assistant.schema import Audience
+
+# --- normalisation ---------------------------------------------------------------------------
+
+_ABBREVIATIONS = {"st": "saint", "ste": "sainte", "sts": "saints", "stes": "saintes"}
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _fold(text: str) -> str:
+    """Lowercase ASCII: accents dropped, ligatures spelled out, other letters lost."""
+    text = text.lower().replace("œ", "oe").replace("æ", "ae")
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+
+
+def normalize(text: str) -> str:
+    """Lowercase, no accents, hyphens and apostrophes as spaces, St/Ste spelled out."""
+    return " ".join(_ABBREVIATIONS.get(t, t) for t in _WORD.findall(_fold(text)))
+
+
+ARTICLES = frozenset({"le", "la", "les", "l"})
+JOINERS = ARTICLES | {"de", "du", "des", "d", "en", "sur", "sous", "et", "aux", "au", "a", "lez", "lo", "los"}
+SAINTS = frozenset({"saint", "sainte", "saints", "saintes"})
+
+# Everyday French words that are also names of communes (or content words of names): such a
+# name is taken only with a capital letter and a place cue ("à Eu", "commune de Pont").
+COMMON_WORDS = frozenset(
+    """
+    y eu a en le la les un une des du de au aux et ou sur sous dans par pour avec sans chez entre vers
+    pres apres avant contre selon depuis ce cet cette ces mon ma mes son sa ses notre nos votre vos leur
+    leurs qui que dont on nous vous ils elles est sont suis ai as avons avez ont fait plus moins tres bien
+    tout tous toute toutes autre autres meme aussi donc mais car ni ne pas si comme quand oui non
+    deux trois quatre cinq six sept huit neuf dix onze douze vingt trente quarante cinquante cent mille
+    premier premiere nouveau nouvelle nouvelles nouveaux vieux vieille vieil neuve neufs grand grande
+    grands grandes petit petite petits petites haut haute hauts hautes bas basse basses beau belle bel
+    beaux bon bonne bonnes bons long longue longues court courte courtes gros grosse vert verte verts
+    rouge rouges blanc blanche noir noire doux douce franc francs fort forte riche pauvre pauvres simple
+    seul seule vrai faux fausse plein pleine vide vif vive vives moyen moyenne sec seche frais precieux
+    allons allez aller va vais vont viens vient venir vienne faut peut peux veut veux voir vue vu vues
+    lu lue dit mis mise cherche change charge force monte passe reste porte tient serre serres serez sera
+    soyons aurons irai irais espere louer publier lutter sort
+    janvier fevrier mars avril mai juin juillet aout septembre octobre novembre decembre
+    commune communes ville villes village villages bourg bourgs centre hameau mairie eglise ecole ecoles
+    college lycee creche salle salles place places rue rues route routes chemin chemins pont ponts port
+    ports plan plans projet projets maison maisons logement logements gare parc parcs jardin jardins
+    champ champs bois foret forets montagne montagnes mont monts val vals vallee vallees plaine plaines
+    riviere rivieres lac lacs mer plage plages cote cotes ile iles source sources fontaine fontaines
+    moulin moulins chateau chateaux tour tours croix chapelle chapelles abbaye four fours marche marches
+    halle halles usine ferme fermes grange granges terre terres eau eaux feu feux air aire aires bain
+    bains puits pierre pierres roche roches rocher forts tombe terrasse terrasses table quartier passage
+    cours union reunion temple syndicat hopital hotellerie echelle etoile escale loge loges forge forges
+    chaussee couture vigne vignes verger vergers noyer pin pins chene chenes houx ifs orme ormes saule
+    saules nord sud ouest maire saint
+    lot somme manche cher orne marne allier jura sainte trinite toussaint bio don son sens lance ligne linge signes
+    abondance aigle aiguille aiguilles ange angles anse arches armes aube auge avion aviron avoine azur
+    ballon ballons bar barre bars belvedere bidon bille bonnet bordes bords borne bouchon boue bouee
+    bouillon boulon bouquet branches bras breves brousse buisson bulle bulles bus cabanes caille campagne
+    canari capelle cars caves celle celles cerise cerisiers champagne chapeau charme charmes chaux choux
+    citerne colombe colombes colombier colonne confort conte contes corps couches courant creuse
+    cultures cures cuve cuves dangers degre denier devise drap dunes ecot ecurie engins epargne epine
+    etables etain etangs fins folie folies fosse fosses fougere fougeres garde gars gorges graces gras
+    grave hommes jumeaux jumelles jury landes lime loupe lys machine mare marines marques mere messe
+    mousse mouton murs nuits oie pannes parent pere planches plaisir portes poses prince quartier racines
+    rang salon seuil suisse tache tasse termes tonnerre touche touches trappes treilles vaux vente ventes
+    """.split()
+)
+
+# --- data ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Region:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Departement:
+    code: str
+    name: str
+    region: str
+
+
+@dataclass(frozen=True)
+class Commune:
+    code: str  # INSEE
+    name: str
+    postal_codes: tuple[str, ...]
+    departement: str
+    region: str
+    population: int | None  # population municipale
+    epci: str | None  # SIREN of its EPCI à fiscalité propre; None for a few islands and overseas
+
+
+@dataclass(frozen=True)
+class Epci:
+    siren: str
+    name: str
+    kind: str  # CC, CA, CU, METRO, MET69
+    population: int | None  # population municipale
+    population_totale: int | None
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What the text designates. `level` is the finest collectivity named, not necessarily the asker."""
+
+    commune: Commune | None = None
+    epci: Epci | None = None
+    departement: Departement | None = None
+    region: Region | None = None
+    candidates: list[Commune] = field(default_factory=list)
+    epci_candidates: list[Epci] = field(default_factory=list)  # when the words fit several EPCI
+    candidate_labels: list[str] = field(default_factory=list)  # "Saint-Martin (Gers, 434 habitants)"
+    ambiguous: bool = False
+    matched_text: str | None = None
+    level: Audience | None = None
+    former_name: str | None = None  # set when matched through a commune déléguée or associée
+
+    @property
+    def found(self) -> bool:
+        return any((self.commune, self.epci, self.departement, self.region, self.candidates))
+
+    def clarifying_question(self, limit: int = 8) -> str | None:
+        """The question to ask when several communes fit, in French."""
+        if not self.ambiguous:
+            return None
+        shown = self.candidate_labels[:limit]
+        more = len(self.candidate_labels) - len(shown)
+        listing = " ; ".join(shown) + (f" ; et {more} autre{'s' if more > 1 else ''}" if more > 0 else "")
+        what = f"« {self.matched_text} »" if self.matched_text else "ce que vous indiquez"
+        kind = "communes" if self.candidates else "intercommunalités"
+        return f"Plusieurs {kind} correspondent à {what} : {listing}. De laquelle s'agit-il ?"
+
+
+def population_label(population: int | None) -> str:
+    if population is None:
+        return "population inconnue"
+    return f"{population:,}".replace(",", "\u202f") + " habitants"
+
+
+# --- resolver internals ----------------------------------------------------------------------
+
+_STRONG_HEADS = (
+    ("commune",),
+    ("commune", "nouvelle"),
+    ("commune", "deleguee"),
+    ("commune", "associee"),
+    ("mairie",),
+    ("maire",),
+    ("maire", "delegue"),
+    ("maire", "deleguee"),
+    ("maires",),
+    ("ville",),
+    ("village",),
+    ("municipalite",),
+    ("conseil", "municipal"),
+    ("elu",),
+    ("elue",),
+    ("elus",),
+    ("elues",),
+)
+# Only "de": "la commune a voté" has the verb avoir, not the place "à".
+STRONG_CUES = frozenset(head + (prep,) for head in _STRONG_HEADS for prep in ("de", "d", "du", "des"))
+LOCATIVE = frozenset({"a", "au", "aux"})
+WEAK = LOCATIVE | {"de", "d", "du", "des", "sur", "pour", "vers", "depuis", "pres", "proche", "autour", "entre"}
+DEP_CUES = frozenset({"dans", "en", "a", "du", "des", "de", "d", "le", "la", "l", "les", "departement", "region"})
+DEP_STRONG_CUES = frozenset({"dans", "en"})
+DEP_WORDS = frozenset({"departement", "departements", "departemental", "dpt", "dept", "prefecture", "prefet", "region"})
+# Départements named after a river or a massif: "les berges de la Loire" is no place to route to.
+RIVERS = frozenset(
+    "ain aisne allier ardeche ariege aube aude aveyron charente cher correze creuse dordogne doubs drome eure gard"
+    " gers gironde indre isere jura loir loire lot marne mayenne meuse moselle oise orne rhone sarthe seine somme tarn"
+    " var vendee vienne vosges yonne".split()
+)
+UNITS = frozenset(
+    "habitants habitant hab h euros euro eur e k m m2 m3 ha km km2 logements logement places eleves metres ml"
+    " kw kwh mwh".split()
+)
+CONTRACTED = {"au": "le", "du": "le", "aux": "les", "des": "les"}
+_URL = re.compile(r"\b(?:https?://|www\.)\S+|\S+@\S+\.\w+|\S+\.(?:gouv|fr|com|org|net|eu)(?:/\S*)?\b")
+NUMERIC_CONTEXT = frozenset(
+    "de d a plus moins environ pres budget montant cout total soit pour sur par x et ou entre jusqu hauteur dont avec"
+    " n no numero".split()
+)
+_TRAILING_DEP = re.compile(r"\s*[,-]?\s*(\d{2,3}|2[AaBb])\b(?!\s*(?:%|€|[a-zA-Zé]))")
+SENTENCE_BREAK = re.compile(r"[.!?\n:;]")
+DEP_CODE_PATTERNS = (
+    re.compile(r"\((\d{2,3}|2[AaBb])\)"),
+    re.compile(r"\b(?:d[ée]partements?|d[ée]pts?|dép)\.?\s*(?:n°\s*)?(\d{2,3}|2[AaBb])\b", re.IGNORECASE),
+    re.compile(r"\bdans\s+l[ea]\s+(\d{2,3}|2[AaBb])\b", re.IGNORECASE),
+    re.compile(r"(?<![\w-])(2[AB])(?![\w-])"),
+)
+REGION_ACRONYMS = {"paca": "93", "aura": "84", "idf": "11", "bfc": "27", "hdf": "32", "ara": "84"}
+
+EPCI_PREFIXES = (
+    ("communaute", "de", "communes"),
+    ("communaute", "des", "communes"),
+    ("communaute", "de", "commune"),
+    ("communaute", "d", "agglomeration"),
+    ("communaute", "d", "agglo"),
+    ("communaute", "agglomeration"),
+    ("communaute", "urbaine"),
+    ("com", "com"),
+    ("comcom",),
+    ("cdc",),
+    ("cc",),
+    ("ca",),
+    ("cu",),
+    ("agglomeration",),
+    ("agglo",),
+    ("metropole",),
+    ("eurometropole",),
+    ("intercommunalite",),
+    ("interco",),
+    ("epci",),
+    ("communaute",),
+)
+UPPERCASE_ONLY_PREFIXES = {("ca",), ("cu",), ("cdc",)}  # "ça", "cu" are words
+EPCI_SUFFIXES = frozenset({"communaute", "agglo", "agglomeration", "metropole"})
+EPCI_TYPE_WORDS = EPCI_SUFFIXES | {"eurometropole"}
+_DATA_PREFIX = re.compile(r"^(?:cc|ca|cu|metropole|eurometropole)\s+")
+_LEADING_JOINERS = re.compile(r"^(?:(?:de|du|des|d|l|la|le|les)\s+)+")
+
+
+@dataclass
+class _Token:
+    norm: str
+    start: int
+    end: int
+    cap: bool
+    initial: bool  # first word of a sentence
+    glued: bool  # joined to the next token by a hyphen or an apostrophe
+    hyphen: bool = False  # joined to the next token by a hyphen
+
+
+@dataclass
+class _Match:
+    kind: str  # commune, postal, insee, epci, departement, region
+    ids: list  # commune codes, EPCI sirens, département or région codes
+    start: int  # token range [start, end)
+    end: int
+    strength: int  # 3 strong cue or code, 2 weak cue, 1 distinctive name alone
+    text: str
+    former: str | None = None
+    hint_only: bool = False  # narrows homonyms but is not enough to name a département
+
+
+def _content(tokens: list[str]) -> list[str]:
+    return [t for t in tokens if t not in JOINERS]
+
+
+def _is_common(key: str) -> bool:
+    tokens = key.split()
+    content = _content(tokens)
+    if len(content) >= 2 and content[0] in SAINTS:
+        return False
+    if not content:
+        return True
+    if len(content) == 1 and len(content[0]) <= 2:
+        return True
+    return all(t in COMMON_WORDS for t in content)
+
+
+def _epci_core(name: str) -> str:
+    key = _DATA_PREFIX.sub("", normalize(name))
+    return _LEADING_JOINERS.sub("", key)
+
+
+class Territories:
+    """The INSEE geography, indexed for lookups and for resolve()."""
+
+    def __init__(
+        self,
+        communes: list[Commune],
+        epcis: list[Epci],
+        departements: list[Departement],
+        regions: list[Region],
+        former_names: list[tuple[str, str]] = (),
+        alias_codes: dict[str, str] | None = None,
+        meta: dict | None = None,
+    ):
+        self.meta = meta or {}
+        self.communes = {c.code: c for c in communes}
+        self.epcis = {e.siren: e for e in epcis}
+        self.departements = {d.code: d for d in departements}
+        self.regions = {r.code: r for r in regions}
+        self.alias_codes = alias_codes or {}
+        self.by_postal_code: dict[str, list[Commune]] = {}
+        self._communes_per_dep: dict[str, int] = {}
+        for c in communes:
+            self._communes_per_dep[c.departement] = self._communes_per_dep.get(c.departement, 0) + 1
+            for cp in c.postal_codes:
+                self.by_postal_code.setdefault(cp, []).append(c)
+        self._build_index(former_names)
+
+    # -- loading --
+
+    @classmethod
+    def load(cls, corpus_dir: Path) -> Territories:
+        """Territories of corpus_dir/territoires (or corpus_dir itself); cached per directory."""
+        corpus_dir = Path(corpus_dir)
+        base = corpus_dir / "territoires" if (corpus_dir / "territoires").is_dir() else corpus_dir
+        return _load(str(base.resolve()))
+
+    # -- lookups --
+
+    def commune(self, code: str) -> Commune | None:
+        """By INSEE code, current or superseded (commune déléguée, arrondissement municipal)."""
+        code = code.strip().upper()
+        return self.communes.get(code) or self.communes.get(self.alias_codes.get(code, ""))
+
+    def communes_by_postal_code(self, postal_code: str) -> list[Commune]:
+        return sorted(self.by_postal_code.get(postal_code.strip(), []), key=_by_population)
+
+    def epci(self, siren: str) -> Epci | None:
+        return self.epcis.get(siren.strip().replace(" ", ""))
+
+    def departement(self, code: str) -> Departement | None:
+        code = code.strip().upper()
+        return self.departements.get(code.zfill(2) if code.isdigit() else code)
+
+    def region(self, code: str) -> Region | None:
+        return self.regions.get(code.strip())
+
+    def epci_of(self, commune: Commune) -> Epci | None:
+        return self.epcis.get(commune.epci) if commune.epci else None
+
+    def departement_of(self, commune: Commune) -> Departement:
+        return self.departements[commune.departement]
+
+    def region_of(self, commune: Commune) -> Region:
+        return self.regions[commune.region]
+
+    def communes_named(self, name: str) -> list[Commune]:
+        """Current communes of that name (accents, hyphens, St/Ste, leading article ignored), largest first."""
+        key = normalize(name)
+        found = {code for kind, ids, _ in self._names.get(key, []) if kind == "commune" for code in ids}
+        return sorted((self.communes[c] for c in found), key=_by_population)
+
+    def label(self, commune: Commune) -> str:
+        return f"{commune.name} ({self.departements[commune.departement].name}, {population_label(commune.population)})"
+
+    # -- index --
+
+    def _add(self, key: str, kind: str, ident: str, article: str | None = None) -> None:
+        bucket = self._names.setdefault(key, [])
+        for k, ids, art in bucket:
+            if k == kind and art == article:
+                if ident not in ids:
+                    ids.append(ident)
+                return
+        bucket.append((kind, [ident], article))
+
+    def _build_index(self, former_names) -> None:
+        # key -> [(kind, ids, dropped article)]; an entry with a dropped article needs "au/du..." or
+        # a multi-word rest to match ("Puy-en-Velay", "du Havre").
+        self._names: dict[str, list[tuple[str, list[str], str | None]]] = {}
+        for c in self.communes.values():
+            key = normalize(c.name)
+            self._add(key, "commune", c.code)
+            first, _, rest = key.partition(" ")
+            if first in ARTICLES and rest:
+                self._add(rest, "commune", c.code, article=first)
+        current = set(self._names)
+        for name, parent in former_names:
+            key = normalize(name)
+            if key not in current and parent in self.communes:
+                self._add(key, "former", parent)
+        for d in self.departements.values():
+            self._add(normalize(d.name), "departement", d.code)
+        for r in self.regions.values():
+            self._add(normalize(r.name), "region", r.code)
+        self._add("ile de france", "region", "11")
+        self._add("region centre", "region", "24")
+
+        self._epci_cores: dict[str, list[str]] = {}
+        for e in self.epcis.values():
+            core = _epci_core(e.name)
+            cores = {core, normalize(e.name), _DATA_PREFIX.sub("", normalize(e.name))}
+            tokens = core.split()
+            if len(tokens) > 1 and tokens[-1] in EPCI_TYPE_WORDS:
+                cores.add(_LEADING_JOINERS.sub("", " ".join(tokens[:-1])))
+            if len(tokens) > 1 and tokens[0] in EPCI_TYPE_WORDS:
+                cores.add(_LEADING_JOINERS.sub("", " ".join(tokens[1:])))
+            for key in cores - {""}:
+                self._epci_cores.setdefault(key, [])
+                if e.siren not in self._epci_cores[key]:
+                    self._epci_cores[key].append(e.siren)
+
+        self._prefixes: set[str] = set()
+        for key in list(self._names) + list(self._epci_cores):
+            self._prefixes.add(key)
+            self._prefixes.update(key[:m.start()] for m in re.finditer(" ", key))
+        self._max_tokens = max(k.count(" ") + 1 for k in self._names)
+
+        # Names by length, for typo-tolerant search with a bounded edit distance.
+        self._fuzzy_by_len: dict[int, list[str]] = {}
+        for key, entries in self._names.items():
+            if any(kind in ("commune", "former") and art is None for kind, _, art in entries):
+                self._fuzzy_by_len.setdefault(len(key), []).append(key)
+        self._fuzzy_cache: dict[tuple[str, int], list[str]] = {}
+        self._epci_by_len: dict[int, list[str]] = {}
+        for key in self._epci_cores:
+            self._epci_by_len.setdefault(len(key), []).append(key)
+
+    # -- resolution --
+
+    def resolve(self, text: str) -> Resolution:
+        """Find the commune, EPCI, département or région that a French question mentions."""
+        text = _URL.sub(lambda m: " " * len(m.group()), text)
+        tokens = _tokenize(text)
+        if not tokens:
+            return Resolution()
+        matches: list[_Match] = []
+        matches += self._code_matches(text, tokens)
+        matches += self._epci_matches(text, tokens)
+        matches += self._name_matches(text, tokens)
+        covered = _select(matches)
+        matches_fuzzy = self._fuzzy_matches(text, tokens, covered)
+        chosen = _select_all(covered + matches_fuzzy)
+        return self._combine(chosen)
+
+    def _code_matches(self, text: str, tokens: list[_Token]) -> list[_Match]:
+        found = []
+        norms = [t.norm for t in tokens]
+        for i, tok in enumerate(tokens):
+            word = tok.norm
+            following = norms[i + 1] if i + 1 < len(norms) else ""
+            if following in UNITS or text[tok.end :].lstrip()[:1] in ("€", "%", "²", "$"):
+                continue
+            before = norms[max(0, i - 3) : i]
+            if len(word) == 5 and (word.isdigit() or (word[:2] in ("2a", "2b") and word[2:].isdigit())):
+                code = word.upper()
+                insee_first = "insee" in before or "cog" in before
+                labelled = insee_first or "postal" in before or "cp" in before
+                if not labelled and before and (before[-1] in NUMERIC_CONTEXT or before[-1].isdigit()):
+                    continue  # "un budget de 15000", "entre 10000 et 20000"
+                by_cp = [c.code for c in self.by_postal_code.get(code, [])] if code.isdigit() else []
+                commune = self.commune(code)
+                if by_cp and not insee_first:
+                    found.append(_Match("postal", by_cp, i, i + 1, 3, text[tok.start : tok.end]))
+                elif commune:
+                    found.append(_Match("insee", [commune.code], i, i + 1, 3, text[tok.start : tok.end]))
+                elif by_cp:
+                    found.append(_Match("postal", by_cp, i, i + 1, 3, text[tok.start : tok.end]))
+            elif len(word) == 9 and word.isdigit() and word in self.epcis:
+                found.append(_Match("epci", [word], i, i + 1, 3, text[tok.start : tok.end]))
+        for pattern in DEP_CODE_PATTERNS:
+            for m in pattern.finditer(text):
+                code = m.group(1).upper()
+                if code in self.departements:
+                    i = next((k for k, t in enumerate(tokens) if t.start >= m.start(1)), len(tokens) - 1)
+                    found.append(_Match("departement", [code], i, i + 1, 3, m.group(1)))
+        return found
+
+    def _epci_matches(self, text: str, tokens: list[_Token]) -> list[_Match]:
+        norms = [t.norm for t in tokens]
+        found = []
+        i = 0
+        while i < len(tokens):
+            prefix = next(
+                (
+                    p
+                    for p in EPCI_PREFIXES
+                    if tuple(norms[i : i + len(p)]) == p
+                    and (p not in UPPERCASE_ONLY_PREFIXES or text[tokens[i].start : tokens[i].end].isupper())
+                ),
+                None,
+            )
+            if not prefix:
+                i += 1
+                continue
+            j = i + len(prefix)
+            while j < len(tokens) and norms[j] in ("de", "du", "des", "d", "l", "la", "le", "les"):
+                j += 1
+            if j == len(tokens):
+                break
+            joined = j > i + len(prefix)  # "agglo de X" names X; "l'agglo voisine" does not
+            best = None
+            for n in range(min(12, len(tokens) - j), 0, -1):
+                key = " ".join(norms[j : j + n])
+                if key in self._epci_cores and not any(_breaks(text, tokens, k) for k in range(j, j + n - 1)):
+                    best = _Match("epci", list(self._epci_cores[key]), i, j + n, 3, _span(text, tokens, i, j + n))
+                    break
+            if best is None and (joined or tokens[j].cap):
+                best = self._epci_by_town(text, tokens, i, j)
+            if best is None and (tokens[j].cap or tokens[j].glued):
+                best = self._fuzzy_epci(text, tokens, i, j)
+            if best:
+                found.append(best)
+                i = best.end
+            else:
+                i += 1
+        return found
+
+    def _town_with_suffix(self, text, tokens, i, j, key) -> list[_Match]:
+        """'Aurillac Agglo', 'Riom Communauté': the EPCI of that town, named the way people say it."""
+        if _breaks(text, tokens, j - 1) or not (tokens[i].cap or tokens[i].glued) or _is_common(key):
+            return []
+        codes = [c for kind, ids, art in self._names[key] if kind == "commune" and art is None for c in ids]
+        sirens = sorted({self.communes[c].epci for c in codes} - {None})
+        return [_Match("epci", sirens, i, j + 1, 3, _span(text, tokens, i, j + 1))] if sirens else []
+
+    def _epci_by_town(self, text: str, tokens: list[_Token], start: int, j: int):
+        """'agglo d'Aurillac', 'communauté de communes de Riom': the EPCI that the named commune belongs to."""
+        norms = [t.norm for t in tokens]
+        for n in range(min(self._max_tokens, len(tokens) - j), 0, -1):
+            key = " ".join(norms[j : j + n])
+            entries = [e for e in self._names.get(key, []) if e[0] == "commune" and (e[2] is None or n > 1)]
+            if not entries or any(_breaks(text, tokens, k) for k in range(j, j + n - 1)):
+                continue
+            if _is_common(key) and not tokens[j].cap:
+                continue
+            sirens = sorted({self.communes[c].epci for _, ids, _ in entries for c in ids} - {None})
+            if sirens:
+                return _Match("epci", sirens, start, j + n, 3, _span(text, tokens, start, j + n))
+        return None
+
+    def _fuzzy_epci(self, text: str, tokens: list[_Token], start: int, j: int) -> _Match | None:
+        norms = [t.norm for t in tokens]
+        for n in range(min(8, len(tokens) - j), 0, -1):
+            if norms[j + n - 1] in JOINERS or any(_breaks(text, tokens, k) for k in range(j, j + n - 1)):
+                continue
+            query = " ".join(norms[j : j + n])
+            if len(query) < 6 or _is_common(query):
+                continue
+            hits = self._nearest(query, self._epci_by_len)
+            if hits:
+                sirens = sorted({s for key in hits for s in self._epci_cores[key]})
+                return _Match("epci", sirens, start, j + n, 3, _span(text, tokens, start, j + n))
+        return None
+
+    def _name_matches(self, text: str, tokens: list[_Token]) -> list[_Match]:
+        norms = [t.norm for t in tokens]
+        whole_tokens = len(tokens)
+        found = []
+        for i in range(len(tokens)):
+            key = ""
+            for j in range(i, min(len(tokens), i + self._max_tokens)):
+                if j > i and _breaks(text, tokens, j - 1):
+                    break
+                key = norms[j] if j == i else f"{key} {norms[j]}"
+                if key not in self._prefixes:
+                    break
+                if key in self._names:
+                    found += self._judge_name(text, tokens, i, j + 1, key, whole=(i == 0 and j + 1 == whole_tokens))
+                if key in self._epci_cores:
+                    found += self._judge_epci_core(text, tokens, i, j + 1, key)
+                elif key in self._names and j + 1 < len(tokens) and norms[j + 1] in EPCI_SUFFIXES:
+                    found += self._town_with_suffix(text, tokens, i, j + 1, key)
+        acronyms = [
+            _Match("region", [REGION_ACRONYMS[t.norm]], i, i + 1, 2, text[t.start : t.end])
+            for i, t in enumerate(tokens)
+            if t.norm in REGION_ACRONYMS and text[t.start : t.end].isupper()
+        ]
+        return found + acronyms
+
+    def _judge_name(self, text, tokens, i, j, key, whole) -> list[_Match]:
+        norms = [t.norm for t in tokens]
+        before = norms[max(0, i - 3) : i]
+        prev = before[-1] if before else ""
+        span_text = _span(text, tokens, i, j)
+        first = tokens[i]
+        # A capital counts unless it only starts a sentence; an article may precede it ("le Puy").
+        content_start = next((k for k in range(i, j) if norms[k] not in ARTICLES), i)
+        cap = tokens[content_start].cap and not (first.initial and content_start == i)
+        strong = any(tuple(before[-n:]) in STRONG_CUES for n in (2, 3) if len(before) >= n)
+        after = text[tokens[j - 1].end :]
+        next_norm = norms[j] if j < len(norms) else ""
+        if (
+            re.match(r"\s*\((\d{2,3}|2[AaBb])\)", after)
+            or (i > 0 and len(norms[i - 1]) == 5 and norms[i - 1].isdigit())
+            or (len(next_norm) == 5 and next_norm.isdigit())
+        ):
+            strong = True  # "Murat (15)", "15100 Saint-Flour", "Saint-Flour 15100"
+        weak = prev in WEAK
+        locative = prev in LOCATIVE
+        if j - i == 1 and tokens[i].cap and _acronym(text, tokens[i]) and not whole:
+            return []
+        if tokens[j - 1].hyphen or (i > 0 and tokens[i - 1].hyphen):
+            return []  # part of a longer hyphenated name: "Clermont" in "Clermont-Ferand"
+        common = _is_common(key)
+        content = _content(key.split())
+        distinctive = len(content) >= 2 and not common
+        results = []
+        entries = self._names[key]
+        dep_entries = [e for e in entries if e[0] in ("departement", "region")]
+        head, _, rest = key.partition(" ")
+        if head in ARTICLES and rest:  # "de la Marne" is the département, not La Marne (44)
+            dep_entries += [e for e in self._names.get(rest, []) if e[0] in ("departement", "region")]
+        overseas = any(len(c) == 3 or c < "10" for _, ids, _ in dep_entries for c in ids)
+        commune_taken = False
+        for kind, ids, article in entries:
+            if article is not None:
+                # "Puy-en-Velay" without "Le", or "du Havre" for "Le Havre".
+                if not (len(content) >= 2 or CONTRACTED.get(prev) == article or (article == "l" and prev == "d")):
+                    continue
+            if kind in ("commune", "former"):
+                if whole:
+                    ok = not common
+                elif common:
+                    ok = cap and (strong or locative)
+                elif distinctive:
+                    ok = not (content[0] == "saint" and prev == "la")  # "la Saint-Jean" is a feast day
+                else:
+                    ok = strong or (cap and weak)
+                if not ok:
+                    continue
+                # "la Creuse", "en Mayenne": the département wins; "à Mayenne" is the town, but
+                # "à La Réunion" is the island.
+                if dep_entries and not (
+                    strong or (locative and not overseas) or self._sole_commune_of(key, dep_entries)
+                ):
+                    continue
+                strength = 3 if strong else 2 if weak else 1
+                former = span_text if kind == "former" else None
+                results.append(_Match("commune", list(ids), i, j, strength, span_text, former))
+                commune_taken = True
+                number = _TRAILING_DEP.match(after) if len(ids) > 1 else None
+                if number and number.group(1).upper() in self.departements:
+                    # "Saint-Martin, 32": a bare number right after homonyms is their département.
+                    code = number.group(1).upper()
+                    results.append(_Match("departement", [code], j, j + 1, 2, number.group(1), hint_only=True))
+            elif not commune_taken:  # the same words name one thing: Paris, Saint-Martin
+                cued = prev in DEP_CUES
+                article_dropped = before[:-1] if prev in ARTICLES else before  # "dans | la | Loire"
+                sure = bool(article_dropped) and article_dropped[-1] in DEP_STRONG_CUES
+                sure = sure or whole or any(w in DEP_WORDS for w in before)
+                if common:
+                    ok = (cap or whole) and (cued or whole)
+                else:
+                    ok = cap or cued or whole or len(content) >= 2
+                if ok:
+                    hint_only = key in RIVERS and not sure
+                    results.append(_Match(kind, list(ids), i, j, 3 if cued else 2, span_text, hint_only=hint_only))
+        return results
+
+    def _sole_commune_of(self, key: str, dep_entries) -> bool:
+        """True for Paris, Saint-Martin, Saint-Barthélemy: a département made of one commune of that name."""
+        codes = [c for kind, ids, _ in dep_entries if kind == "departement" for c in ids]
+        named = {c.departement for c in self.communes_named(key)}
+        return any(self._communes_per_dep.get(d) == 1 and d in named for d in codes)
+
+    def _judge_epci_core(self, text, tokens, i, j, key) -> list[_Match]:
+        """An EPCI core without prefix: 'Saint-Flour Communauté', 'Bordeaux Métropole', 'le Grand Reims'."""
+        norms = [t.norm for t in tokens]
+        nxt = norms[j] if j < len(norms) else ""
+        key_tokens = key.split()
+        if nxt in EPCI_SUFFIXES and not _breaks(text, tokens, j - 1):
+            return [_Match("epci", list(self._epci_cores[key]), i, j + 1, 3, _span(text, tokens, i, j + 1))]
+        if key_tokens[-1] in EPCI_TYPE_WORDS or key_tokens[0] in EPCI_TYPE_WORDS:
+            return [_Match("epci", list(self._epci_cores[key]), i, j, 2, _span(text, tokens, i, j))]
+        content = _content(key_tokens)
+        cap = tokens[i].cap and not tokens[i].initial
+        if len(content) >= 2 and cap and not _is_common(key) and key not in self._names:
+            return [_Match("epci", list(self._epci_cores[key]), i, j, 1, _span(text, tokens, i, j))]
+        return []
+
+    def _fuzzy_matches(self, text: str, tokens: list[_Token], taken: list[_Match]) -> list[_Match]:
+        """Typos in names: only where the phrasing already signals a place, with few edits allowed."""
+        used = set()
+        for m in taken:
+            used.update(range(m.start, m.end))
+        norms = [t.norm for t in tokens]
+        found = []
+        i = 0
+        while i < len(tokens):
+            if i in used or norms[i] in JOINERS or norms[i].isdigit():
+                i += 1
+                continue
+            before = norms[max(0, i - 3) : i]
+            strong = any(tuple(before[-n:]) in STRONG_CUES for n in (2, 3) if len(before) >= n)
+            weak = bool(before) and before[-1] in WEAK
+            cap = tokens[i].cap and not tokens[i].initial
+            locative = bool(before) and before[-1] in LOCATIVE
+            named = tokens[i].glued or norms[i] in SAINTS  # "de Saint-Flourr", "de Puy-en-Velai"
+            if not (strong or (cap and (locative or (weak and named)))):
+                i += 1
+                continue
+            end = i
+            while end < len(tokens) and end - i < 8 and end not in used and not norms[end].isdigit():
+                if end > i and _breaks(text, tokens, end - 1):
+                    break
+                if end > i and not (tokens[end - 1].glued or tokens[end].cap or norms[end] in JOINERS):
+                    break
+                end += 1
+            match = None
+            for stop in range(end, i, -1):
+                if norms[stop - 1] in JOINERS:
+                    continue
+                key = " ".join(norms[i:stop])
+                lower = not any(t.cap for t in tokens[i:stop])
+                hyphenated = any(t.glued for t in tokens[i : stop - 1])
+                if len(key) < 5 or _is_common(key) or key in self._names:
+                    continue
+                if lower and not (hyphenated or len(_content(key.split())) >= 2):
+                    continue
+                if stop - i == 1 and (len(key) < 6 or _acronym(text, tokens[i])):
+                    continue
+                hits = [h for h in self._nearest(key, self._fuzzy_by_len) if not _is_common(h)]
+                if hits:
+                    entries = [(k, ids) for h in hits for k, ids, _ in self._names[h] if k in ("commune", "former")]
+                    codes = self._likely_typo_target(sorted({c for _, ids in entries for c in ids}))
+                    written = _span(text, tokens, i, stop)
+                    former = written if all(kind == "former" for kind, _ in entries) else None
+                    match = _Match("commune", codes, i, stop, 3 if strong else 2, written, former)
+                    break
+            if match:
+                found.append(match)
+                i = match.end
+            else:
+                i += 1
+        return found
+
+    def _nearest(self, query: str, by_len: dict[int, list[str]]) -> list[str]:
+        cache_key = (query, id(by_len))
+        if cache_key not in self._fuzzy_cache:
+            if len(self._fuzzy_cache) > 4096:
+                self._fuzzy_cache.clear()
+            self._fuzzy_cache[cache_key] = _nearest(query, by_len)
+        return self._fuzzy_cache[cache_key]
+
+    def _likely_typo_target(self, codes: list[str]) -> list[str]:
+        """Among names one typo away, a town ten times larger than all the others together is meant."""
+        if len(codes) < 2:
+            return codes
+        ranked = sorted(codes, key=lambda c: -(self.communes[c].population or 0))
+        top = self.communes[ranked[0]].population or 0
+        rest = sum(self.communes[c].population or 0 for c in ranked[1:])
+        return ranked[:1] if top >= 10 * max(rest, 1) else codes
+
+    def _combine(self, matches: list[_Match]) -> Resolution:
+        dep_hints = [c for m in matches if m.kind == "departement" for c in m.ids]
+        region_hints = [c for m in matches if m.kind == "region" for c in m.ids]
+        epci_hints = [s for m in matches if m.kind == "epci" for s in m.ids]
+        commune_matches = [m for m in matches if m.kind in ("commune", "postal", "insee")]
+
+        if commune_matches:
+            main = max(commune_matches, key=lambda m: (m.strength, m.kind == "commune", -m.start))
+            pool = set(main.ids)
+            for other in commune_matches:
+                if other is not main and (narrowed := pool & set(other.ids)):
+                    pool = narrowed
+            for hints, attr in ((dep_hints, "departement"), (region_hints, "region")):
+                narrowed = {c for c in pool if getattr(self.communes[c], attr) in hints}
+                if narrowed:
+                    pool = narrowed
+            narrowed = {c for c in pool if self.communes[c].epci in epci_hints}
+            if narrowed:
+                pool = narrowed
+            candidates = sorted((self.communes[c] for c in pool), key=_by_population)
+            if len(candidates) == 1:
+                commune = candidates[0]
+                return Resolution(
+                    commune=commune,
+                    epci=self.epci_of(commune),
+                    departement=self.departements[commune.departement],
+                    region=self.regions[commune.region],
+                    matched_text=main.text,
+                    level=Audience.commune,
+                    former_name=main.former,
+                )
+            deps = {c.departement for c in candidates}
+            regions = {c.region for c in candidates}
+            epcis = {c.epci for c in candidates}
+            dep = self.departements[deps.pop()] if len(deps) == 1 else self._first(dep_hints, self.departements)
+            region = self.regions[regions.pop()] if len(regions) == 1 else self._first(region_hints, self.regions)
+            epci = self.epcis.get(epcis.pop()) if len(epcis) == 1 else self._first(epci_hints, self.epcis)
+            return Resolution(
+                epci=epci,
+                departement=dep,
+                region=region or (self.regions[dep.region] if dep else None),
+                candidates=candidates,
+                candidate_labels=[self.label(c) for c in candidates],
+                ambiguous=True,
+                matched_text=main.text,
+                level=Audience.commune,
+                former_name=main.former,
+            )
+
+        if epci_hints:
+            main = next(m for m in matches if m.kind == "epci")
+            if len(set(main.ids)) > 1:
+                # Several EPCI fit the words given: name them rather than pick one.
+                options = sorted((self.epcis[s] for s in set(main.ids)), key=lambda e: -(e.population or 0))
+                return Resolution(
+                    epci_candidates=options,
+                    candidate_labels=[f"{e.name} ({population_label(e.population)})" for e in options],
+                    ambiguous=True,
+                    matched_text=main.text,
+                    level=Audience.epci,
+                )
+            epci = self.epcis[main.ids[0]]
+            deps = {self.communes[c].departement for c in epci.members}
+            regions = {self.communes[c].region for c in epci.members}
+            dep = self.departements[next(iter(deps))] if len(deps) == 1 else self._first(dep_hints, self.departements)
+            region = self.regions[next(iter(regions))] if len(regions) == 1 else None
+            return Resolution(epci=epci, departement=dep, region=region, matched_text=main.text, level=Audience.epci)
+
+        named = [m for m in matches if m.kind == "departement" and not m.hint_only]
+        if named:
+            main = named[0]
+            dep = self.departements[main.ids[0]]
+            return Resolution(
+                departement=dep, region=self.regions[dep.region], matched_text=main.text, level=Audience.department
+            )
+        if region_hints:
+            main = next(m for m in matches if m.kind == "region")
+            return Resolution(region=self.regions[main.ids[0]], matched_text=main.text, level=Audience.region)
+        return Resolution()
+
+    @staticmethod
+    def _first(hints, table):
+        return table[hints[0]] if hints else None
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _by_population(c: Commune):
+    return (-(c.population or 0), c.name, c.code)
+
+
+def _tokenize(text: str) -> list[_Token]:
+    has_lower = any(ch.islower() for ch in text)
+    tokens: list[_Token] = []
+    last_end = 0
+    for m in _WORD.finditer(text):
+        word = m.group()
+        gap = text[last_end : m.start()]
+        initial = not tokens or bool(SENTENCE_BREAK.search(gap))
+        if tokens and gap in ("-", "'", "’"):
+            tokens[-1].glued = True
+            tokens[-1].hyphen = gap == "-"
+        for part in _WORD.findall(_fold(word)):
+            cap = has_lower and word[0].isupper()
+            tokens.append(_Token(_ABBREVIATIONS.get(part, part), m.start(), m.end(), cap, initial, False))
+        last_end = m.end()
+    return tokens
+
+
+def _acronym(text: str, token: _Token) -> bool:
+    """SEM, PIA, SOS, CAUE: capitals in a mixed-case text are an acronym, not a commune."""
+    word = text[token.start : token.end]
+    return 2 <= len(word) <= 5 and word.isupper() and word.isalpha()
+
+
+def _breaks(text: str, tokens: list[_Token], k: int) -> bool:
+    """Whether punctuation separates token k from token k+1 (a name never spans a comma)."""
+    gap = text[tokens[k].end : tokens[k + 1].start]
+    return bool(gap.strip(" \t-'’"))
+
+
+def _span(text: str, tokens: list[_Token], i: int, j: int) -> str:
+    return text[tokens[i].start : tokens[j - 1].end]
+
+
+def _max_edits(length: int) -> int:
+    return 0 if length < 5 else 1 if length < 9 else 2 if length < 16 else 3
+
+
+def _nearest(query: str, by_len: dict[int, list[str]]) -> list[str]:
+    """Keys within the allowed edit distance of query, keeping only the closest ones."""
+    k = _max_edits(len(query))
+    if k == 0:
+        return []
+    best, hits = k + 1, []
+    # Typos rarely touch the first letter; requiring it halves the false friends (Parlement/Marlemont).
+    for length in range(len(query) - k, len(query) + k + 1):
+        choices = by_len.get(length)
+        if not choices:
+            continue
+        for key, dist, _ in process.extract(
+            query, choices, scorer=Levenshtein.distance, score_cutoff=k, limit=None
+        ):
+            if key[0] != query[0]:
+                continue
+            if dist < best:
+                best, hits = dist, [key]
+            elif dist == best:
+                hits.append(key)
+    return hits
+
+
+def _select(matches: list[_Match]) -> list[_Match]:
+    """Longest non-overlapping matches; on equal spans keep every kind for _combine to weigh."""
+    ordered = sorted(matches, key=lambda m: (-(m.end - m.start), -m.strength, m.start))
+    kept: list[_Match] = []
+    taken: set[int] = set()
+    for m in ordered:
+        span = set(range(m.start, m.end))
+        if span & taken and not any((k.start, k.end) == (m.start, m.end) for k in kept):
+            continue
+        kept.append(m)
+        taken |= span
+    return kept
+
+
+def _select_all(matches: list[_Match]) -> list[_Match]:
+    return sorted(_select(matches), key=lambda m: m.start)
+
+
+@lru_cache(maxsize=4)
+def _load(base: str) -> Territories:
+    root = Path(base)
+
+    def read(name: str):
+        path = root / name
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{path} introuvable : reconstruire avec « aiguillage territories build TARBALL »"
+            )
+        data = path.read_bytes()
+        return json.loads(gzip.decompress(data) if name.endswith(".gz") else data)
+
+    regions = [Region(r["code"], r["nom"]) for r in read("regions.json")]
+    departements = [Departement(d["code"], d["nom"], d["region"]) for d in read("departements.json")]
+    region_of = {d.code: d.region for d in departements}
+    cols = read("communes.json.gz")
+    communes = [
+        Commune(code, name, tuple(cps), dep, region_of[dep], pop, epci)
+        for code, name, cps, dep, pop, epci in zip(
+            cols["code"], cols["nom"], cols["cp"], cols["dep"], cols["pop"], cols["epci"], strict=True
+        )
+    ]
+    epcis = [
+        Epci(e["siren"], e["nom"], e["type"], e["pop"], e["pop_totale"], tuple(e["membres"]))
+        for e in read("epci.json.gz")["epci"]
+    ]
+    former = read("anciennes.json.gz")
+    meta = json.loads((root / "meta.json").read_text(encoding="utf-8")) if (root / "meta.json").exists() else {}
+    return Territories(
+        communes, epcis, departements, regions, [tuple(x) for x in former["noms"]], former["codes"], meta
+    )
