@@ -1,0 +1,119 @@
+"""Request and response bodies of the public API (names are part of the contract with integrators)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from assistant.profile import Profile
+from assistant.schema import Audience, Partner, Status
+
+CONVERSATION_ID = r"^[A-Za-z0-9_-]{8,64}$"
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: str = Field(description="Question de l'usager, en français.")
+    conversation_id: str | None = Field(None, pattern=CONVERSATION_ID)
+    profile: Profile | None = Field(None, description="Profil connu d'avance (ex. widget d'une commune).")
+    insee: str | None = Field(None, pattern=r"^(\d{5}|2[AB]\d{3})$", description="Code INSEE de la commune hôte.")
+
+
+class Eligibility(BaseModel):
+    status: Literal["eligible", "ineligible", "unknown"]
+    met: list[str]
+    failed: list[str]
+    missing: list[str]
+    free: bool | None
+
+
+class ContactOut(BaseModel):
+    name: str
+    url: str | None = None
+    phone: str | None = None
+
+
+class ReferralOut(BaseModel):
+    offer_id: str
+    partner: str
+    title: str
+    score: float
+    reasons: list[str]
+    url: str
+    status: str
+    eligibility: Eligibility
+    how_to_start: list[str]
+    contact: ContactOut
+    summary: str
+
+
+class Citation(BaseModel):
+    offer_id: str
+    title: str
+    url: str
+
+
+class QuickReply(BaseModel):
+    label: str
+    value: str
+
+
+class ClarificationOut(BaseModel):
+    question: str
+    options: list[QuickReply]
+
+
+class ChatResponse(BaseModel):
+    conversation_id: str
+    message_id: int
+    kind: Literal["answer", "clarification", "refusal", "no_match"]
+    answer: str
+    generator: Literal["grounded", "llm"]
+    fallback_reason: str | None = None
+    referrals: list[ReferralOut]
+    not_eligible: list[ReferralOut]
+    citations: list[Citation]
+    clarification: ClarificationOut | None = None
+    profile: Profile
+
+
+class SearchFiltersIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    partner: list[Partner] = Field(default_factory=list)
+    theme: list[str] = Field(default_factory=list)
+    audience: list[Audience] = Field(default_factory=list)
+    status: list[Status] = Field(default_factory=list)
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query: str
+    filters: SearchFiltersIn = Field(default_factory=SearchFiltersIn)
+    limit: int = Field(10, ge=1, le=50)
+
+
+class SearchResult(BaseModel):
+    offer_id: str
+    partner: str
+    title: str
+    summary: str
+    status: str
+    url: str
+    score: float
+    bm25_rank: int | None
+    dense_rank: int | None
+    bm25_score: float
+    dense_similarity: float
+    best_passage: str | None
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchResult]
+
+
+class OfferPage(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    items: list[dict]

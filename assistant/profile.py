@@ -1,0 +1,176 @@
+"""Who is asking: the profile built turn after turn from the conversation (or given by the widget).
+
+Facts come from explicit patterns on the message and from the territory tables (population,
+département, région, EPCI). A fact said once is kept for the rest of the conversation; a later
+message can correct it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from assistant.schema import ThemeVocabulary
+from assistant.text import analyze, fold
+
+CollectivityType = Literal["commune", "epci", "department", "region", "other"]
+Stage = Literal["idee", "etudes", "travaux"]
+Need = Literal["ingenierie", "financement", "les-deux"]
+
+
+class Profile(BaseModel):
+    collectivity_type: CollectivityType | None = None
+    name: str | None = None
+    insee: str | None = None
+    epci_siren: str | None = None
+    epci_name: str | None = None
+    population: int | None = None
+    population_source: Literal["texte", "insee"] | None = None
+    departement_code: str | None = None
+    departement_name: str | None = None
+    region_code: str | None = None
+    region_name: str | None = None
+    themes: list[str] = Field(default_factory=list)
+    stage: Stage | None = None
+    need: Need | None = None
+    facts: list[str] = Field(default_factory=list, description="qpv, rural, coastal, mountain, overseas, frr, ort")
+    programmes: list[str] = Field(default_factory=list)
+    ambiguous_places: list[str] = Field(default_factory=list, description="Candidates to choose from.")
+
+    def merged_with(self, newer: Profile) -> Profile:
+        """Newer non-empty facts win; lists accumulate (themes follow the latest message when it has some)."""
+        data = self.model_dump()
+        for key, value in newer.model_dump().items():
+            if key in {"facts", "programmes"}:
+                data[key] = sorted(set(data[key]) | set(value))
+            elif key == "themes":
+                data[key] = value or data[key]
+            elif key == "ambiguous_places":
+                data[key] = value
+            elif value is not None:
+                data[key] = value
+        return Profile.model_validate(data)
+
+
+NUMBER = r"(\d{1,3}(?:[ \u00a0\u202f.]\d{3})+|\d+(?:[,.]\d+)?)\s*(k|000|mille)?"
+POPULATION = re.compile(NUMBER + r"\s*(habitants|habs?\b|hab\.|h\b|ames|administres)")
+TYPE_PATTERNS: list[tuple[CollectivityType, re.Pattern]] = [
+    ("epci", re.compile(r"\b(communaute de communes|communaute d'agglomeration|communaute urbaine|metropole|intercommunalite|interco|epci|agglo|cc\b|ca\b|cu\b|pays\b|petr\b)")),
+    ("department", re.compile(r"\b(conseil departemental|departement)\b(?! du| de la| des| de l)")),
+    ("region", re.compile(r"\b(conseil regional|la region)\b")),
+    ("other", re.compile(r"\b(syndicat|sem\b|spl\b|bailleur|office public|ccas|association)\b")),
+    ("commune", re.compile(r"\b(commune|mairie|maire|village|ville|bourg|municipalite|conseil municipal)\b")),
+]
+FACTS = {
+    "qpv": re.compile(r"\bqpv\b|quartiers? prioritaires?|politique de la ville"),
+    "rural": re.compile(r"\brural|\bvillage\b|campagne"),
+    "coastal": re.compile(r"littoral|\bcotiere?s?\b|bord de mer|trait de cote"),
+    "mountain": re.compile(r"montagne|\bstation de ski|massif"),
+    "overseas": re.compile(r"outre-mer|\bdrom\b|guadeloupe|martinique|guyane|reunion|mayotte"),
+    "frr": re.compile(r"\bfrr\b|france ruralites"),
+    "ort": re.compile(r"\bort\b|operation de revitalisation"),
+}
+PROGRAMMES = {
+    "petites-villes-de-demain": re.compile(r"petites? villes? de demain|\bpvd\b"),
+    "action-coeur-de-ville": re.compile(r"action coeur de ville|\bacv\b"),
+    "villages-d-avenir": re.compile(r"villages? d'avenir"),
+    "territoires-d-industrie": re.compile(r"territoires? d'industrie"),
+    "npnru": re.compile(r"\bnpnru\b"),
+    "crte": re.compile(r"\bcrte\b"),
+    "adhesion-cerema": re.compile(r"adherents? (au|du) cerema"),
+}
+STAGES: list[tuple[Stage, re.Pattern]] = [
+    ("travaux", re.compile(r"\btravaux\b|chantier|\brealiser\b|construire|installer")),
+    ("etudes", re.compile(r"\betudes?\b|diagnostic|faisabilite|audit|programmation")),
+    ("idee", re.compile(r"\bidee\b|reflexion|on reflechit|envisage|demarrer|par ou commencer")),
+]
+NEEDS: list[tuple[Need, re.Pattern]] = [
+    ("financement", re.compile(r"financ|subvention|\bpret\b|emprunt|argent|budget|payer|\baide financiere|cofinanc")),
+    ("ingenierie", re.compile(r"ingenierie|accompagn|conseil|\bappui\b|expertise|aide technique|monter le projet|chef de projet")),
+]
+
+
+def _parse_population(text: str) -> int | None:
+    """'800 habitants' -> 800; 'moins de 3 500 habitants' -> 3499; '12k habitants' -> 12000."""
+    match = POPULATION.search(text)
+    if not match:
+        return None
+    digits, multiplier = match.group(1), match.group(2)
+    if re.search(r"[ \u00a0\u202f.]\d{3}$", digits):
+        digits = re.sub(r"[ \u00a0\u202f.]", "", digits)
+    value = float(digits.replace(",", "."))
+    if multiplier in {"k", "mille", "000"}:
+        value *= 1000
+    before = text[max(0, match.start() - 12) : match.start()]
+    if re.search(r"moins de\s*$", before):
+        value -= 1
+    elif re.search(r"(plus de|au-dela de)\s*$", before):
+        value += 1
+    return int(value)
+
+
+def detect_themes(text: str, vocabulary: ThemeVocabulary, limit: int = 3) -> list[str]:
+    """Themes whose label or a synonym appears (stemmed) in the text, most specific match first."""
+    tokens = analyze(text)
+    joined = " " + " ".join(tokens) + " "
+    scored: list[tuple[int, str]] = []
+    for theme in vocabulary.themes:
+        best = 0
+        for phrase in [theme.label, *theme.synonyms]:
+            phrase_tokens = analyze(phrase)
+            if phrase_tokens and f" {' '.join(phrase_tokens)} " in joined:
+                best = max(best, len(phrase_tokens))
+        if best:
+            scored.append((best, theme.id))
+    scored.sort(key=lambda item: -item[0])
+    return [theme_id for _, theme_id in scored[:limit]]
+
+
+def extract_profile(text: str, vocabulary: ThemeVocabulary, territories=None) -> Profile:
+    folded = fold(text).replace("’", "'")
+    profile = Profile()
+    for kind, pattern in TYPE_PATTERNS:
+        if pattern.search(folded):
+            profile.collectivity_type = kind
+            break
+    population = _parse_population(folded)
+    if population is not None:
+        profile.population, profile.population_source = population, "texte"
+    profile.facts = sorted(name for name, pattern in FACTS.items() if pattern.search(folded))
+    profile.programmes = sorted(name for name, pattern in PROGRAMMES.items() if pattern.search(folded))
+    profile.stage = next((stage for stage, pattern in STAGES if pattern.search(folded)), None)
+    needs = [need for need, pattern in NEEDS if pattern.search(folded)]
+    profile.need = "les-deux" if len(needs) == 2 else (needs[0] if needs else None)
+    profile.themes = detect_themes(text, vocabulary)
+    if territories is not None:
+        apply_territory(profile, territories.resolve(text))
+    return profile
+
+
+def apply_territory(profile: Profile, resolution) -> None:
+    """Copy what the territory tables know; a population typed by the asker is kept over INSEE's."""
+    if resolution is None or not resolution.found:
+        return
+    if resolution.ambiguous:
+        profile.ambiguous_places = list(resolution.candidate_labels[:6])
+    commune, epci = resolution.commune, resolution.epci
+    speaks_for_epci = profile.collectivity_type == "epci" or (commune is None and epci is not None)
+    if commune is not None and not speaks_for_epci:
+        profile.collectivity_type, profile.name, profile.insee = "commune", commune.name, commune.code
+        _set_population(profile, commune.population)
+    if epci is not None:
+        profile.epci_siren, profile.epci_name = epci.siren, epci.name
+        if speaks_for_epci:
+            profile.collectivity_type, profile.name = "epci", epci.name
+            _set_population(profile, epci.population)
+    if resolution.departement is not None:
+        profile.departement_code, profile.departement_name = resolution.departement.code, resolution.departement.name
+    if resolution.region is not None:
+        profile.region_code, profile.region_name = resolution.region.code, resolution.region.name
+
+
+def _set_population(profile: Profile, population: int | None) -> None:
+    if population is not None and profile.population_source != "texte":
+        profile.population, profile.population_source = population, "insee"

@@ -1,0 +1,399 @@
+"""The assistant: one conversation turn from message to referrals and answer.
+
+Ranking of candidate offers (explicit, so agents can explain it):
+  final score = fused RRF score
+              + THEME_BONUS  if the offer carries a theme detected in the question
+              - STATUS_PENALTY if the offer is closed or historic
+Offers the asker is known to be ineligible for are never recommended; they are listed apart.
+Closed or historic offers are recommended only when the question names them (to say they are closed).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from assistant.answer import AnswerContext, AnswerGenerator, Contact, GeneratedAnswer, GroundedGenerator, Referral
+from assistant.config import Settings
+from assistant.contacts import ContactDirectory
+from assistant.eligibility import Verdict, evaluate
+from assistant.embeddings import build_embeddings
+from assistant.guardrails import GuardDecision, check_message, refusal_text
+from assistant.profile import Profile, apply_territory, extract_profile
+from assistant.retrieval import HybridRetriever, IndexHandle, OfferHit, SearchFilters
+from assistant.schema import Offer, OutdatedPremise, PartnerCard
+from assistant.store import Conversation, Database, Turn, utcnow
+from assistant.territory import Territories
+from assistant.text import analyze, fold, words
+from ingest.corpus import load_corpus, load_themes
+
+THEME_BONUS = 0.012
+STATUS_PENALTY = 0.02
+CANDIDATES = 12
+MIN_DENSE_SIMILARITY = 0.30
+MIN_BM25_SCORE = 3.0
+MAX_CLARIFICATIONS_IN_ROW = 2
+FOLLOW_UP_MAX_WORDS = 12
+COST_FOLLOW_UP = re.compile(r"gratuit|combien|cout|payant|prix|tarif|ca coute|rembourser")
+CONTACT_FOLLOW_UP = re.compile(r"qui (je |dois-je |on )?contact|a qui|interlocuteur|joindre|qui appeler|contacter qui|qui je vois")
+POPULATION_OPTIONS = [
+    ("Moins de 3 500 habitants", "Nous avons moins de 3 500 habitants"),
+    ("De 3 500 à 9 999 habitants", "Nous avons entre 3 500 et 9 999 habitants"),
+    ("De 10 000 à 19 999 habitants", "Nous avons entre 10 000 et 19 999 habitants"),
+    ("20 000 habitants ou plus", "Nous avons plus de 20 000 habitants"),
+]
+TYPE_OPTIONS = [
+    ("Une commune", "Je représente une commune"),
+    ("Une intercommunalité", "Je représente une intercommunalité (EPCI)"),
+    ("Un département", "Je représente un conseil départemental"),
+    ("Une région", "Je représente un conseil régional"),
+]
+
+
+@dataclass
+class Clarification:
+    key: str
+    question: str
+    options: list[tuple[str, str]]
+
+
+@dataclass
+class TurnResult:
+    conversation_id: str
+    message_id: int
+    kind: str  # answer, clarification, refusal, no_match
+    answer: GeneratedAnswer
+    referrals: list[Referral]
+    ineligible: list[Referral]
+    profile: Profile
+    clarification: Clarification | None = None
+    corrections: list[tuple[Offer, OutdatedPremise]] = field(default_factory=list)
+    candidates: list[OfferHit] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class Assistant:
+    def __init__(
+        self,
+        settings: Settings,
+        embeddings=None,
+        generator: AnswerGenerator | None = None,
+        database: Database | None = None,
+    ):
+        self.settings = settings
+        self.embeddings = embeddings or build_embeddings(settings)
+        self.handle = IndexHandle(settings)
+        self.retriever = HybridRetriever(self.handle, self.embeddings, settings)
+        self.themes = load_themes(settings.corpus_dir)
+        self.theme_labels = {t.id: t.label for t in self.themes.themes}
+        self.territories = Territories.load(settings.corpus_dir)
+        self.contacts = ContactDirectory.load(settings.corpus_dir)
+        self.generator = generator or GroundedGenerator()
+        self.grounded = GroundedGenerator()
+        if database is None:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            database = Database(settings.sqlalchemy_url)
+            database.create_schema()
+        self.db = database
+        self._signature_stamp: tuple | None = None
+        self._signature_cache = ""
+
+    # ---- reading the corpus -------------------------------------------------------------
+    @property
+    def offers(self) -> dict[str, Offer]:
+        return self.handle.current().offers
+
+    def partners(self) -> list[PartnerCard]:
+        return sorted(load_corpus(self.settings.corpus_dir).partners.values(), key=lambda p: p.id)
+
+    def search(self, query: str, filters: SearchFilters | None = None, limit: int = 10) -> list[OfferHit]:
+        return self.retriever.search(query, filters, limit)
+
+    def readiness(self) -> dict:
+        """Ready when the index loads and was built from the corpus as it is on disk now."""
+        try:
+            index = self.handle.current()
+        except Exception as exc:  # no manifest, lost collection, unreadable snapshot
+            return {"ready": False, "reason": str(exc)}
+        on_disk = self._corpus_signature()
+        built = index.manifest["corpus_signature"]
+        if on_disk != built:
+            return {"ready": False, "reason": "le corpus a changé depuis la dernière indexation", "index": built, "corpus": on_disk}
+        return {"ready": True, "collection": index.collection_name, "offers": len(index.offers), "corpus": built}
+
+    def _corpus_signature(self) -> str:
+        files = sorted((self.settings.corpus_dir / "offers").glob("*/*.yaml"))
+        stamp = tuple((str(f), f.stat().st_mtime_ns) for f in files)
+        if stamp != self._signature_stamp:
+            self._signature_cache = load_corpus(self.settings.corpus_dir).signature()
+            self._signature_stamp = stamp
+        return self._signature_cache
+
+    def profile_for(self, profile: Profile | None, insee: str | None) -> Profile | None:
+        """The caller's known profile, completed from the territory tables when an INSEE code is given."""
+        if insee is None:
+            return profile
+        base = profile or Profile()
+        from_code = Profile()
+        apply_territory(from_code, self.territories.resolve(insee))
+        return from_code.merged_with(base)
+
+    # ---- one conversation turn ----------------------------------------------------------
+    def chat(self, message: str, conversation_id: str | None = None, profile: Profile | None = None) -> TurnResult:
+        started = time.perf_counter()
+        with self.db.session() as session:
+            conversation = session.get(Conversation, conversation_id) if conversation_id else None
+            if conversation is None:
+                conversation = Conversation(id=conversation_id or str(uuid.uuid4()), profile={}, state={})
+                session.add(conversation)
+                session.flush()
+            state = dict(conversation.state or {})
+            known = Profile.model_validate(conversation.profile or {})
+            if profile is not None:
+                known = known.merged_with(profile)
+            result = self._turn(message, conversation.id, known, state)
+            result.message_id = len(conversation.turns) + 1
+            result.seconds = time.perf_counter() - started
+            conversation.profile = result.profile.model_dump()
+            conversation.state = state
+            conversation.updated_at = utcnow()
+            conversation.departement_code = result.profile.departement_code
+            conversation.region_code = result.profile.region_code
+            session.add(
+                Turn(
+                    conversation_id=conversation.id,
+                    number=result.message_id,
+                    message=message,
+                    answer=result.answer.text,
+                    kind=result.kind,
+                    generator=result.answer.generator,
+                    referrals=[referral_payload(r) for r in result.referrals],
+                    retrieved=[candidate_payload(h, evaluate(h.offer, result.profile)) for h in result.candidates],
+                    profile=result.profile.model_dump(),
+                    themes=result.profile.themes,
+                    usage=result.answer.usage,
+                )
+            )
+        return result
+
+    def history(self, conversation_id: str) -> list[tuple[str, str]]:
+        with self.db.session() as session:
+            turns = session.scalars(select(Turn).where(Turn.conversation_id == conversation_id).order_by(Turn.number))
+            return [item for t in turns for item in (("user", t.message), ("assistant", t.answer))]
+
+    def _turn(self, message: str, conversation_id: str, known: Profile, state: dict) -> TurnResult:
+        decision = check_message(message)
+        said = extract_profile(message, self.themes, self.territories)
+        profile = known.merged_with(said)
+        if decision.refuses and decision.kind != "injection":
+            state["clarifications_in_row"] = 0
+            return self._refusal(conversation_id, decision, profile)
+
+        query, focus = self._query_for(message, said, state)
+        if not said.themes and state.get("themes"):
+            profile.themes = state["themes"]
+        state["last_query"], state["themes"] = query, profile.themes
+        corrections = self._outdated_premises(message)
+        hits = self.retriever.search(query, limit=CANDIDATES)
+        relevant = [h for h in hits if self._relevant(h)]
+        ranked = self._rank(relevant, profile, message)
+        verdicts = {h.offer.id: evaluate(h.offer, profile) for h in ranked}
+        recommended = [h for h in ranked if verdicts[h.offer.id].status != "ineligible"][: self.settings.max_referrals]
+        ineligible = [h for h in ranked[: self.settings.max_referrals + 2] if verdicts[h.offer.id].status == "ineligible"]
+
+        clarification = self._clarification(profile, recommended, verdicts, state)
+        if clarification is not None:
+            state["clarifications_in_row"] = state.get("clarifications_in_row", 0) + 1
+            state.setdefault("asked", []).append(clarification.key)
+            state["pending_query"] = query
+            answer = GeneratedAnswer(clarification.question, "grounded")
+            return TurnResult(conversation_id, 0, "clarification", answer, [], [], profile, clarification,
+                              candidates=ranked)
+        state["clarifications_in_row"] = 0
+        state.pop("pending_query", None)
+
+        referrals = [self._referral(h, verdicts[h.offer.id], profile) for h in recommended]
+        excluded = [self._referral(h, verdicts[h.offer.id], profile) for h in ineligible]
+        preface = None
+        if decision.kind == "injection":
+            preface = "Je ne tiens pas compte des instructions contenues dans votre message ; voici ce que je peux vous dire sur votre projet."
+        context = AnswerContext(
+            question=message,
+            profile=profile,
+            referrals=referrals,
+            ineligible=excluded,
+            corrections=corrections,
+            preface=_join(preface, self._focus_text(focus, referrals)),
+            history=self.history(conversation_id),
+            prefecture=self._contact("prefecture", profile),
+        )
+        answer = self._generate(context)
+        kind = "answer" if referrals else "no_match"
+        return TurnResult(conversation_id, 0, kind, answer, referrals, excluded, profile, None, corrections, ranked)
+
+    def _generate(self, context: AnswerContext) -> GeneratedAnswer:
+        if self.generator is self.grounded or not context.referrals:
+            return self.grounded.generate(context)
+        return self.generator.generate(context)
+
+    # ---- steps ---------------------------------------------------------------------------
+    def _refusal(self, conversation_id: str, decision: GuardDecision, profile: Profile) -> TurnResult:
+        return TurnResult(conversation_id, 0, "refusal", GeneratedAnswer(refusal_text(decision), "grounded"), [], [], profile)
+
+    def _query_for(self, message: str, said: Profile, state: dict) -> tuple[str, str | None]:
+        """Standalone retrieval query: a short follow-up without a topic of its own reuses the last one."""
+        folded = fold(message).replace("’", "'")
+        focus = "cost" if COST_FOLLOW_UP.search(folded) else "contact" if CONTACT_FOLLOW_UP.search(folded) else None
+        previous = state.get("pending_query") or state.get("last_query")
+        if previous and not said.themes and len(words(message)) <= FOLLOW_UP_MAX_WORDS:
+            return f"{previous} {message}", focus
+        return message, focus
+
+    def _outdated_premises(self, message: str) -> list[tuple[Offer, OutdatedPremise]]:
+        stems = set(analyze(message))
+        found = []
+        for offer in self.offers.values():
+            for premise in offer.outdated_premises:
+                keyword_stems = [set(analyze(k)) for k in premise.keywords]
+                hits = sum(1 for k in keyword_stems if k and k <= stems)
+                if hits >= min(2, len(keyword_stems)):
+                    found.append((offer, premise))
+        return found
+
+    @staticmethod
+    def _relevant(hit: OfferHit) -> bool:
+        return hit.dense_similarity >= MIN_DENSE_SIMILARITY or hit.bm25_score >= MIN_BM25_SCORE
+
+    def _rank(self, hits: list[OfferHit], profile: Profile, message: str) -> list[OfferHit]:
+        folded = fold(message)
+
+        def named(offer: Offer) -> bool:
+            return any(fold(name) in folded for name in [offer.title, *offer.aliases] if len(name) > 3)
+
+        kept = [h for h in hits if h.offer.status == "active" or named(h.offer)]
+
+        def final(hit: OfferHit) -> float:
+            bonus = THEME_BONUS if set(hit.offer.themes) & set(profile.themes) else 0.0
+            penalty = STATUS_PENALTY if hit.offer.status != "active" and not named(hit.offer) else 0.0
+            return hit.score + bonus - penalty
+
+        return sorted(kept, key=lambda h: (-final(h), h.offer.id))
+
+    def _clarification(
+        self, profile: Profile, recommended: list[OfferHit], verdicts: dict[str, Verdict], state: dict
+    ) -> Clarification | None:
+        if not recommended or state.get("clarifications_in_row", 0) >= MAX_CLARIFICATIONS_IN_ROW:
+            return None
+        asked = set(state.get("asked", []))
+        if profile.ambiguous_places and not profile.insee and "place" not in asked:
+            options = [(p, f"C'est {p}") for p in profile.ambiguous_places]
+            return Clarification("place", "Plusieurs communes portent ce nom : laquelle est la vôtre ?", options)
+        top = verdicts[recommended[0].offer.id]
+        hinges = [v for h in recommended[:2] if (v := verdicts[h.offer.id]).status == "unknown" or v.free is None and h.offer.cost]
+        missing = " ".join(m for v in hinges for m in v.missing)
+        if profile.collectivity_type is None and "type" not in asked and ("type de collectivité" in missing or top.missing):
+            return Clarification("type", "Pour vous orienter précisément : quelle collectivité représentez-vous ?", TYPE_OPTIONS)
+        needs_population = "population" in missing or any(
+            h.offer.cost and h.offer.cost.free_for and verdicts[h.offer.id].free is None for h in recommended[:2]
+        )
+        if profile.population is None and needs_population and "population" not in asked:
+            return Clarification(
+                "population",
+                "Combien d'habitants compte votre collectivité ? Cela change les offres accessibles (et leur gratuité).",
+                POPULATION_OPTIONS,
+            )
+        return None
+
+    def _contact(self, kind: str, profile: Profile, partner: str | None = None) -> Contact | None:
+        """The concrete office for the asker's territory; national entries only for the offer's own partner."""
+        found = self.contacts.for_territory(kind, profile.departement_code, profile.region_code, partner=partner)
+        if found is None or (partner and found.partner and found.partner != partner):
+            return None
+        return Contact(found.name, found.url, found.note, found.phone)
+
+    def _referral(self, hit: OfferHit, verdict: Verdict, profile: Profile) -> Referral:
+        offer = hit.offer
+        reasons = []
+        matched = [self.theme_labels[t] for t in offer.themes if t in profile.themes]
+        if matched:
+            reasons.append("thème " + ", ".join(f"« {m} »" for m in matched))
+        else:
+            reasons.append("proche de votre demande : « " + self.theme_labels.get(offer.themes[0], offer.themes[0]) + " »")
+        if verdict.met:
+            reasons.append(verdict.met[0])
+        if profile.stage == "travaux" and "op" in offer.project_steps or profile.stage in {"idee", "etudes"} and "preop" in offer.project_steps:
+            reasons.append("adaptée à l'étape de votre projet")
+        return Referral(hit, verdict, reasons, self._contact(offer.access.contact, profile, offer.partner))
+
+    @staticmethod
+    def _focus_text(focus: str | None, referrals: list[Referral]) -> str | None:
+        if not focus or not referrals:
+            return None
+        lines = []
+        for r in referrals:
+            if focus == "contact":
+                from assistant.answer import contact_line
+
+                lines.append(f"- {r.offer.title} : {contact_line(r)}")
+            else:
+                lines.append(f"- {r.offer.title} : {cost_sentence(r)}")
+        title = "Qui contacter :" if focus == "contact" else "Ce que cela coûte :"
+        return title + "\n" + "\n".join(lines)
+
+
+def cost_sentence(referral: Referral) -> str:
+    offer, verdict = referral.offer, referral.verdict
+    if verdict.free is True:
+        return "gratuit pour votre collectivité"
+    if verdict.free is False:
+        return "pas gratuit pour votre collectivité" + (f" — {offer.cost.note}" if offer.cost and offer.cost.note else "")
+    if offer.cost and offer.cost.free_for:
+        return "gratuit sous condition de taille (" + (offer.cost.note or "à vérifier") + ")"
+    kinds = set(offer.support_types)
+    if kinds & {"loan", "recoverable_advance"}:
+        return "c'est un financement remboursable (prêt ou avance)"
+    if "grant" in kinds:
+        return "c'est une aide financière (subvention) ; un reste à charge demeure en général"
+    if kinds & {"tool", "network", "training"}:
+        return "outil, réseau ou formation mis à disposition ; les conditions sont précisées sur la page officielle"
+    return "les conditions financières sont à confirmer auprès de l'interlocuteur indiqué"
+
+
+def _join(*parts: str | None) -> str | None:
+    kept = [p for p in parts if p]
+    return "\n\n".join(kept) if kept else None
+
+
+def referral_payload(referral: Referral) -> dict:
+    offer = referral.offer
+    return {
+        "offer_id": offer.id,
+        "partner": offer.partner,
+        "title": offer.title,
+        "score": round(referral.hit.score, 6),
+        "reasons": referral.reasons,
+        "url": offer.url,
+        "status": offer.status,
+        "eligibility": referral.verdict.as_dict(),
+        "how_to_start": offer.access.steps,
+        "contact": (
+            {"name": referral.contact.name, "url": referral.contact.url, "phone": referral.contact.phone}
+            if referral.contact
+            else {"name": offer.access.entry_point, "url": None}
+        ),
+        "summary": offer.summary,
+    }
+
+
+def candidate_payload(hit: OfferHit, verdict: Verdict) -> dict:
+    return {
+        "offer_id": hit.offer.id,
+        "partner": hit.offer.partner,
+        "title": hit.offer.title,
+        **hit.breakdown(),
+        "eligibility": verdict.as_dict(),
+    }

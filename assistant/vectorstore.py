@@ -1,0 +1,42 @@
+"""Chroma client and collections: embedded by default, a Chroma server when AIGUILLAGE_CHROMA_URL is set.
+
+Collections are always created with embedding_function=None: embeddings come from our own backend,
+so Chroma never tries to download its default ONNX model.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+import chromadb
+from chromadb.config import Settings as ChromaSettings
+from langchain_chroma import Chroma
+from langchain_core.embeddings import Embeddings
+
+from assistant.config import Settings
+
+COSINE = {"hnsw:space": "cosine"}
+
+
+def chroma_client(settings: Settings) -> chromadb.ClientAPI:
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_url:
+        url = urlparse(settings.chroma_url)
+        return chromadb.HttpClient(
+            host=url.hostname or "127.0.0.1",
+            port=url.port or 8000,
+            ssl=url.scheme == "https",
+            settings=chroma_settings,
+        )
+    path = settings.data_dir / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+def create_collection(client: chromadb.ClientAPI, name: str):
+    return client.create_collection(name=name, embedding_function=None, metadata=COSINE)
+
+
+def langchain_store(client: chromadb.ClientAPI, name: str, embeddings: Embeddings) -> Chroma:
+    """The LangChain view of a collection, used by the naive baseline and by integrators."""
+    return Chroma(client=client, collection_name=name, embedding_function=embeddings)

@@ -1,0 +1,84 @@
+"""Shared fixtures: the real corpus, the real bundled embedder, a real Chroma and a real HTTP server."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from assistant.config import Settings
+from assistant.embeddings import UniversalSentenceEncoderEmbeddings
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "corpus"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def embeddings():
+    return UniversalSentenceEncoderEmbeddings()
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory) -> Settings:
+    return Settings(data_dir=tmp_path_factory.mktemp("data"), corpus_dir=CORPUS, _env_file=None)
+
+
+@pytest.fixture(scope="session")
+def indexed(settings, embeddings):
+    from ingest.indexer import ingest
+
+    return ingest(settings, embeddings, progress=False)
+
+
+@pytest.fixture(scope="session")
+def assistant(settings, embeddings, indexed):
+    from assistant.service import Assistant
+
+    return Assistant(settings, embeddings=embeddings)
+
+
+class LiveServer:
+    def __init__(self, app, port: int):
+        self.url = f"http://127.0.0.1:{port}"
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError("server did not start")
+
+    def __exit__(self, *exc) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server(settings, assistant):
+    from api.app import create_app
+
+    with LiveServer(create_app(settings, assistant), free_port()) as live:
+        yield live
+
+
+@pytest.fixture(scope="session")
+def http(server):
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client

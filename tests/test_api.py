@@ -1,0 +1,63 @@
+"""The public API over a real HTTP server on 127.0.0.1."""
+
+
+def test_health_and_readiness(http):
+    assert http.get("/healthz").json() == {"status": "ok"}
+    ready = http.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["ready"] is True
+
+
+def test_chat_returns_referrals_and_citations_for_a_mayor(http):
+    body = http.post("/v1/chat", json={"message": "Ma commune de 800 habitants veut rénover l'école, qui peut nous aider ?"}).json()
+    assert body["kind"] == "answer" and body["generator"] == "grounded"
+    assert 1 <= len(body["referrals"]) <= 3
+    cited = {c["offer_id"] for c in body["citations"]}
+    for referral in body["referrals"]:
+        assert referral["offer_id"] in cited and referral["url"].startswith("http")
+        assert f"[{referral['offer_id']}]" in body["answer"]
+    assert body["profile"]["population"] == 800
+
+
+def test_chat_rejects_empty_and_oversized_messages(http):
+    empty = http.post("/v1/chat", json={"message": "   "})
+    assert empty.status_code == 422 and "vide" in empty.json()["detail"]
+    long = http.post("/v1/chat", json={"message": "é" * 2001})
+    assert long.status_code == 422 and "trop long" in long.json()["detail"]
+    missing = http.post("/v1/chat", json={})
+    assert missing.status_code == 422 and "message" in missing.json()["detail"]
+
+
+def test_out_of_scope_question_gets_a_door_and_no_offer(http):
+    body = http.post("/v1/chat", json={"message": "Comment contester mes impôts sur le revenu ?"}).json()
+    assert body["kind"] == "refusal" and body["referrals"] == [] and body["citations"] == []
+    assert "service-public.fr" in body["answer"]
+
+
+def test_search_returns_breakdown_and_validates_filters(http):
+    body = http.post("/v1/search", json={"query": "friche industrielle", "filters": {"partner": ["cerema"]}, "limit": 5}).json()
+    assert body["results"] and all(r["partner"] == "cerema" for r in body["results"])
+    assert {"bm25_rank", "dense_rank", "score"} <= set(body["results"][0])
+    bad = http.post("/v1/search", json={"query": "friche", "filters": {"theme": ["licornes"]}})
+    assert bad.status_code == 422 and "licornes" in bad.json()["detail"]
+    bad_partner = http.post("/v1/search", json={"query": "friche", "filters": {"partner": ["nasa"]}})
+    assert bad_partner.status_code == 422
+
+
+def test_offers_listing_detail_and_unknown_id(http):
+    page = http.get("/v1/offers", params={"partner": "anah", "limit": 5}).json()
+    assert page["total"] >= 14 and len(page["items"]) == 5
+    card = http.get("/v1/offers/anct-ingenierie-sur-mesure").json()
+    assert {"id", "partner", "title", "summary", "themes", "eligibility", "status", "source_urls"} <= set(card)
+    missing = http.get("/v1/offers/n-existe-pas")
+    assert missing.status_code == 404 and "inconnue" in missing.json()["detail"]
+    assert {p["id"] for p in http.get("/v1/partners").json()} >= {"anct", "ademe", "cerema", "anru", "anah", "banque-des-territoires"}
+
+
+def test_openapi_documents_the_v1_routes(http):
+    paths = http.get("/openapi.json").json()["paths"]
+    assert {"/v1/chat", "/v1/search", "/v1/offers", "/v1/offers/{offer_id}", "/v1/partners"} <= set(paths)
+
+
+def test_chat_page_is_served_in_french(http):
+    page = http.get("/")
+    assert page.status_code == 200 and 'lang="fr"' in page.text

@@ -1,0 +1,106 @@
+"""Incremental, atomic ingest on a copy of the real corpus and a real embedded Chroma."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+
+from assistant.config import Settings
+from assistant.retrieval import HybridRetriever, IndexHandle
+from ingest.corpus import CorpusError
+from ingest.indexer import ingest, read_manifest
+from tests.conftest import CORPUS
+
+SEED = "anct/anct-ingenierie-sur-mesure.yaml"
+
+
+class CountingEmbeddings:
+    """The real embedder, counting the passages it is asked to encode."""
+
+    def __init__(self, inner):
+        self.inner, self.documents = inner, 0
+        self.signature = inner.signature
+
+    def embed_documents(self, texts):
+        self.documents += len(texts)
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text):
+        return self.inner.embed_query(text)
+
+
+@pytest.fixture
+def workspace(tmp_path, embeddings):
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    settings = Settings(data_dir=tmp_path / "data", corpus_dir=corpus, _env_file=None)
+    counting = CountingEmbeddings(embeddings)
+    first = ingest(settings, counting, progress=False)
+    counting.documents = 0
+    return settings, counting, first
+
+
+def edit(path, **changes):
+    card = yaml.safe_load(path.read_text(encoding="utf-8"))
+    card.update(changes)
+    path.write_text(yaml.safe_dump(card, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def test_unchanged_corpus_embeds_nothing(workspace):
+    settings, counting, first = workspace
+    report = ingest(settings, counting, progress=False)
+    assert report.unchanged and counting.documents == 0
+    assert read_manifest(settings)["collection"] == first.collection
+
+
+def test_changed_offer_is_the_only_one_reembedded(workspace):
+    settings, counting, first = workspace
+    edit(settings.corpus_dir / "offers" / SEED, summary="Un appui gratuit aux petites communes pour préparer leurs projets de piscine municipale.")
+    report = ingest(settings, counting, progress=False)
+    assert report.embedded_offers == ["anct-ingenierie-sur-mesure"]
+    assert 0 < counting.documents <= 8
+    assert report.passages == first.passages
+    index = IndexHandle(settings).current()
+    assert "piscine" in index.passage_text_by_id["anct-ingenierie-sur-mesure#card"]
+    assert "piscine" in index.offers["anct-ingenierie-sur-mesure"].summary
+
+
+def test_removed_offer_disappears_from_the_index(workspace):
+    settings, counting, _ = workspace
+    (settings.corpus_dir / "offers" / SEED).unlink()
+    report = ingest(settings, counting, progress=False)
+    assert report.removed_offers == ["anct-ingenierie-sur-mesure"] and counting.documents == 0
+    ids = {h.offer.id for h in HybridRetriever(IndexHandle(settings), counting, settings).search("ingénierie sur mesure ANCT", limit=20)}
+    assert "anct-ingenierie-sur-mesure" not in ids
+
+
+def test_invalid_card_stops_ingest_and_keeps_the_old_index(workspace):
+    settings, counting, first = workspace
+    edit(settings.corpus_dir / "offers" / SEED, status="ouvert")
+    edit(settings.corpus_dir / "offers" / "anah" / "anah-maprimeadapt.yaml", themes=["theme-inexistant"])
+    (settings.corpus_dir / "offers" / "ademe" / "ademe-fonds-chaleur.yaml").unlink()
+    with pytest.raises(CorpusError) as error:
+        ingest(settings, counting, progress=False)
+    problems = {(p.path.split("/")[-1], p.field) for p in error.value.problems}
+    assert ("anct-ingenierie-sur-mesure.yaml", "status") in problems
+    assert ("anah-maprimeadapt.yaml", "themes") in problems
+    assert counting.documents == 0
+    assert read_manifest(settings)["collection"] == first.collection
+    hits = HybridRetriever(IndexHandle(settings), counting, settings).search("réseau de chaleur biomasse", limit=3)
+    assert "ademe-fonds-chaleur" in {h.offer.id for h in hits}
+
+
+def test_embedder_failure_midway_leaves_the_live_index(workspace):
+    settings, counting, first = workspace
+    edit(settings.corpus_dir / "offers" / SEED, summary="Texte modifié pour forcer un nouvel encodage de cette offre.")
+
+    class Broken(CountingEmbeddings):
+        def embed_documents(self, texts):
+            raise ConnectionError("embedder down")
+
+    with pytest.raises(ConnectionError):
+        ingest(settings, Broken(counting.inner), progress=False)
+    assert read_manifest(settings)["collection"] == first.collection
+    assert HybridRetriever(IndexHandle(settings), counting, settings).search("ingénierie", limit=1)

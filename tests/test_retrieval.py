@@ -1,0 +1,46 @@
+"""Hybrid retrieval on the real corpus: French questions find their offer, filters hold, fusion is RRF."""
+
+import pytest
+
+from assistant.retrieval import HybridRetriever, IndexHandle, SearchFilters, _rank_offers
+
+QUESTIONS = [
+    ("Notre pont communal présente des fissures, qui peut nous conseiller gratuitement ?", "cerema-sos-ponts"),
+    ("Nous voulons créer un réseau de chaleur alimenté par une chaufferie bois", "ademe-fonds-chaleur"),
+    ("Une copropriété dégradée dans le centre, comment intervenir ?", "anah-opah-copropriete"),
+    ("Remplacer les lampadaires de l'éclairage public par des LED", "etat-fonds-vert-eclairage-public"),
+    ("Prêt pour le réseau d'eau potable et l'assainissement", "bdt-aqua-pret"),
+    ("Ouvrir un espace France services dans notre bourg", "anct-france-services"),
+]
+
+
+@pytest.fixture(scope="module")
+def retriever(settings, embeddings, indexed):
+    return HybridRetriever(IndexHandle(settings), embeddings, settings)
+
+
+@pytest.mark.parametrize("question,expected", QUESTIONS)
+def test_french_question_finds_its_offer_in_top_three(retriever, question, expected):
+    assert expected in [h.offer.id for h in retriever.search(question, limit=3)]
+
+
+def test_hits_are_grouped_per_offer_with_a_score_breakdown(retriever):
+    hits = retriever.search("rénovation énergétique de l'école communale", limit=10)
+    assert len({h.offer.id for h in hits}) == len(hits)
+    top = hits[0].breakdown()
+    assert set(top) == {"bm25_rank", "dense_rank", "bm25_score", "dense_similarity", "fused_score"}
+    assert top["fused_score"] == pytest.approx(
+        sum(1 / (60 + r) for r in (top["bm25_rank"], top["dense_rank"]) if r), rel=1e-3
+    )
+
+
+def test_partner_and_status_filters_are_applied(retriever):
+    hits = retriever.search("financer la rénovation des bâtiments", SearchFilters(partners=("banque-des-territoires",)), limit=10)
+    assert hits and {h.offer.partner for h in hits} == {"banque-des-territoires"}
+    closed = retriever.search("vélo piste cyclable", SearchFilters(statuses=("closed",)), limit=10)
+    assert closed and all(h.offer.status == "closed" for h in closed)
+
+
+def test_offer_takes_the_rank_of_its_best_passage():
+    ranked = _rank_offers([("a#s2", 9.0), ("b#card", 7.0), ("a#card", 5.0)], {"a#s2": "a", "b#card": "b", "a#card": "a"})
+    assert ranked == {"a": (1, 9.0, "a#s2"), "b": (2, 7.0, "b#card")}

@@ -1,0 +1,35 @@
+from assistant.schema import Offer
+from assistant.text import analyze, fold
+from ingest.chunking import chunk_offer, sections
+from ingest.corpus import load_corpus
+from tests.conftest import CORPUS
+
+
+def test_french_stemming_meets_verb_and_noun():
+    assert analyze("rénovation")[0] == analyze("rénover")[0]
+    assert analyze("écoles")[0] == analyze("ecole")[0]
+
+
+def test_accents_are_folded_after_stemming():
+    assert analyze("éclairage public") == analyze("eclairage public")
+    assert fold("Cœur de Ville") == "coeur de ville"
+
+
+def test_stop_words_are_dropped():
+    assert analyze("Quelle est la aide pour les communes ?") == analyze("aide communes")
+
+
+def test_sections_split_on_level_two_headings():
+    found = sections("Intro.\n\n## Pour qui\nLes communes.\n\n## Comment\nEn ligne.")
+    assert found == [("", "Intro."), ("Pour qui", "Les communes."), ("Comment", "En ligne.")]
+
+
+def test_every_offer_has_a_card_passage_and_section_passages():
+    corpus = load_corpus(CORPUS)
+    themes = corpus.themes.by_id()
+    for offer in corpus.offers.values():
+        passages = chunk_offer(offer, themes)
+        assert passages[0].kind == "card" and offer.title in passages[0].text
+        assert len(passages) >= 2, offer.id
+        assert all(p.text.startswith(offer.title) for p in passages[1:])
+        assert len({p.id for p in passages}) == len(passages)
