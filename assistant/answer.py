@@ -6,6 +6,8 @@ eligibility verdict, so the answer cannot state a fact the corpus does not hold.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -78,9 +80,24 @@ class GeneratedAnswer:
 
 
 class AnswerGenerator(Protocol):
+    """generate() returns the whole answer; stream(), when a backend has it, yields text deltas and
+    finally the GeneratedAnswer (whose text wins over the deltas, e.g. after a fallback)."""
+
     name: str
 
     def generate(self, context: AnswerContext) -> GeneratedAnswer: ...
+
+
+def stream_answer(generator: AnswerGenerator, context: AnswerContext) -> Iterator[str | GeneratedAnswer]:
+    streaming = getattr(generator, "stream", None)
+    if streaming is not None:
+        yield from streaming(context)
+        return
+    answer = generator.generate(context)
+    for paragraph in re.split(r"(?<=\n\n)", answer.text):
+        if paragraph:
+            yield paragraph
+    yield answer
 
 
 def eligibility_line(verdict: Verdict) -> str:

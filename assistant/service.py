@@ -13,11 +13,20 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from assistant.answer import AnswerContext, AnswerGenerator, Contact, GeneratedAnswer, GroundedGenerator, Referral
+from assistant.answer import (
+    AnswerContext,
+    AnswerGenerator,
+    Contact,
+    GeneratedAnswer,
+    GroundedGenerator,
+    Referral,
+    stream_answer,
+)
 from assistant.config import Settings
 from assistant.contacts import ContactDirectory
 from assistant.eligibility import Verdict, evaluate
@@ -66,7 +75,7 @@ class TurnResult:
     conversation_id: str
     message_id: int
     kind: str  # answer, clarification, refusal, no_match
-    answer: GeneratedAnswer
+    answer: GeneratedAnswer | None  # None until generated (chat) or streamed (chat_stream)
     referrals: list[Referral]
     ineligible: list[Referral]
     profile: Profile
@@ -74,6 +83,7 @@ class TurnResult:
     corrections: list[tuple[Offer, OutdatedPremise]] = field(default_factory=list)
     candidates: list[OfferHit] = field(default_factory=list)
     seconds: float = 0.0
+    context: AnswerContext | None = None
 
 
 class Assistant:
@@ -145,19 +155,52 @@ class Assistant:
     # ---- one conversation turn ----------------------------------------------------------
     def chat(self, message: str, conversation_id: str | None = None, profile: Profile | None = None) -> TurnResult:
         started = time.perf_counter()
+        result, state = self._prepare(message, conversation_id, profile)
+        if result.answer is None:
+            result.answer = self._generate(result.context)
+        self._persist(message, result, state, started)
+        return result
+
+    def chat_stream(
+        self, message: str, conversation_id: str | None = None, profile: Profile | None = None
+    ) -> Iterator[tuple[str, object]]:
+        """Events for streaming clients: ("start", TurnResult) with the referrals, ("delta", text)…,
+        then ("done", TurnResult) whose answer is the final text (it may replace the deltas when a
+        generator falls back to the grounded answer)."""
+        started = time.perf_counter()
+        result, state = self._prepare(message, conversation_id, profile)
+        yield "start", result
+        if result.answer is None:
+            generator = self.generator if result.context.referrals else self.grounded
+            for piece in stream_answer(generator, result.context):
+                if isinstance(piece, GeneratedAnswer):
+                    result.answer = piece
+                else:
+                    yield "delta", piece
+        else:
+            yield "delta", result.answer.text
+        self._persist(message, result, state, started)
+        yield "done", result
+
+    def _prepare(self, message: str, conversation_id: str | None, profile: Profile | None) -> tuple[TurnResult, dict]:
         with self.db.session() as session:
             conversation = session.get(Conversation, conversation_id) if conversation_id else None
+            state = dict(conversation.state or {}) if conversation else {}
+            known = Profile.model_validate(conversation.profile or {}) if conversation else Profile()
+            turns = len(conversation.turns) if conversation else 0
+        if profile is not None:
+            known = known.merged_with(profile)
+        result = self._turn(message, conversation_id or str(uuid.uuid4()), known, state)
+        result.message_id = turns + 1
+        return result, state
+
+    def _persist(self, message: str, result: TurnResult, state: dict, started: float) -> None:
+        result.seconds = time.perf_counter() - started
+        with self.db.session() as session:
+            conversation = session.get(Conversation, result.conversation_id)
             if conversation is None:
-                conversation = Conversation(id=conversation_id or str(uuid.uuid4()), profile={}, state={})
+                conversation = Conversation(id=result.conversation_id)
                 session.add(conversation)
-                session.flush()
-            state = dict(conversation.state or {})
-            known = Profile.model_validate(conversation.profile or {})
-            if profile is not None:
-                known = known.merged_with(profile)
-            result = self._turn(message, conversation.id, known, state)
-            result.message_id = len(conversation.turns) + 1
-            result.seconds = time.perf_counter() - started
             conversation.profile = result.profile.model_dump()
             conversation.state = state
             conversation.updated_at = utcnow()
@@ -178,7 +221,6 @@ class Assistant:
                     usage=result.answer.usage,
                 )
             )
-        return result
 
     def history(self, conversation_id: str) -> list[tuple[str, str]]:
         with self.db.session() as session:
@@ -231,9 +273,8 @@ class Assistant:
             history=self.history(conversation_id),
             prefecture=self._contact("prefecture", profile),
         )
-        answer = self._generate(context)
         kind = "answer" if referrals else "no_match"
-        return TurnResult(conversation_id, 0, kind, answer, referrals, excluded, profile, None, corrections, ranked)
+        return TurnResult(conversation_id, 0, kind, None, referrals, excluded, profile, None, corrections, ranked, context=context)
 
     def _generate(self, context: AnswerContext) -> GeneratedAnswer:
         if self.generator is self.grounded or not context.referrals:
