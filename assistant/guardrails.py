@@ -34,6 +34,7 @@ OUT_OF_SCOPE = [
     _rule("loisirs", r"\brestaurants?\b|\brecette\b|\bmeteo\b|\bfilm\b|\bhoroscope\b|\bmatch de\b|\bvacances\b", SERVICE_PUBLIC),
     _rule("demarches-personnelles", r"\b(mon|ma|mes) (passeport|carte d'identite|permis de conduire|carte grise|retraite|allocations?|caf|chomage|arret maladie)\b", SERVICE_PUBLIC),
     _rule("emploi-personnel", r"\b(je cherche|trouver) (un|du) (emploi|travail|stage)\b|\bmon cv\b", "France Travail (https://www.francetravail.fr)"),
+    _rule("vie-personnelle", r"\b(ma|mon|mes) (maison|appartement|fils|fille|mere|pere|enfants?|femme|mari|voiture|revenus?|salaire|propre logement|declaration)\b|\bimpots\.gouv\b", SERVICE_PUBLIC),
     _rule("litige-prive", r"\bmon (proprietaire|locataire|employeur)\b|\bmon divorce\b|\bheritage\b", SERVICE_PUBLIC),
 ]
 
@@ -41,12 +42,14 @@ INJECTION = re.compile(
     r"ignore[rz]? (toutes |tes |les |vos )*(instructions|consignes|regles)|oublie[rz]? (tes|les|vos) (instructions|consignes|regles)"
     r"|system prompt|prompt systeme|(revele|affiche|montre|donne|repete)[rz]?(-moi)? (ton|tes|le|les|votre|vos) (prompt|instructions|consignes)"
     r"|tu es (maintenant|desormais)|a partir de maintenant,? tu|mode (developpeur|dan)\b|jailbreak|\bdan\b mode"
+    r"|repete[rz]? (mot pour mot|tout|le texte)|texte (qui se trouve )?au-dessus|tes instructions (initiales|cachees)"
 )
-FAKE_DOCUMENT = re.compile(
-    r"\b(attestation|certificat|lettre d'engagement|accord de financement|promesse de subvention|notification de subvention)\b"
-    r".*\b(redige|ecris|genere|fais|fabrique|signe|produis|delivre|rediger|ecrire|generer|faire|fabriquer|signer|produire|delivrer)\b"
-    r"|\b(redige|ecris|genere|fais|fabrique|signe|produis|delivre|rediger|ecrire|generer|faire|fabriquer|signer|produire|delivrer)\b.*\b(attestation|certificat|lettre d'engagement|accord de financement)\b"
+_DOCUMENTS = (
+    r"(attestation|certificat|lettre d'engagement|accord de financement|promesse de subvention"
+    r"|notification de subvention|arrete attributif|courrier officiel|convention signee)"
 )
+_MAKE = r"(redige|ecris|genere|fais|fabrique|signe|produis|delivre|rediger|ecrire|generer|faire|fabriquer|signer|produire|delivrer)"
+FAKE_DOCUMENT = re.compile(rf"\b{_MAKE}\b.*\b{_DOCUMENTS}|\b{_DOCUMENTS}\b.*\b{_MAKE}\b")
 INVENT = re.compile(r"\b(invente|imagine|cree|creer|inventer|imaginer)[rz]?\b.*\b(programme|dispositif|aide|subvention|offre)\b")
 
 

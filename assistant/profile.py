@@ -56,13 +56,23 @@ class Profile(BaseModel):
 
 NUMBER = r"(\d{1,3}(?:[ \u00a0\u202f.]\d{3})+|\d+(?:[,.]\d+)?)\s*(k|000|mille)?"
 POPULATION = re.compile(NUMBER + r"\s*(habitants|habs?\b|hab\.|h\b|ames|administres)")
-TYPE_PATTERNS: list[tuple[CollectivityType, re.Pattern]] = [
-    ("epci", re.compile(r"\b(communaute de communes|communaute d'agglomeration|communaute urbaine|metropole|intercommunalite|interco|epci|agglo|cc\b|ca\b|cu\b|pays\b|petr\b)")),
-    ("department", re.compile(r"\b(conseil departemental|departement)\b(?! du| de la| des| de l)")),
-    ("region", re.compile(r"\b(conseil regional|la region)\b")),
-    ("other", re.compile(r"\b(syndicat|sem\b|spl\b|bailleur|office public|ccas|association)\b")),
-    ("commune", re.compile(r"\b(commune|mairie|maire|village|ville|bourg|municipalite|conseil municipal)\b")),
+_EPCI_WORDS = r"(communaute de communes|communaute d'agglomeration|communaute urbaine|metropole|intercommunalite|interco|epci|agglo(meration)?|com ?com|cc|ca|cu|petr|pays)"
+_TYPE_WORDS: list[tuple[CollectivityType, str]] = [
+    ("epci", _EPCI_WORDS),
+    ("department", r"(conseil departemental|departement)"),
+    ("region", r"(conseil regional|region)"),
+    ("other", r"(syndicat|sem|spl|bailleur social|office public|ccas|association)"),
+    ("commune", r"(commune|mairie|village|ville|bourg|municipalite)"),
 ]
+# The asker's own collectivity: named after an identity cue ("notre commune", "je suis maire",
+# "on est une CC"), at the start of the message, or with its size ("ville de 45 000 habitants").
+# "les communes rurales du département" says nothing of who is asking.
+_IDENTITY = r"(notre|nos|ma|mon|on est une?|nous sommes une?|je suis (a|au|a la|dans) (la|le|une?)?|je represente (la|le|une?)|pour (notre|la|le)|en tant que)"
+TYPE_PATTERNS: list[tuple[CollectivityType, re.Pattern]] = [
+    (kind, re.compile(rf"(^\W*(le |la |l')?|\b{_IDENTITY}\s+){words}\b|\b{words}\s+(de|d')\s*\d")) for kind, words in _TYPE_WORDS
+]
+MAYOR = re.compile(r"\b(je suis (le |la )?maire|maire (de|d')|adjointe? au maire|secretaire de mairie|conseil municipal|(le |la )?maire)\b")
+PRESIDENT_OF_EPCI = re.compile(rf"\bpresidente? (de la |du |de l')?{_EPCI_WORDS}\b")
 FACTS = {
     "qpv": re.compile(r"\bqpv\b|quartiers? prioritaires?|politique de la ville"),
     "rural": re.compile(r"\brural|\bvillage\b|campagne"),
@@ -81,6 +91,11 @@ PROGRAMMES = {
     "crte": re.compile(r"\bcrte\b"),
     "adhesion-cerema": re.compile(r"adherents? (au|du) cerema"),
 }
+# Naming a programme is not being in it: membership needs a cue just before the name.
+MEMBERSHIP = re.compile(
+    r"(on est|nous sommes|sommes|on a ete retenue?s?|avons ete retenue?s?|retenue?s? (au|dans|en|pour)|laureate?s?|labellisee?s?"
+    r"|membres?|beneficiaires?|signataires?|fait partie|faisons partie|deja dans|deja en|deja|commune|ville|notre|en tant que)\W+(\w+\W+){0,4}$"
+)
 STAGES: list[tuple[Stage, re.Pattern]] = [
     ("travaux", re.compile(r"\btravaux\b|chantier|\brealiser\b|construire|installer")),
     ("etudes", re.compile(r"\betudes?\b|diagnostic|faisabilite|audit|programmation")),
@@ -131,15 +146,21 @@ def detect_themes(text: str, vocabulary: ThemeVocabulary, limit: int = 3) -> lis
 def extract_profile(text: str, vocabulary: ThemeVocabulary, territories=None) -> Profile:
     folded = fold(text).replace("’", "'")
     profile = Profile()
-    for kind, pattern in TYPE_PATTERNS:
-        if pattern.search(folded):
-            profile.collectivity_type = kind
-            break
+    # The asker's own collectivity is the first one the message names ("Ville de…, préfecture du département").
+    found = [(m.start(), kind) for kind, pattern in TYPE_PATTERNS if (m := pattern.search(folded))]
+    if PRESIDENT_OF_EPCI.search(folded):
+        profile.collectivity_type = "epci"
+    elif found:
+        profile.collectivity_type = min(found)[1]
+    elif MAYOR.search(folded):
+        profile.collectivity_type = "commune"
     population = _parse_population(folded)
     if population is not None:
         profile.population, profile.population_source = population, "texte"
     profile.facts = sorted(name for name, pattern in FACTS.items() if pattern.search(folded))
-    profile.programmes = sorted(name for name, pattern in PROGRAMMES.items() if pattern.search(folded))
+    profile.programmes = sorted(
+        name for name, pattern in PROGRAMMES.items() if (m := pattern.search(folded)) and MEMBERSHIP.search(folded[: m.start()][-60:])
+    )
     profile.stage = next((stage for stage, pattern in STAGES if pattern.search(folded)), None)
     needs = [need for need, pattern in NEEDS if pattern.search(folded)]
     profile.need = "les-deux" if len(needs) == 2 else (needs[0] if needs else None)

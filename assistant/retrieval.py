@@ -56,9 +56,16 @@ class OfferHit:
     bm25_score: float = 0.0
     dense_similarity: float = 0.0
     passages: list[str] = field(default_factory=list)  # best evidence first
+    adjustments: dict[str, float] = field(default_factory=dict)  # set by the assistant's ranking
+
+    @property
+    def final_score(self) -> float:
+        return self.score + sum(self.adjustments.values())
 
     def breakdown(self) -> dict:
         return {
+            "adjustments": self.adjustments,
+            "final_score": round(self.final_score, 6),
             "bm25_rank": self.bm25_rank,
             "dense_rank": self.dense_rank,
             "bm25_score": round(self.bm25_score, 4),

@@ -1,11 +1,13 @@
 """The assistant: one conversation turn from message to referrals and answer.
 
-Ranking of candidate offers (explicit, so agents can explain it):
-  final score = fused RRF score
-              + THEME_BONUS  if the offer carries a theme detected in the question
-              - STATUS_PENALTY if the offer is closed or historic
+Ranking of candidate offers (explicit, so agents can explain it; kept in each hit's breakdown):
+  final score = fused RRF score (hybrid retrieval)
+              + NAMED_BONUS   if the question names the offer by its title (ALIAS_BONUS: by an alias)
+              + THEME_BONUS   if the offer carries a theme detected in the question
+              + NEED_BONUS    if its support type fits the need said (ingénierie / financement)
+              + TARGET_BONUS  if it is reserved to a population or territory the asker is known to fit
 Offers the asker is known to be ineligible for are never recommended; they are listed apart.
-Closed or historic offers are recommended only when the question names them (to say they are closed).
+Closed or historic offers are kept only when the question names them (to say they are closed).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from rapidfuzz import fuzz
 from sqlalchemy import select
 
 from assistant.answer import (
@@ -40,11 +43,20 @@ from assistant.territory import Territories
 from assistant.text import analyze, fold, words
 from ingest.corpus import load_corpus, load_themes
 
-THEME_BONUS = 0.012
-STATUS_PENALTY = 0.02
+NAMED_BONUS = 0.02
+ALIAS_BONUS = 0.012
+THEME_BONUS = 0.008
+NEED_BONUS = 0.004
+TARGET_BONUS = 0.006
+NEED_SUPPORTS = {
+    "ingenierie": {"technical_engineering", "financial_engineering", "legal_engineering"},
+    "financement": {"grant", "loan", "recoverable_advance", "tax_relief"},
+    "les-deux": {"technical_engineering", "financial_engineering", "grant", "loan"},
+}
 CANDIDATES = 12
 MIN_DENSE_SIMILARITY = 0.30
 MIN_BM25_SCORE = 3.0
+MIN_THEMED_SIMILARITY = 0.15
 MAX_CLARIFICATIONS_IN_ROW = 2
 FOLLOW_UP_MAX_WORDS = 12
 COST_FOLLOW_UP = re.compile(r"gratuit|combien|cout|payant|prix|tarif|ca coute|rembourser")
@@ -55,12 +67,20 @@ POPULATION_OPTIONS = [
     ("De 10 000 à 19 999 habitants", "Nous avons entre 10 000 et 19 999 habitants"),
     ("20 000 habitants ou plus", "Nous avons plus de 20 000 habitants"),
 ]
-TYPE_OPTIONS = [
-    ("Une commune", "Je représente une commune"),
-    ("Une intercommunalité", "Je représente une intercommunalité (EPCI)"),
-    ("Un département", "Je représente un conseil départemental"),
-    ("Une région", "Je représente un conseil régional"),
+WHO_OPTIONS = [
+    ("Commune de moins de 3 500 habitants", "Nous sommes une commune de moins de 3 500 habitants"),
+    ("Commune de 3 500 à 19 999 habitants", "Nous sommes une commune de 10 000 habitants environ"),
+    ("Commune de 20 000 habitants ou plus", "Nous sommes une commune de plus de 20 000 habitants"),
+    ("Intercommunalité", "Je représente une intercommunalité (EPCI)"),
+    ("Département", "Je représente un conseil départemental"),
+    ("Région", "Je représente un conseil régional"),
 ]
+ELIGIBILITY_QUESTION = re.compile(
+    r"eligib|beneficier|gratuit|combien|cout|payant|a droit|avons droit|quel programme|dans quel|pour nous\s*\?"
+)
+VAGUE_MAX_WORDS = 10
+QUOTED = re.compile(r"[«“\"]\s*([^«»“”\"]{3,80}?)\s*[»”\"]")
+LOCAL_CONTACTS = {"prefecture", "anah-delegation-locale"}  # départemental offices
 
 
 @dataclass
@@ -231,7 +251,8 @@ class Assistant:
         decision = check_message(message)
         said = extract_profile(message, self.themes, self.territories)
         profile = known.merged_with(said)
-        if decision.refuses and decision.kind != "injection":
+        # An injection inside a real project question is ignored; an injection alone is refused.
+        if decision.refuses and (decision.kind != "injection" or not said.themes):
             state["clarifications_in_row"] = 0
             return self._refusal(conversation_id, decision, profile)
 
@@ -240,14 +261,12 @@ class Assistant:
             profile.themes = state["themes"]
         state["last_query"], state["themes"] = query, profile.themes
         corrections = self._outdated_premises(message)
-        hits = self.retriever.search(query, limit=CANDIDATES)
-        relevant = [h for h in hits if self._relevant(h)]
-        ranked = self._rank(relevant, profile, message)
+        ranked = self.rank(query, profile, message)
         verdicts = {h.offer.id: evaluate(h.offer, profile) for h in ranked}
         recommended = [h for h in ranked if verdicts[h.offer.id].status != "ineligible"][: self.settings.max_referrals]
         ineligible = [h for h in ranked[: self.settings.max_referrals + 2] if verdicts[h.offer.id].status == "ineligible"]
 
-        clarification = self._clarification(profile, recommended, verdicts, state)
+        clarification = None if corrections else self._clarification(message, profile, recommended, state)
         if clarification is not None:
             state["clarifications_in_row"] = state.get("clarifications_in_row", 0) + 1
             state.setdefault("asked", []).append(clarification.key)
@@ -260,9 +279,12 @@ class Assistant:
 
         referrals = [self._referral(h, verdicts[h.offer.id], profile) for h in recommended]
         excluded = [self._referral(h, verdicts[h.offer.id], profile) for h in ineligible]
-        preface = None
+        preface = self._unknown_programmes(message)
         if decision.kind == "injection":
-            preface = "Je ne tiens pas compte des instructions contenues dans votre message ; voici ce que je peux vous dire sur votre projet."
+            preface = _join(
+                "Je ne tiens pas compte des instructions contenues dans votre message ; voici ce que je peux vous dire sur votre projet.",
+                preface,
+            )
         context = AnswerContext(
             question=message,
             profile=profile,
@@ -305,43 +327,92 @@ class Assistant:
                     found.append((offer, premise))
         return found
 
+    def _unknown_programmes(self, message: str) -> str | None:
+        """A quoted programme name that matches no card is said to be unknown, never taken as real."""
+        unknown = []
+        for name in QUOTED.findall(message):
+            key = fold(name.strip())
+            if len(key) < 4:
+                continue
+            known = any(
+                fuzz.partial_ratio(key, fold(n)) >= 90
+                for offer in self.offers.values()
+                for n in [offer.title, *offer.aliases]
+                if len(n) >= 4
+            )
+            if not known:
+                unknown.append(name.strip())
+        if not unknown:
+            return None
+        names = ", ".join(f"« {n} »" for n in unknown)
+        return (
+            f"Je ne trouve aucun dispositif nommé {names} parmi les offres vérifiées de l'ANCT, de ses partenaires "
+            "et de l'État : il n'existe peut-être pas, ou pas sous ce nom. Fiez-vous aux pages officielles ; voici "
+            "les offres réelles qui s'en rapprochent."
+        )
+
     @staticmethod
-    def _relevant(hit: OfferHit) -> bool:
-        return hit.dense_similarity >= MIN_DENSE_SIMILARITY or hit.bm25_score >= MIN_BM25_SCORE
+    def _relevant(hit: OfferHit, themes: list[str]) -> bool:
+        """Below both floors an offer is noise, unless it carries a theme the question names."""
+        if hit.dense_similarity >= MIN_DENSE_SIMILARITY or hit.bm25_score >= MIN_BM25_SCORE:
+            return True
+        return bool(set(hit.offer.themes) & set(themes)) and hit.dense_similarity >= MIN_THEMED_SIMILARITY
+
+    def rank(self, query: str, profile: Profile | None = None, message: str | None = None) -> list[OfferHit]:
+        """Candidate offers for a question, relevance-gated and ranked by the documented final score."""
+        profile = profile or Profile()
+        hits = [h for h in self.retriever.search(query, limit=CANDIDATES) if self._relevant(h, profile.themes)]
+        return self._rank(hits, profile, message or query)
 
     def _rank(self, hits: list[OfferHit], profile: Profile, message: str) -> list[OfferHit]:
         folded = fold(message)
-
-        def named(offer: Offer) -> bool:
-            return any(fold(name) in folded for name in [offer.title, *offer.aliases] if len(name) > 3)
-
-        kept = [h for h in hits if h.offer.status == "active" or named(h.offer)]
-
-        def final(hit: OfferHit) -> float:
-            bonus = THEME_BONUS if set(hit.offer.themes) & set(profile.themes) else 0.0
-            penalty = STATUS_PENALTY if hit.offer.status != "active" and not named(hit.offer) else 0.0
-            return hit.score + bonus - penalty
-
-        return sorted(kept, key=lambda h: (-final(h), h.offer.id))
+        kept = [h for h in hits if h.offer.status == "active" or names_offer(folded, h.offer)]
+        for hit in kept:
+            offer, adjustments = hit.offer, {}
+            if names_offer(folded, offer, titles_only=True):
+                adjustments["named"] = NAMED_BONUS
+            elif names_offer(folded, offer):
+                adjustments["named"] = ALIAS_BONUS
+            if set(offer.themes) & set(profile.themes):
+                adjustments["theme"] = THEME_BONUS
+            if profile.need and set(offer.support_types) & NEED_SUPPORTS[profile.need]:
+                adjustments["need"] = NEED_BONUS
+            if targets(offer, profile):
+                adjustments["targeted"] = TARGET_BONUS
+            hit.adjustments = adjustments
+        return sorted(kept, key=lambda h: (-h.final_score, h.offer.id))
 
     def _clarification(
-        self, profile: Profile, recommended: list[OfferHit], verdicts: dict[str, Verdict], state: dict
+        self, message: str, profile: Profile, recommended: list[OfferHit], state: dict
     ) -> Clarification | None:
+        """One short question when the best offers hinge on who is asking and the asker did not say.
+
+        Asked only if (a) a place is ambiguous, or (b) one of the two best offers has population or
+        cost rules, the collectivity or its size is unknown, and the question is about eligibility or
+        cost or too vague to answer well. Never twice the same, never more than two in a row.
+        """
         if not recommended or state.get("clarifications_in_row", 0) >= MAX_CLARIFICATIONS_IN_ROW:
             return None
         asked = set(state.get("asked", []))
-        if profile.ambiguous_places and not profile.insee and "place" not in asked:
+        local_contact = recommended[0].offer.access.contact in LOCAL_CONTACTS
+        place_matters = not profile.region_code or (local_contact and not profile.departement_code)
+        if profile.ambiguous_places and not profile.insee and place_matters and "place" not in asked:
             options = [(p, f"C'est {p}") for p in profile.ambiguous_places]
             return Clarification("place", "Plusieurs communes portent ce nom : laquelle est la vôtre ?", options)
-        top = verdicts[recommended[0].offer.id]
-        hinges = [v for h in recommended[:2] if (v := verdicts[h.offer.id]).status == "unknown" or v.free is None and h.offer.cost]
-        missing = " ".join(m for v in hinges for m in v.missing)
-        if profile.collectivity_type is None and "type" not in asked and ("type de collectivité" in missing or top.missing):
-            return Clarification("type", "Pour vous orienter précisément : quelle collectivité représentez-vous ?", TYPE_OPTIONS)
-        needs_population = "population" in missing or any(
-            h.offer.cost and h.offer.cost.free_for and verdicts[h.offer.id].free is None for h in recommended[:2]
-        )
-        if profile.population is None and needs_population and "population" not in asked:
+        folded = fold(message)
+        if names_offer(folded, recommended[0].offer):
+            recommended = recommended[:1]  # the asker named the offer: only its own rules matter
+        def has_rules(hit: OfferHit) -> bool:
+            return bool(hit.offer.eligibility.population or (hit.offer.cost and hit.offer.cost.free_for))
+
+        about_rights = bool(ELIGIBILITY_QUESTION.search(folded))
+        vague = len(words(message)) <= VAGUE_MAX_WORDS
+        depends = has_rules(recommended[0]) or (about_rights and any(has_rules(h) for h in recommended[1:2]))
+        if not depends or not (about_rights or vague):
+            return None
+        if profile.collectivity_type is None and "who" not in asked:
+            return Clarification("who", "Pour vous répondre précisément : quelle collectivité représentez-vous, et de quelle taille ?", WHO_OPTIONS)
+        if profile.population is None and profile.collectivity_type in {"commune", "epci"} and "population" not in asked:
             return Clarification(
                 "population",
                 "Combien d'habitants compte votre collectivité ? Cela change les offres accessibles (et leur gratuité).",
@@ -384,6 +455,22 @@ class Assistant:
                 lines.append(f"- {r.offer.title} : {cost_sentence(r)}")
         title = "Qui contacter :" if focus == "contact" else "Ce que cela coûte :"
         return title + "\n" + "\n".join(lines)
+
+
+def names_offer(folded_message: str, offer: Offer, titles_only: bool = False) -> bool:
+    """Whether the question names the offer: its title, or an alias as a whole word ("PVD", "OPAH-RU")."""
+    for name in [offer.title] if titles_only else [offer.title, *offer.aliases]:
+        key = fold(name)
+        if len(key) >= 3 and re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", folded_message):
+            return True
+    return False
+
+
+def targets(offer: Offer, profile: Profile) -> bool:
+    """An offer reserved to a size or territory the asker is known to fit is more specific to them."""
+    verdict = evaluate(offer, profile)
+    restricted = bool(offer.eligibility.population or offer.eligibility.territory_all)
+    return restricted and verdict.status == "eligible"
 
 
 def cost_sentence(referral: Referral) -> str:

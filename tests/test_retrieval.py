@@ -28,7 +28,7 @@ def test_hits_are_grouped_per_offer_with_a_score_breakdown(retriever):
     hits = retriever.search("rénovation énergétique de l'école communale", limit=10)
     assert len({h.offer.id for h in hits}) == len(hits)
     top = hits[0].breakdown()
-    assert set(top) == {"bm25_rank", "dense_rank", "bm25_score", "dense_similarity", "fused_score"}
+    assert {"bm25_rank", "dense_rank", "bm25_score", "dense_similarity", "fused_score", "final_score"} <= set(top)
     assert top["fused_score"] == pytest.approx(
         sum(1 / (60 + r) for r in (top["bm25_rank"], top["dense_rank"]) if r), rel=1e-3
     )
@@ -44,3 +44,17 @@ def test_partner_and_status_filters_are_applied(retriever):
 def test_offer_takes_the_rank_of_its_best_passage():
     ranked = _rank_offers([("a#s2", 9.0), ("b#card", 7.0), ("a#card", 5.0)], {"a#s2": "a", "b#card": "b", "a#card": "a"})
     assert ranked == {"a": (1, 9.0, "a#s2"), "b": (2, 7.0, "b#card")}
+
+
+def test_assistant_ranking_explains_its_adjustments(assistant):
+    ranked = assistant.rank("Petites villes de demain : financement du chef de projet pour notre commune")
+    top = ranked[0]
+    assert top.offer.id == "anct-petites-villes-de-demain"
+    assert "named" in top.adjustments
+    assert top.final_score == pytest.approx(top.score + sum(top.adjustments.values()))
+    assert [h.final_score for h in ranked] == sorted((h.final_score for h in ranked), reverse=True)
+
+
+def test_closed_offers_are_dropped_unless_named(assistant):
+    assert "ademe-avelo-3" not in [h.offer.id for h in assistant.rank("aménagements cyclables et vélo dans notre intercommunalité")]
+    assert assistant.rank("Peut-on encore candidater à AVELO 3 ?")[0].offer.id == "ademe-avelo-3"
