@@ -102,7 +102,7 @@ STAGES: list[tuple[Stage, re.Pattern]] = [
     ("idee", re.compile(r"\bidee\b|reflexion|on reflechit|envisage|demarrer|par ou commencer")),
 ]
 NEEDS: list[tuple[Need, re.Pattern]] = [
-    ("financement", re.compile(r"financ|subvention|\bpret\b|emprunt|argent|budget|payer|\baide financiere|cofinanc")),
+    ("financement", re.compile(r"financ|subvention|\bpret\b|emprunt|argent|budget|payer|\baides? financieres?|cofinanc|quelles? aides?|\bdotation")),
     ("ingenierie", re.compile(r"ingenierie|accompagn|conseil|\bappui\b|expertise|aide technique|monter le projet|chef de projet")),
 ]
 

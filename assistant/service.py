@@ -34,6 +34,7 @@ from assistant.config import Settings
 from assistant.contacts import ContactDirectory
 from assistant.eligibility import Verdict, evaluate
 from assistant.embeddings import build_embeddings
+from assistant.generators import build_generator
 from assistant.guardrails import GuardDecision, check_message, refusal_text
 from assistant.profile import Profile, apply_territory, extract_profile
 from assistant.retrieval import HybridRetriever, IndexHandle, OfferHit, SearchFilters
@@ -47,7 +48,7 @@ NAMED_BONUS = 0.02
 ALIAS_BONUS = 0.012
 THEME_BONUS = 0.008
 NEED_BONUS = 0.004
-TARGET_BONUS = 0.006
+TARGET_BONUS = 0.003
 NEED_SUPPORTS = {
     "ingenierie": {"technical_engineering", "financial_engineering", "legal_engineering"},
     "financement": {"grant", "loan", "recoverable_advance", "tax_relief"},
@@ -122,7 +123,7 @@ class Assistant:
         self.theme_labels = {t.id: t.label for t in self.themes.themes}
         self.territories = Territories.load(settings.corpus_dir)
         self.contacts = ContactDirectory.load(settings.corpus_dir)
-        self.generator = generator or GroundedGenerator()
+        self.generator = generator or build_generator(settings)
         self.grounded = GroundedGenerator()
         if database is None:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -423,7 +424,8 @@ class Assistant:
     def _contact(self, kind: str, profile: Profile, partner: str | None = None) -> Contact | None:
         """The concrete office for the asker's territory; national entries only for the offer's own partner."""
         found = self.contacts.for_territory(kind, profile.departement_code, profile.region_code, partner=partner)
-        if found is None or (partner and found.partner and found.partner != partner):
+        national = kind in {"en-ligne", "territoires-conseils"}
+        if found is None or (national and partner and found.partner and found.partner != partner):
             return None
         return Contact(found.name, found.url, found.note, found.phone)
 
@@ -435,8 +437,9 @@ class Assistant:
             reasons.append("thème " + ", ".join(f"« {m} »" for m in matched))
         else:
             reasons.append("proche de votre demande : « " + self.theme_labels.get(offer.themes[0], offer.themes[0]) + " »")
-        if verdict.met:
-            reasons.append(verdict.met[0])
+        reasons += [m for m in verdict.met if m.startswith("réservée")]
+        if verdict.free:
+            reasons.append("gratuite pour votre collectivité")
         if profile.stage == "travaux" and "op" in offer.project_steps or profile.stage in {"idee", "etudes"} and "preop" in offer.project_steps:
             reasons.append("adaptée à l'étape de votre projet")
         return Referral(hit, verdict, reasons, self._contact(offer.access.contact, profile, offer.partner))
@@ -467,10 +470,10 @@ def names_offer(folded_message: str, offer: Offer, titles_only: bool = False) ->
 
 
 def targets(offer: Offer, profile: Profile) -> bool:
-    """An offer reserved to a size or territory the asker is known to fit is more specific to them."""
+    """An offer reserved to (or free for) a size or territory the asker is known to fit is more specific to them."""
     verdict = evaluate(offer, profile)
     restricted = bool(offer.eligibility.population or offer.eligibility.territory_all)
-    return restricted and verdict.status == "eligible"
+    return (restricted and verdict.status == "eligible") or verdict.free is True
 
 
 def cost_sentence(referral: Referral) -> str:
