@@ -101,18 +101,23 @@ def stream_answer(generator: AnswerGenerator, context: AnswerContext) -> Iterato
 
 
 def eligibility_line(verdict: Verdict) -> str:
+    """One French sentence: what is met, what is free, what remains to check."""
     if verdict.status == "ineligible":
         return "Non éligible : " + " ; ".join(verdict.failed) + "."
     parts = []
     if verdict.met:
-        parts.append("; ".join(verdict.met))
+        lead = "Vous semblez éligible" if verdict.status == "eligible" else "Conditions remplies"
+        parts.append(f"{lead} ({', '.join(verdict.met)})")
     if verdict.free is True:
-        parts.append("l'accompagnement est gratuit pour votre collectivité")
+        parts.append("gratuit pour votre collectivité")
     elif verdict.free is False:
-        parts.append("l'accompagnement n'est pas gratuit pour votre collectivité" + (f" ({verdict.cost_note})" if verdict.cost_note else ""))
+        parts.append("pas gratuit pour votre collectivité" + (f" : {verdict.cost_note}" if verdict.cost_note else ""))
     if verdict.missing:
         parts.append("à vérifier : " + ", ".join(verdict.missing))
-    return (parts[0][0].upper() + "; ".join(parts)[1:] + ".") if parts else ""
+    if not parts:
+        return ""
+    text = " ; ".join(parts)
+    return text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 def contact_line(referral: Referral) -> str:

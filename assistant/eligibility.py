@@ -22,6 +22,16 @@ FACT_LABELS = {
     "frr": "une commune classée France Ruralités Revitalisation",
     "ort": "une opération de revitalisation de territoire (ORT)",
 }
+PROGRAMME_LABELS = {
+    "petites-villes-de-demain": "Petites villes de demain",
+    "action-coeur-de-ville": "Action cœur de ville",
+    "villages-d-avenir": "Villages d'avenir",
+    "territoires-d-industrie": "Territoires d'industrie",
+    "npnru": "NPNRU (renouvellement urbain)",
+    "crte": "CRTE",
+    "territoire-engage-transition-ecologique": "Territoire engagé transition écologique",
+    "adhesion-cerema": "des adhérents du Cerema",
+}
 TYPE_LABELS = {"commune": "commune", "epci": "intercommunalité", "department": "département", "region": "région"}
 
 
@@ -85,7 +95,7 @@ def evaluate(offer: Offer, profile: Profile) -> Verdict:
 
     holds, text = _population_check(offer.eligibility.population, profile)
     if holds is True:
-        verdict.met.append(f"réservée aux {text} : c'est votre cas ({_fmt(profile.population)} habitants)")
+        verdict.met.append(f"réservée aux {text}, vous en avez {_fmt(profile.population)}")
     elif holds is False:
         verdict.failed.append(f"réservée aux {text} (vous : {_fmt(profile.population)} habitants)")
     elif text and "population" in text:
@@ -100,7 +110,8 @@ def evaluate(offer: Offer, profile: Profile) -> Verdict:
         if set(offer.eligibility.programmes_any) & set(profile.programmes):
             verdict.met.append("votre collectivité fait partie du programme requis")
         else:
-            verdict.missing.append("l'appartenance au programme " + " ou ".join(offer.eligibility.programmes_any))
+            names = " ou ".join(PROGRAMME_LABELS.get(p, p) for p in offer.eligibility.programmes_any)
+            verdict.missing.append(f"faire partie du programme {names}")
 
     if offer.cost and offer.cost.free_for:
         free, _ = _population_check(offer.cost.free_for, profile)

@@ -17,7 +17,7 @@ from assistant.text import analyze, fold
 
 CollectivityType = Literal["commune", "epci", "department", "region", "other"]
 Stage = Literal["idee", "etudes", "travaux"]
-Need = Literal["ingenierie", "financement", "les-deux"]
+Need = Literal["ingenierie", "financement", "les-deux", "outil"]
 
 
 class Profile(BaseModel):
@@ -107,6 +107,9 @@ NEEDS: list[tuple[Need, re.Pattern]] = [
 ]
 
 
+TOOL_NEED = re.compile(r"\boutils?\b|plateforme|en ligne|alertes?\b|portail|\bsite\b|logiciel|application|\bdonnees\b|cartograph|simulateur|calculateur|tableau de bord")
+
+
 def _parse_population(text: str) -> int | None:
     """'800 habitants' -> 800; 'moins de 3 500 habitants' -> 3499; '12k habitants' -> 12000."""
     match = POPULATION.search(text)
@@ -163,7 +166,10 @@ def extract_profile(text: str, vocabulary: ThemeVocabulary, territories=None) ->
     )
     profile.stage = next((stage for stage, pattern in STAGES if pattern.search(folded)), None)
     needs = [need for need, pattern in NEEDS if pattern.search(folded)]
-    profile.need = "les-deux" if len(needs) == 2 else (needs[0] if needs else None)
+    if TOOL_NEED.search(folded):
+        profile.need = "outil"
+    else:
+        profile.need = "les-deux" if len(needs) == 2 else (needs[0] if needs else None)
     profile.themes = detect_themes(text, vocabulary)
     if territories is not None:
         apply_territory(profile, territories.resolve(text))

@@ -6,6 +6,7 @@ Ranking of candidate offers (explicit, so agents can explain it; kept in each hi
               + THEME_BONUS   if the offer carries a theme detected in the question
               + NEED_BONUS    if its support type fits the need said (ingénierie / financement)
               + TARGET_BONUS  if it is reserved to a population or territory the asker is known to fit
+              + INFORMATION_PENALTY (negative) for tools, labels, networks and trainings, unless a tool is asked
 Offers the asker is known to be ineligible for are never recommended; they are listed apart.
 Closed or historic offers are kept only when the question names them (to say they are closed).
 """
@@ -53,7 +54,10 @@ NEED_SUPPORTS = {
     "ingenierie": {"technical_engineering", "financial_engineering", "legal_engineering"},
     "financement": {"grant", "loan", "recoverable_advance", "tax_relief"},
     "les-deux": {"technical_engineering", "financial_engineering", "grant", "loan"},
+    "outil": {"tool"},
 }
+INFORMATION_ONLY = {"tool", "other", "network", "training", "label"}
+INFORMATION_PENALTY = -0.004
 CANDIDATES = 12
 MIN_DENSE_SIMILARITY = 0.30
 MIN_BM25_SCORE = 3.0
@@ -380,6 +384,8 @@ class Assistant:
                 adjustments["need"] = NEED_BONUS
             if targets(offer, profile):
                 adjustments["targeted"] = TARGET_BONUS
+            if profile.need != "outil" and set(offer.support_types) <= INFORMATION_ONLY:
+                adjustments["information_only"] = INFORMATION_PENALTY
             hit.adjustments = adjustments
         return sorted(kept, key=lambda h: (-h.final_score, h.offer.id))
 
