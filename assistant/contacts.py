@@ -97,19 +97,25 @@ class Office(_Strict):
     note: Note | None = None
 
 
+def _kind_within(allowed: frozenset | set, scope: str):
+    """A field validator that keeps a contact kind within one scope (regional, national)."""
+
+    def check(cls, kind: ContactKind) -> ContactKind:
+        if kind not in allowed:
+            names = ", ".join(sorted(k.value for k in allowed))
+            raise ValueError(f"'{kind.value}' is not a {scope} kind (expected one of: {names})")
+        return kind
+
+    return field_validator("kind")(classmethod(check))
+
+
 class RegionalContact(_Strict):
     kind: ContactKind
     name: Name
     url: Url | None = None
     note: Note | None = None
 
-    @field_validator("kind")
-    @classmethod
-    def _regional(cls, kind: ContactKind) -> ContactKind:
-        if kind not in REGIONAL_KINDS:
-            allowed = ", ".join(sorted(k.value for k in REGIONAL_KINDS))
-            raise ValueError(f"'{kind.value}' is not a regional kind (expected one of: {allowed})")
-        return kind
+    _regional = _kind_within(REGIONAL_KINDS, "regional")
 
 
 class Departement(_Strict):
@@ -156,13 +162,7 @@ class NationalContact(_Strict):
     email: Email | None = None
     note: Note | None = None
 
-    @field_validator("kind")
-    @classmethod
-    def _national(cls, kind: ContactKind) -> ContactKind:
-        if kind not in NATIONAL_KINDS:
-            allowed = ", ".join(sorted(k.value for k in NATIONAL_KINDS))
-            raise ValueError(f"'{kind.value}' is not a national kind (expected one of: {allowed})")
-        return kind
+    _national = _kind_within(NATIONAL_KINDS, "national")
 
 
 class NationalFile(_Strict):
