@@ -262,6 +262,13 @@ class Assistant:
             return self._refusal(conversation_id, decision, profile)
 
         query, focus = self._query_for(message, said, state)
+        history = self.history(conversation_id)
+        rewrite = getattr(self.generator, "rewrite_follow_up", None)
+        if rewrite is not None and history:
+            # An LLM, when configured, turns a follow-up into a standalone search query (time-boxed).
+            rewritten = rewrite(message, history)
+            if rewritten.rewritten:
+                query = rewritten.text
         if not said.themes and state.get("themes"):
             profile.themes = state["themes"]
         state["last_query"], state["themes"] = query, profile.themes
@@ -297,7 +304,7 @@ class Assistant:
             ineligible=excluded,
             corrections=corrections,
             preface=_join(preface, self._focus_text(focus, referrals)),
-            history=self.history(conversation_id),
+            history=history,
             prefecture=self._contact("prefecture", profile),
         )
         kind = "answer" if referrals else "no_match"
