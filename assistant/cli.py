@@ -134,6 +134,39 @@ def corpus_stats(corpus_dir: Path = typer.Option(None)) -> None:
     typer.echo(coverage_tables(corpus))
 
 
+@app.command()
+def bench(
+    questions: int = typer.Option(40, help="Nombre de questions du jeu d'évaluation utilisées."),
+    rounds: int = typer.Option(3, help="Passages sur ces questions."),
+) -> None:
+    """Print ingest, cold-start, latency and memory figures for the default configuration."""
+    from evals.bench import format_report, run_bench
+
+    typer.echo(format_report(run_bench(get_settings(), questions, rounds)))
+
+
+@app.command("eval")
+def eval_command(
+    out: Path = typer.Option(..., "--out", help="Dossier où écrire report.json et report.html."),
+    full: bool = typer.Option(False, "--full", help="Tout le jeu gold et toutes les lignes du Fonds vert."),
+    split: str = typer.Option(None, help="Partie du jeu gold : test, dev ou all (défaut : test, all avec --full)."),
+    previous: Path = typer.Option(None, help="report.json d'une évaluation précédente, pour comparer."),
+    csv: Path = typer.Option(None, help="CSV Fonds vert 2023 (défaut : ../shared/data/fonds-vert-2023-projets.csv)."),
+    generator: str = typer.Option("grounded", help="Générateur de réponse : grounded ou llm."),
+    check: Path = typer.Option(None, help="Vérifier un report.json existant contre les seuils, sans rien relancer."),
+) -> None:
+    """Evaluate answer quality (gold set, Fonds vert titles, baselines); exit 1 under the thresholds."""
+    from evals.run import Options, main, regate
+
+    if check is not None:
+        raise typer.Exit(regate(check))
+    if generator not in {"grounded", "llm"}:
+        typer.echo("--generator doit valoir grounded ou llm", err=True)
+        raise typer.Exit(2)
+    code = main(Options(out=out, full=full, split=split, previous=previous, csv=csv, generator=generator))
+    raise typer.Exit(code)
+
+
 @territories_app.command("build")
 def territories_build(
     tarball: Path = typer.Argument(..., help="Archive de `npm pack @etalab/decoupage-administratif`."),
@@ -148,6 +181,75 @@ def territories_build(
         typer.echo(f"Archive introuvable : {tarball}", err=True)
         raise typer.Exit(2)
     typer.echo(json.dumps(build_territories(tarball, out), ensure_ascii=False, indent=2))
+
+
+# ---- console tokens and data retention -------------------------------------------------------
+tokens_app = typer.Typer(no_args_is_help=True, help="Jetons d'accès à la console des agents.")
+app.add_typer(tokens_app, name="tokens")
+
+
+def _database(settings):
+    from assistant.store import Database
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database(settings.sqlalchemy_url)
+    database.create_schema()
+    return database
+
+
+@tokens_app.command("create")
+def tokens_create(
+    name: str = typer.Option(..., "--name", help="Qui utilisera le jeton (ex. « Agent ANCT Cantal »)."),
+    role: str = typer.Option("agent", "--role", help="agent (consulter, relire, exporter) ou admin (et effacer)."),
+) -> None:
+    """Create a console token; the secret is printed once and only its hash is stored."""
+    from assistant.auth import ROLES, create_token
+
+    if role not in ROLES:
+        typer.echo(f"Rôle inconnu : {role} (agent ou admin).", err=True)
+        raise typer.Exit(2)
+    try:
+        secret, row = create_token(_database(get_settings()), name, role)
+    except ValueError as exc:
+        typer.echo(f"Jeton non créé : {exc}.", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(secret)
+    typer.echo(f"Jeton n° {row.id} « {row.name} » ({row.role}) créé. Conservez-le : il ne sera plus affiché.", err=True)
+
+
+@tokens_app.command("list")
+def tokens_list() -> None:
+    """List console tokens (never their secret)."""
+    from assistant.auth import list_tokens
+
+    for row in list_tokens(_database(get_settings())):
+        state = f"révoqué le {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "actif"
+        used = f"utilisé le {row.last_used_at:%Y-%m-%d}" if row.last_used_at else "jamais utilisé"
+        typer.echo(f"{row.id}\t{row.role}\t{row.name}\t{state}\t{used}")
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: int = typer.Argument(..., help="Numéro du jeton (voir `tokens list`).")) -> None:
+    """Revoke a console token at once."""
+    from assistant.auth import revoke_token
+
+    if not revoke_token(_database(get_settings()), token_id):
+        typer.echo(f"Aucun jeton actif n° {token_id}.", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"Jeton n° {token_id} révoqué.")
+
+
+@app.command()
+def purge(
+    days: int = typer.Option(None, help="Durée de conservation en jours (défaut : réglage, 180)."),
+) -> None:
+    """Delete conversations not updated for longer than the retention period."""
+    from assistant.privacy import purge as purge_conversations
+
+    settings = get_settings()
+    retention = days or settings.conversation_retention_days
+    removed = purge_conversations(_database(settings), retention)
+    typer.echo(f"{removed} conversation(s) de plus de {retention} jours supprimée(s).")
 
 
 if __name__ == "__main__":

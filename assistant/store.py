@@ -1,4 +1,6 @@
-"""Conversations, turns and feedback in SQL (SQLite by default, PostgreSQL by URL) through SQLAlchemy.
+"""Conversations, turns, feedback, console tokens and reviews in SQL (SQLite by default, PostgreSQL
+by URL) through SQLAlchemy. The schema is owned by the Alembic migrations in assistant/migrations/:
+`Database.create_schema()` upgrades a database to the latest revision.
 
 The conversation row carries the dialogue state (profile, last query, clarifications in a row) so
 that a restarted server picks a conversation up where it was.
@@ -11,8 +13,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, delete, event, select
+from pathlib import Path
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, delete, event, inspect, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+INITIAL_REVISION = "0001"
 
 
 def utcnow() -> dt.datetime:
@@ -34,6 +41,9 @@ class Conversation(Base):
     region_code: Mapped[str | None] = mapped_column(String(3), index=True)
     review_status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     turns: Mapped[list[Turn]] = relationship(back_populates="conversation", order_by="Turn.number", cascade="all, delete-orphan")
+    reviews: Mapped[list[Review]] = relationship(
+        back_populates="conversation", order_by="Review.id", cascade="all, delete-orphan"
+    )
 
 
 class Turn(Base):
@@ -66,6 +76,36 @@ class Feedback(Base):
     turn: Mapped[Turn] = relationship(back_populates="feedback")
 
 
+class ApiToken(Base):
+    """A console access token. Only the SHA-256 of the secret is stored; the secret is shown once."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(80))
+    role: Mapped[str] = mapped_column(String(16))  # agent, admin
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class Review(Base):
+    """An agent's verdict on one answer: validated as is, or corrected with the right offers."""
+
+    __tablename__ = "reviews"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    status: Mapped[str] = mapped_column(String(16))  # validated, corrected
+    primary: Mapped[list] = mapped_column(JSON, default=list)
+    acceptable: Mapped[list] = mapped_column(JSON, default=list)
+    note: Mapped[str | None] = mapped_column(Text)
+    reviewer: Mapped[str] = mapped_column(String(80))
+    conversation: Mapped[Conversation] = relationship(back_populates="reviews")
+    turn: Mapped[Turn] = relationship()
+
+
 class Database:
     def __init__(self, url: str):
         connect_args = {"check_same_thread": False} if url.startswith("sqlite") else {}
@@ -75,7 +115,18 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_schema(self) -> None:
-        Base.metadata.create_all(self.engine)
+        """Bring the database to the latest migration (a database made before migrations is adopted)."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            tables = set(inspect(connection).get_table_names())
+            if "conversations" in tables and "alembic_version" not in tables:
+                command.stamp(config, INITIAL_REVISION)
+            command.upgrade(config, "head")
 
     @contextmanager
     def session(self) -> Iterator[Session]:

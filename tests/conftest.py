@@ -31,7 +31,8 @@ def embeddings():
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory) -> Settings:
-    return Settings(data_dir=tmp_path_factory.mktemp("data"), corpus_dir=CORPUS, _env_file=None)
+    # The whole suite talks to one server from 127.0.0.1: the production per-IP limit would trip it.
+    return Settings(data_dir=tmp_path_factory.mktemp("data"), corpus_dir=CORPUS, rate_limit="2000/minute", _env_file=None)
 
 
 @pytest.fixture(scope="session")
@@ -82,3 +83,17 @@ def server(settings, assistant):
 def http(server):
     with httpx.Client(base_url=server.url, timeout=30) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def agent_token(assistant) -> str:
+    from assistant.auth import create_token
+
+    return create_token(assistant.db, "Agent de test", "agent")[0]
+
+
+@pytest.fixture(scope="session")
+def admin_token(assistant) -> str:
+    from assistant.auth import create_token
+
+    return create_token(assistant.db, "Admin de test", "admin")[0]
