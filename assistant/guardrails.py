@@ -31,7 +31,8 @@ OUT_OF_SCOPE = [
     _rule("impots-personnels", r"\b(mes|mon|ma|nos) (impots?|declaration de revenus|taxe fonciere|avis d'imposition)\b|\bimpots? sur le revenu\b|\bdeclaration de revenus\b", SERVICE_PUBLIC),
     _rule("voisinage", r"\b(voisin|voisine|voisins|voisinage)\b", "un conciliateur de justice (gratuit) ; la démarche est décrite sur " + SERVICE_PUBLIC),
     _rule("indemnites-elus", r"\bindemnites? (de fonction|des elus|d'elu|du maire)|\bmon indemnite\b|\b(salaire|remuneration) (du|de) maire\b", "l'association départementale des maires ou la préfecture (contrôle de légalité)"),
-    _rule("loisirs", r"\brestaurants?\b|\brecette\b|\bmeteo\b|\bfilm\b|\bhoroscope\b|\bmatch de\b|\bvacances\b", SERVICE_PUBLIC),
+    # Leisure only when asked for oneself: "restaurant scolaire" or "centre de vacances" are projects.
+    _rule("loisirs", r"\b(bon|meilleur|quel|un) restaurant\b(?! (scolaire|municipal|administratif|collectif|d'entreprise|inter))|\brecette de\b|\bmeteo\b|\b(quel|un bon|regarder un) film\b|\bhoroscope\b|\bresultats? du match\b|\b(mes|nos|partir en) vacances\b", SERVICE_PUBLIC),
     _rule("demarches-personnelles", r"\b(mon|ma|mes) (passeport|carte d'identite|permis de conduire|carte grise|retraite|allocations?|caf|chomage|arret maladie)\b", SERVICE_PUBLIC),
     _rule("emploi-personnel", r"\b(je cherche|trouver) (un|du) (emploi|travail|stage)\b|\bmon cv\b", "France Travail (https://www.francetravail.fr)"),
     _rule("vie-personnelle", r"\b(ma|mon|mes) (maison|appartement|fils|fille|mere|pere|enfants?|femme|mari|voiture|revenus?|salaire|propre logement|declaration)\b|\bimpots\.gouv\b", SERVICE_PUBLIC),

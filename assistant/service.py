@@ -59,9 +59,9 @@ NEED_SUPPORTS = {
 INFORMATION_ONLY = {"tool", "other", "network", "training", "label"}
 INFORMATION_PENALTY = -0.004
 CANDIDATES = 12
+SEARCH_DEPTH = 30  # offers fused before relevance gating; themed offers further down can still surface
 MIN_DENSE_SIMILARITY = 0.30
 MIN_BM25_SCORE = 3.0
-MIN_THEMED_SIMILARITY = 0.15
 MAX_CLARIFICATIONS_IN_ROW = 2
 FOLLOW_UP_MAX_WORDS = 12
 COST_FOLLOW_UP = re.compile(r"gratuit|combien|cout|payant|prix|tarif|ca coute|rembourser")
@@ -329,15 +329,28 @@ class Assistant:
         return message, focus
 
     def _outdated_premises(self, message: str) -> list[tuple[Offer, OutdatedPremise]]:
+        """Premises the corpus marks as outdated, spotted by their keywords.
+
+        Raised when two of its keywords are present, or one keyword of several words plus another
+        keyword word (three words in all); an acronym keyword that names no active offer (ZRR,
+        SARE…) is enough on its own. A lone common word ("2026") never is.
+        """
         stems = set(analyze(message))
+        active_names = {fold(n) for o in self.offers.values() if o.status == "active" for n in [o.title, *o.aliases]}
         found = []
         for offer in self.offers.values():
             for premise in offer.outdated_premises:
-                keyword_stems = [set(analyze(k)) for k in premise.keywords]
-                hits = sum(1 for k in keyword_stems if k and k <= stems)
-                if hits >= min(2, len(keyword_stems)):
-                    found.append((offer, premise))
-        return found
+                keywords = [(k, set(analyze(k))) for k in premise.keywords]
+                anchored = [k for k, ks in keywords if ks and ks <= stems]
+                if not anchored:
+                    continue
+                matched = stems & set().union(*(ks for _, ks in keywords))
+                phrase = any(len(analyze(k)) >= 2 for k in anchored) and len(matched) >= 3
+                lone_acronym = any(k.isupper() and len(k) <= 6 and fold(k) not in active_names for k in anchored)
+                if len(anchored) >= 2 or phrase or lone_acronym:
+                    found.append((len(anchored), len(matched), offer, premise))
+        # Several cards may record the same belief (the water transfer): correct it once.
+        return [(offer, premise) for *_, offer, premise in sorted(found, key=lambda f: (-f[0], -f[1]))[:1]]
 
     def _unknown_programmes(self, message: str) -> str | None:
         """A quoted programme name that matches no card is said to be unknown, never taken as real."""
@@ -368,13 +381,13 @@ class Assistant:
         """Below both floors an offer is noise, unless it carries a theme the question names."""
         if hit.dense_similarity >= MIN_DENSE_SIMILARITY or hit.bm25_score >= MIN_BM25_SCORE:
             return True
-        return bool(set(hit.offer.themes) & set(themes)) and hit.dense_similarity >= MIN_THEMED_SIMILARITY
+        return bool(set(hit.offer.themes) & set(themes))
 
     def rank(self, query: str, profile: Profile | None = None, message: str | None = None) -> list[OfferHit]:
         """Candidate offers for a question, relevance-gated and ranked by the documented final score."""
         profile = profile or Profile()
-        hits = [h for h in self.retriever.search(query, limit=CANDIDATES) if self._relevant(h, profile.themes)]
-        return self._rank(hits, profile, message or query)
+        hits = [h for h in self.retriever.search(query, limit=SEARCH_DEPTH) if self._relevant(h, profile.themes)]
+        return self._rank(hits, profile, message or query)[:CANDIDATES]
 
     def _rank(self, hits: list[OfferHit], profile: Profile, message: str) -> list[OfferHit]:
         folded = fold(message)
