@@ -35,6 +35,10 @@ OUT_OF_SCOPE = [
     _rule("loisirs", r"\b(bon|meilleur|quel|un) restaurant\b(?! (scolaire|municipal|administratif|collectif|d'entreprise|inter))|\brecette de\b|\bmeteo\b|\b(quel|un bon|regarder un) film\b|\bhoroscope\b|\bresultats? du match\b|\b(mes|nos|partir en) vacances\b", SERVICE_PUBLIC),
     _rule("demarches-personnelles", r"\b(mon|ma|mes) (passeport|carte d'identite|permis de conduire|carte grise|retraite|allocations?|caf|chomage|arret maladie)\b", SERVICE_PUBLIC),
     _rule("emploi-personnel", r"\b(je cherche|trouver) (un|du) (emploi|travail|stage)\b|\bmon cv\b", "France Travail (https://www.francetravail.fr)"),
+    _rule("elections", r"\belections? (municipales|legislatives|presidentielles?|europeennes|regionales|departementales)\b|\bresultats? (du|des|de l') ?(vote|scrutin|election)", "le site du ministère de l'Intérieur (résultats des élections) ou la préfecture"),
+    _rule("assurance", r"\bassurances? (habitation|auto|automobile|maison|vie|sante|emprunteur)\b|\bmutuelle\b", SERVICE_PUBLIC),
+    _rule("agriculture-exploitant", r"\baides? pac\b|\bpolitique agricole commune\b|\b(mon|notre) exploitation agricole\b|\bjeune agriculteur\b|\bdotation jeune agriculteur\b", "la DDT(M) de votre département ou la chambre d'agriculture"),
+    _rule("ressources-humaines", r"\b(salaire|remuneration|grille indiciaire|avancement|carriere|primes?) (de la |du |d'une? |des )?(secretaire|agent|agents|employee?s?|fonctionnaires?|personnel)\b", "le centre de gestion de la fonction publique territoriale (CDG) de votre département"),
     _rule("vie-personnelle", r"\b(ma|mon|mes) (maison|appartement|fils|fille|mere|pere|enfants?|femme|mari|voiture|revenus?|salaire|propre logement|declaration)\b|\bimpots\.gouv\b", SERVICE_PUBLIC),
     _rule("litige-prive", r"\bmon (proprietaire|locataire|employeur)\b|\bmon divorce\b|\bheritage\b", SERVICE_PUBLIC),
 ]
@@ -44,13 +48,18 @@ INJECTION = re.compile(
     r"|system prompt|prompt systeme|(revele|affiche|montre|donne|repete)[rz]?(-moi)? (ton|tes|le|les|votre|vos) (prompt|instructions|consignes)"
     r"|tu es (maintenant|desormais)|a partir de maintenant,? tu|mode (developpeur|dan)\b|jailbreak|\bdan\b mode"
     r"|repete[rz]? (mot pour mot|tout|le texte)|texte (qui se trouve )?au-dessus|tes instructions (initiales|cachees)"
+    r"|sans (aucune )?(restriction|limite|filtre|censure)s?\b|tu n'as (plus|pas) de (regles|limites|restrictions)"
 )
 _DOCUMENTS = (
     r"(attestation|certificat|lettre d'engagement|accord de financement|promesse de subvention"
-    r"|notification de subvention|arrete attributif|courrier officiel|convention signee)"
+    r"|notification de subvention|arrete attributif|courrier officiel|convention signee"
+    r"|lettre (de promesse|d'accord|promettant|garantissant))"
 )
 _MAKE = r"(redige|ecris|genere|fais|fabrique|signe|produis|delivre|rediger|ecrire|generer|faire|fabriquer|signer|produire|delivrer)"
-FAKE_DOCUMENT = re.compile(rf"\b{_MAKE}\b.*\b{_DOCUMENTS}|\b{_DOCUMENTS}\b.*\b{_MAKE}\b")
+FAKE_DOCUMENT = re.compile(
+    rf"\b{_MAKE}\b.*\b{_DOCUMENTS}|\b{_DOCUMENTS}\b.*\b{_MAKE}\b"
+    r"|\bgarantir? (par ecrit|noir sur blanc)|\b(promettant|garantissant|certifiant) (que |une |un |l')?.{0,40}(subvention|financement|\d+ ?%)"
+)
 INVENT = re.compile(r"\b(invente|imagine|cree|creer|inventer|imaginer)[rz]?\b.*\b(programme|dispositif|aide|subvention|offre)\b")
 
 
