@@ -338,11 +338,14 @@
       rows.length ? h("dl", { class: "kv" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])) : h("p", { class: "muted" }, "Aucun élément connu."));
   }
 
+  // Names of the ranking adjustments documented in assistant/service.py.
+  const ADJUSTMENTS = { named: "offre nommée", theme: "thème", need: "besoin", targeted: "ciblée", information_only: "outil seul" };
+
   function retrievedTable(retrieved) {
     const fmt = (value, digits) => (value === null || value === undefined ? "—" : Number(value).toFixed(digits));
     return h("div", { class: "table-wrap" }, h("table", { class: "table scores" },
       h("caption", { class: "sr-only" }, "Offres retrouvées, détail du score et éligibilité"),
-      h("thead", {}, h("tr", {}, ["#", "Offre", "Rang BM25", "Rang dense", "Score BM25", "Similarité dense", "Score fusionné", "Éligibilité"]
+      h("thead", {}, h("tr", {}, ["#", "Offre", "Rang BM25", "Rang dense", "Score BM25", "Similarité dense", "Score fusionné", "Ajustements", "Score final", "Éligibilité"]
         .map((label) => h("th", { scope: "col" }, label)))),
       h("tbody", {}, retrieved.map((r, i) => {
         const [label, tone] = ELIGIBILITY[r.eligibility.status] || [r.eligibility.status, "neutral"];
@@ -353,6 +356,8 @@
           h("td", { class: "num" }, r.bm25_rank ?? "—"), h("td", { class: "num" }, r.dense_rank ?? "—"),
           h("td", { class: "num" }, fmt(r.bm25_score, 2)), h("td", { class: "num" }, fmt(r.dense_similarity, 3)),
           h("td", { class: "num" }, fmt(r.fused_score, 4)),
+          h("td", {}, Object.entries(r.adjustments || {}).map(([name, value]) => `${ADJUSTMENTS[name] || name} ${value > 0 ? "+" : ""}${Number(value).toFixed(3)}`).join(", ") || "—"),
+          h("td", { class: "num" }, fmt(r.final_score, 4)),
           h("td", {}, badge(label, tone), why.length ? h("div", { class: "muted" }, why.join(" ; ")) : null));
       }))));
   }
