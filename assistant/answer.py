@@ -69,6 +69,7 @@ class AnswerContext:
     preface: str | None = None
     history: list[tuple[str, str]] = field(default_factory=list)  # (role, text)
     prefecture: Contact | None = None
+    concise: bool = False  # a short follow-up ("c'est gratuit ?"): answer it, do not repeat the cards
 
 
 @dataclass
@@ -170,6 +171,9 @@ class GroundedGenerator:
                 "territorial de l'ANCT et peut mobiliser l'ingénierie disponible localement. Vous pouvez aussi "
                 "préciser votre projet (thème, étape, taille de la collectivité) pour que je cherche à nouveau."
             )
+            return GeneratedAnswer("\n\n".join(blocks), self.name)
+        if context.concise:
+            blocks.append("Sources : " + " ; ".join(f"[{r.offer.id}] {r.offer.url}" for r in context.referrals))
             return GeneratedAnswer("\n\n".join(blocks), self.name)
         partners = list(dict.fromkeys(PARTNER_NAMES[r.offer.partner] for r in context.referrals))
         who = context.profile.name or "votre collectivité"

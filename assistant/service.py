@@ -304,6 +304,7 @@ class Assistant:
             ineligible=excluded,
             corrections=corrections,
             preface=_join(preface, self._focus_text(focus, referrals)),
+            concise=bool(focus) and query != message,
             history=history,
             prefecture=self._contact("prefecture", profile),
         )

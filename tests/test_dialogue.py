@@ -70,6 +70,8 @@ def test_follow_ups_keep_the_territory_and_the_topic(http):
     contact = ask(http, "qui je contacte ?", first["conversation_id"])
     assert contact["answer"].startswith("Qui contacter")
     assert "Préfecture de l'Aveyron" in contact["answer"]
+    assert "### 1." not in contact["answer"], "a short follow-up gets a short answer, not the cards again"
+    assert "[etat-fonds-vert-eclairage-public]" in contact["answer"]
     assert contact["referrals"][0]["offer_id"] == "etat-fonds-vert-eclairage-public"
 
 
