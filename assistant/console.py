@@ -218,8 +218,7 @@ def conversation_detail(db: Database, conversation_id: str) -> dict:
 
 
 def public_conversation(db: Database, conversation_id: str) -> dict:
-    """What the widget needs to restore a conversation after a reload (its holder knows the id).
-    Quick-reply options of a pending clarification are not stored: the widget keeps them itself."""
+    """What the widget needs to restore a conversation after a reload (its holder knows the id)."""
     with db.session() as session:
         c = _get(session, conversation_id)
         messages = []
@@ -231,6 +230,7 @@ def public_conversation(db: Database, conversation_id: str) -> dict:
                 "answer": t.answer,
                 "kind": t.kind,
                 "referrals": t.referrals or [],
+                "clarification": t.clarification,
                 "feedback": last.rating if last else None,
             })
         return {"conversation_id": c.id, "profile": c.profile or {}, "messages": messages}

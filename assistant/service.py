@@ -244,6 +244,7 @@ class Assistant:
                     profile=result.profile.model_dump(),
                     themes=result.profile.themes,
                     usage=result.answer.usage,
+                    clarification=clarification_payload(result.clarification),
                 )
             )
 
@@ -544,6 +545,15 @@ def referral_payload(referral: Referral) -> dict:
             else {"name": offer.access.entry_point, "url": None}
         ),
         "summary": offer.summary,
+    }
+
+
+def clarification_payload(clarification: Clarification | None) -> dict | None:
+    if clarification is None:
+        return None
+    return {
+        "question": clarification.question,
+        "options": [{"label": label, "value": value} for label, value in clarification.options],
     }
 
 

@@ -61,6 +61,7 @@ class Turn(Base):
     profile: Mapped[dict] = mapped_column(JSON, default=dict)
     themes: Mapped[list] = mapped_column(JSON, default=list)
     usage: Mapped[dict] = mapped_column(JSON, default=dict)
+    clarification: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # {question, options}
     conversation: Mapped[Conversation] = relationship(back_populates="turns")
     feedback: Mapped[list[Feedback]] = relationship(back_populates="turn", cascade="all, delete-orphan")
 

@@ -122,3 +122,11 @@ def test_restarted_server_keeps_the_conversation(settings, embeddings, indexed):
             follow_up = ask(client, "qui je contacte ?", opening["conversation_id"])
     assert follow_up["profile"]["name"] == "Saint-Flour"
     assert "Préfecture du Cantal" in follow_up["answer"]
+
+
+def test_pending_quick_replies_are_restored_from_the_server(http):
+    first = ask(http, "Je suis maire de Saint-Martin, on veut rénover l'éclairage public")
+    restored = http.get(f"/v1/conversations/{first['conversation_id']}/public").json()
+    last = restored["messages"][-1]
+    assert last["kind"] == "clarification"
+    assert [o["value"] for o in last["clarification"]["options"]] == [o["value"] for o in first["clarification"]["options"]]

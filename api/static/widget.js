@@ -335,7 +335,6 @@ form.composer { display: flex; gap: .5rem; align-items: flex-end; padding: .75re
       const insee = (this.getAttribute("insee") || "").trim().toUpperCase();
       this.insee = /^(\d{5}|2[AB]\d{3})$/.test(insee) ? insee : null;
       this.storageKey = `aiguillage:${this.api || location.origin}:conversation`;
-      this.pendingKey = `aiguillage:${this.api || location.origin}:pending`;
       this.conversation = this.load(this.storageKey);
       this.busy = false;
       this.controller = null;
@@ -467,7 +466,6 @@ form.composer { display: flex; gap: .5rem; align-items: flex-end; padding: .75re
       if (this.controller) this.controller.abort();
       this.conversation = null;
       this.save(this.storageKey, null);
-      this.save(this.pendingKey, null);
       this.log.replaceChildren();
       this.hideAlert();
       this.setBusy(false);
@@ -498,15 +496,13 @@ form.composer { display: flex; gap: .5rem; align-items: flex-end; padding: .75re
         return;
       }
       this.log.replaceChildren();
-      let pending = null;
-      try { pending = JSON.parse(this.load(this.pendingKey) || "null"); } catch (_) { pending = null; }
       body.messages.forEach((message, index) => {
         this.addUser(message.message);
         const bot = this.addBot();
         renderMarkdown(message.answer, bot.content);
         const last = index === body.messages.length - 1;
-        const clarification = last && message.kind === "clarification" && pending &&
-          pending.conversation_id === id && pending.message_id === message.message_id ? pending.clarification : null;
+        // Quick replies are stored with the turn: offer them again only if still unanswered.
+        const clarification = last && message.kind === "clarification" ? message.clarification : null;
         this.finish(bot, { ...message, conversation_id: id, clarification }, message.feedback);
       });
       if (!body.messages.length) this.welcome();
@@ -639,11 +635,6 @@ form.composer { display: flex; gap: .5rem; align-items: flex-end; padding: .75re
       bot.node.removeAttribute("aria-busy");
       this.finish(bot, final, null);
       this.reveal(userNode);
-      if (final.clarification) {
-        this.save(this.pendingKey, JSON.stringify({
-          conversation_id: final.conversation_id, message_id: final.message_id, clarification: final.clarification,
-        }));
-      }
     }
 
     reveal(node) {
@@ -669,7 +660,6 @@ form.composer { display: flex; gap: .5rem; align-items: flex-end; padding: .75re
             onclick: () => {
               if (this.busy) return;
               group.remove();
-              this.save(this.pendingKey, null);
               this.input.focus(); // the clicked button is gone: keep focus somewhere useful
               this.submit(option.value);
             },
