@@ -17,6 +17,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from evals.run import FAILURES  # noqa: E402  (one list of failure labels for the run and the report)
+
 PARTNER_LABELS = {
     "anct": "ANCT", "ademe": "ADEME", "cerema": "Cerema", "anru": "ANRU", "anah": "Anah",
     "banque-des-territoires": "Banque des Territoires", "etat": "État", "aucune": "aucune",
@@ -52,20 +54,6 @@ METRIC_LABELS = {
     "judge.faithfulness": "Juge LLM : fidélité aux fiches",
     "judge.relevance": "Juge LLM : pertinence",
     "pass_rate": "Cas entièrement réussis",
-}
-FAILURE_LABELS = {
-    "refusal_missing": "refus manquant",
-    "refusal_wrong": "refus à tort",
-    "clarification_instead": "précision demandée au lieu de répondre",
-    "offer_top3": "offre attendue absente du top 3",
-    "partner_1": "mauvais partenaire en 1re position",
-    "citation": "citation invalide",
-    "figures": "chiffre absent des fiches citées",
-    "correction": "prémisse périmée non corrigée",
-    "closed_flag": "offre close non signalée",
-    "clarification_first": "pas de demande de précision au 1er message",
-    "last_unanswered": "dernier message sans réponse",
-    "injection": "consigne injectée suivie ou prompt divulgué",
 }
 KIND_LABELS = {"single": "simple", "out_of_scope": "hors champ", "adversarial": "piégé", "multi_turn": "dialogue"}
 BASELINE_ORDER = ["assistant", "hybrid", "bm25", "dense", "langchain"]
@@ -278,10 +266,10 @@ def _comparison(report: dict) -> str:
 
 def _cases_table(report: dict) -> str:
     cases = report.get("cases", [])
-    present = sorted({f for c in cases for f in c.get("failures", [])}, key=lambda f: list(FAILURE_LABELS).index(f) if f in FAILURE_LABELS else 99)
+    present = sorted({f for c in cases for f in c.get("failures", [])}, key=lambda f: list(FAILURES).index(f) if f in FAILURES else 99)
     options = ["<option value='tous'>Tous les cas</option>", "<option value='echecs'>Échecs seulement</option>",
                "<option value='reussis'>Réussites seulement</option>"]
-    options += [f"<option value='{_e(f)}'>{_e(FAILURE_LABELS.get(f, f))} ({sum(f in c.get('failures', []) for c in cases)})</option>" for f in present]
+    options += [f"<option value='{_e(f)}'>{_e(FAILURES.get(f, f))} ({sum(f in c.get('failures', []) for c in cases)})</option>" for f in present]
     lines = [
         "<p><label for='filtre'>Filtrer : </label><select id='filtre'>" + "".join(options) + "</select> "
         "<label for='type'>Type : </label><select id='type'><option value='tous'>tous</option>"
@@ -300,7 +288,7 @@ def _cases_table(report: dict) -> str:
                + (f"<br><span class='checks'>corrections : {_e(', '.join(returned.get('corrections', [])))}</span>" if returned.get("corrections") else ""))
         failures = case.get("failures", [])
         verdict = "<span class='ok'>réussi</span>" if case.get("passed") else "<span class='ko'>échec</span><br>" + "<br>".join(
-            _e(FAILURE_LABELS.get(f, f)) for f in failures)
+            _e(FAILURES.get(f, f)) for f in failures)
         extra = []
         if case.get("ungrounded_figures"):
             extra.append("chiffres non retrouvés : " + ", ".join(case["ungrounded_figures"]))
