@@ -61,8 +61,12 @@ class SentenceTransformerEmbeddings(Embeddings):
                 "indiquez un chemin local ou un modèle déjà en cache dans AIGUILLAGE_EMBEDDING_MODEL"
             ) from exc
         self._name = model
-        self._query_prompt = query_prompt or ""
-        self._passage_prompt = passage_prompt or ""
+        # Settings win; otherwise use the prompts the model declares (e5: "query: " / "passage: ").
+        declared = getattr(self._model, "prompts", None) or {}
+        self._query_prompt = query_prompt if query_prompt is not None else declared.get("query", "")
+        self._passage_prompt = (
+            passage_prompt if passage_prompt is not None else declared.get("passage", declared.get("document", ""))
+        )
 
     @property
     def signature(self) -> str:

