@@ -140,7 +140,10 @@ def _offer_block(number: int, referral: Referral) -> str:
     eligibility = eligibility_line(referral.verdict)
     if eligibility:
         lines.append(f"- **Éligibilité** : {eligibility}")
-    figures = [f"{f.label} : {f.value}" + (" (à confirmer)" if f.to_confirm else "") for f in offer.figures[:3]]
+    figures = [
+        f"{f.label} : {f.value}" + (" (à confirmer)" if f.to_confirm and "confirmer" not in f.value else "")
+        for f in offer.figures[:3]
+    ]
     if figures:
         lines.append("- **Repères** : " + " ; ".join(figures) + ".")
     lines.append("- **Pour démarrer** : " + " ".join(offer.access.steps))
