@@ -17,6 +17,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
@@ -330,6 +331,16 @@ class Assistant:
             return f"{previous} {message}", focus
         return message, focus
 
+    @lru_cache(maxsize=2)
+    def _premise_table(self, collection: str) -> tuple[set[str], list]:
+        """Per index generation: active offer names, and each premise with its keywords' stems."""
+        offers = self.handle.current().offers.values()
+        active = {fold(n) for o in offers if o.status == "active" for n in [o.title, *o.aliases]}
+        premises = [
+            (o, p, [(k, set(analyze(k))) for k in p.keywords]) for o in offers for p in o.outdated_premises
+        ]
+        return active, premises
+
     def _outdated_premises(self, message: str) -> list[tuple[Offer, OutdatedPremise]]:
         """Premises the corpus marks as outdated, spotted by their keywords.
 
@@ -338,19 +349,17 @@ class Assistant:
         SARE…) is enough on its own. A lone common word ("2026") never is.
         """
         stems = set(analyze(message))
-        active_names = {fold(n) for o in self.offers.values() if o.status == "active" for n in [o.title, *o.aliases]}
+        active_names, premises = self._premise_table(self.handle.current().collection_name)
         found = []
-        for offer in self.offers.values():
-            for premise in offer.outdated_premises:
-                keywords = [(k, set(analyze(k))) for k in premise.keywords]
-                anchored = [k for k, ks in keywords if ks and ks <= stems]
-                if not anchored:
-                    continue
-                matched = stems & set().union(*(ks for _, ks in keywords))
-                phrase = any(len(analyze(k)) >= 2 for k in anchored) and len(matched) >= 3
-                lone_acronym = any(k.isupper() and len(k) <= 6 and fold(k) not in active_names for k in anchored)
-                if len(anchored) >= 2 or phrase or lone_acronym:
-                    found.append((len(anchored), len(matched), offer, premise))
+        for offer, premise, keywords in premises:
+            anchored = [(k, ks) for k, ks in keywords if ks and ks <= stems]
+            if not anchored:
+                continue
+            matched = stems & set().union(*(ks for _, ks in keywords))
+            phrase = any(len(ks) >= 2 for _, ks in anchored) and len(matched) >= 3
+            lone_acronym = any(k.isupper() and len(k) <= 6 and fold(k) not in active_names for k, _ in anchored)
+            if len(anchored) >= 2 or phrase or lone_acronym:
+                found.append((len(anchored), len(matched), offer, premise))
         # Several cards may record the same belief (the water transfer): correct it once.
         return [(offer, premise) for *_, offer, premise in sorted(found, key=lambda f: (-f[0], -f[1]))[:1]]
 
