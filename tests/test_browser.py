@@ -123,6 +123,11 @@ def test_mayor_asks_answers_a_clarification_gives_feedback_and_reloads(context, 
     first_card = cards.first
     assert first_card.locator(".card-partner").inner_text().strip()
     assert first_card.locator("h3").inner_text().strip()
+    # the cards say it all: the per-offer text is folded, one click away
+    detail = answer.locator("details.more")
+    assert detail.count() == 1 and detail.get_attribute("open") is None
+    detail.locator("summary").click()
+    assert "Pour démarrer" in detail.inner_text()
     assert first_card.locator(".badge").first.inner_text().strip().lower() in {"éligible", "éligibilité à vérifier", "non éligible"}
     assert first_card.locator("dt", has_text="Pour démarrer").count() == 1
     assert first_card.locator("a.official").get_attribute("href").startswith("http")

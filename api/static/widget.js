@@ -126,6 +126,9 @@ header { display: flex; align-items: flex-start; gap: .5rem; padding: .75rem 1re
 .md .cite { font-size: .75rem; color: var(--muted); background: var(--alt); padding: 0 .25rem; }
 .thinking { color: var(--muted); font-style: italic; margin: 0; }
 .cards-title { font-size: .875rem; font-weight: 700; margin: .75rem 0 .5rem; }
+.more { margin-top: .5rem; }
+.more > summary { cursor: pointer; color: var(--blue); font-weight: 700; font-size: .875rem; }
+.more > summary:focus-visible { outline: 2px solid var(--blue); outline-offset: 2px; }
 .cards { list-style: none; margin: 0; padding: 0; display: grid; gap: .75rem; }
 .card { background: #fff; border: 1px solid var(--line); border-bottom: 3px solid var(--blue); padding: .875rem 1rem; }
 .card-partner { margin: 0; font-size: .75rem; font-weight: 700; text-transform: uppercase; letter-spacing: .03em;
@@ -236,6 +239,22 @@ form.composer { display: flex; gap: .5rem; align-items: flex-end; padding: .75re
     }
     if (last < text.length) parent.append(text.slice(last));
     return parent;
+  }
+
+  // The offer cards already say who, why, how to start and whom to contact: keep the answer's
+  // opening in view and fold the per-offer detail (headings "### ") under a disclosure.
+  function renderAnswer(text, into) {
+    const source = String(text);
+    const split = source.search(/^### /m);
+    const wasOpen = Boolean(into.querySelector("details.more[open]"));
+    if (split <= 0) {
+      renderMarkdown(source, into);
+      return;
+    }
+    renderMarkdown(source.slice(0, split), into);
+    const body = h("div");
+    renderMarkdown(source.slice(split), body);
+    into.append(h("details", { class: "more", open: wasOpen }, h("summary", {}, "Détail des offres, contacts et sources"), body));
   }
 
   function renderMarkdown(text, into) {
@@ -499,7 +518,7 @@ form.composer { display: flex; gap: .5rem; align-items: flex-end; padding: .75re
       body.messages.forEach((message, index) => {
         this.addUser(message.message);
         const bot = this.addBot();
-        renderMarkdown(message.answer, bot.content);
+        renderAnswer(message.answer, bot.content);
         const last = index === body.messages.length - 1;
         // Quick replies are stored with the turn: offer them again only if still unanswered.
         const clarification = last && message.kind === "clarification" ? message.clarification : null;
@@ -582,7 +601,7 @@ form.composer { display: flex; gap: .5rem; align-items: flex-end; padding: .75re
       this.userScrolled = false;
       const paint = () => {
         frame = 0;
-        renderMarkdown(text, bot.content);
+        renderAnswer(text, bot.content);
         this.reveal(userNode);
       };
       try {
@@ -631,7 +650,7 @@ form.composer { display: flex; gap: .5rem; align-items: flex-end; padding: .75re
         }
       }
       if (frame) cancelAnimationFrame(frame);
-      renderMarkdown(final.answer, bot.content);
+      renderAnswer(final.answer, bot.content);
       bot.node.removeAttribute("aria-busy");
       this.finish(bot, final, null);
       this.reveal(userNode);
