@@ -398,6 +398,11 @@ class Assistant:
         """Candidate offers for a question, relevance-gated and ranked by the documented final score."""
         profile = profile or Profile()
         hits = [h for h in self.retriever.search(query, limit=SEARCH_DEPTH) if self._relevant(h, profile.themes)]
+        # Offers carrying a theme the question names are candidates even if neither retriever saw
+        # them (short titles such as "Pose de 2 citernes DECI"); with no fused score they rank last.
+        seen = {h.offer.id for h in hits}
+        themed = [o for o in self.offers.values() if o.id not in seen and set(o.themes) & set(profile.themes)]
+        hits += [OfferHit(offer=o, score=0.0) for o in sorted(themed, key=lambda o: o.id)]
         return self._rank(hits, profile, message or query)[:CANDIDATES]
 
     def _rank(self, hits: list[OfferHit], profile: Profile, message: str) -> list[OfferHit]:
