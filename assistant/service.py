@@ -17,7 +17,6 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from functools import lru_cache
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
@@ -110,6 +109,7 @@ class TurnResult:
     candidates: list[OfferHit] = field(default_factory=list)
     seconds: float = 0.0
     context: AnswerContext | None = None
+    verdicts: dict[str, Verdict] = field(default_factory=dict)  # per candidate offer id
 
 
 class Assistant:
@@ -137,6 +137,7 @@ class Assistant:
         self.db = database
         self._signature_stamp: tuple | None = None
         self._signature_cache = ""
+        self._premises: tuple[str, tuple[set[str], list]] | None = None
 
     # ---- reading the corpus -------------------------------------------------------------
     @property
@@ -241,7 +242,7 @@ class Assistant:
                     kind=result.kind,
                     generator=result.answer.generator,
                     referrals=[referral_payload(r) for r in result.referrals],
-                    retrieved=[candidate_payload(h, evaluate(h.offer, result.profile)) for h in result.candidates],
+                    retrieved=[candidate_payload(h, result.verdicts[h.offer.id]) for h in result.candidates],
                     profile=result.profile.model_dump(),
                     themes=result.profile.themes,
                     usage=result.answer.usage,
@@ -275,8 +276,7 @@ class Assistant:
             profile.themes = state["themes"]
         state["last_query"], state["themes"] = query, profile.themes
         corrections = self._outdated_premises(message)
-        ranked = self.rank(query, profile, message)
-        verdicts = {h.offer.id: evaluate(h.offer, profile) for h in ranked}
+        ranked, verdicts = self._candidates(query, profile, message)
         recommended = [h for h in ranked if verdicts[h.offer.id].status != "ineligible"][: self.settings.max_referrals]
         ineligible = [h for h in ranked[: self.settings.max_referrals + 2] if verdicts[h.offer.id].status == "ineligible"]
 
@@ -287,7 +287,7 @@ class Assistant:
             state["pending_query"] = query
             answer = GeneratedAnswer(clarification.question, "grounded")
             return TurnResult(conversation_id, 0, "clarification", answer, [], [], profile, clarification,
-                              candidates=ranked)
+                              candidates=ranked, verdicts=verdicts)
         state["clarifications_in_row"] = 0
         state.pop("pending_query", None)
 
@@ -311,7 +311,8 @@ class Assistant:
             prefecture=self._contact("prefecture", profile),
         )
         kind = "answer" if referrals else "no_match"
-        return TurnResult(conversation_id, 0, kind, None, referrals, excluded, profile, None, corrections, ranked, context=context)
+        return TurnResult(conversation_id, 0, kind, None, referrals, excluded, profile, None, corrections, ranked,
+                          context=context, verdicts=verdicts)
 
     def _generate(self, context: AnswerContext) -> GeneratedAnswer:
         if self.generator is self.grounded or not context.referrals:
@@ -331,14 +332,16 @@ class Assistant:
             return f"{previous} {message}", focus
         return message, focus
 
-    @lru_cache(maxsize=2)
     def _premise_table(self, collection: str) -> tuple[set[str], list]:
         """Per index generation: active offer names, and each premise with its keywords' stems."""
+        if self._premises is not None and self._premises[0] == collection:
+            return self._premises[1]
         offers = self.handle.current().offers.values()
         active = {fold(n) for o in offers if o.status == "active" for n in [o.title, *o.aliases]}
         premises = [
             (o, p, [(k, set(analyze(k))) for k in p.keywords]) for o in offers for p in o.outdated_premises
         ]
+        self._premises = (collection, (active, premises))
         return active, premises
 
     def _outdated_premises(self, message: str) -> list[tuple[Offer, OutdatedPremise]]:
@@ -396,18 +399,24 @@ class Assistant:
 
     def rank(self, query: str, profile: Profile | None = None, message: str | None = None) -> list[OfferHit]:
         """Candidate offers for a question, relevance-gated and ranked by the documented final score."""
-        profile = profile or Profile()
+        return self._candidates(query, profile or Profile(), message)[0]
+
+    def _candidates(self, query: str, profile: Profile, message: str | None) -> tuple[list[OfferHit], dict[str, Verdict]]:
+        """Ranked candidates and their eligibility verdicts, each computed once per turn."""
         hits = [h for h in self.retriever.search(query, limit=SEARCH_DEPTH) if self._relevant(h, profile.themes)]
         # Offers carrying a theme the question names are candidates even if neither retriever saw
         # them (short titles such as "Pose de 2 citernes DECI"); with no fused score they rank last.
         seen = {h.offer.id for h in hits}
         themed = [o for o in self.offers.values() if o.id not in seen and set(o.themes) & set(profile.themes)]
         hits += [OfferHit(offer=o, score=0.0) for o in sorted(themed, key=lambda o: o.id)]
-        return self._rank(hits, profile, message or query)[:CANDIDATES]
+        ranked, verdicts = self._rank(hits, profile, message or query)
+        ranked = ranked[:CANDIDATES]
+        return ranked, {h.offer.id: verdicts[h.offer.id] for h in ranked}
 
-    def _rank(self, hits: list[OfferHit], profile: Profile, message: str) -> list[OfferHit]:
+    def _rank(self, hits: list[OfferHit], profile: Profile, message: str) -> tuple[list[OfferHit], dict[str, Verdict]]:
         folded = fold(message)
         kept = [h for h in hits if h.offer.status == "active" or names_offer(folded, h.offer)]
+        verdicts = {h.offer.id: evaluate(h.offer, profile) for h in kept}
         for hit in kept:
             offer, adjustments = hit.offer, {}
             if names_offer(folded, offer, titles_only=True):
@@ -418,12 +427,12 @@ class Assistant:
                 adjustments["theme"] = THEME_BONUS
             if profile.need and set(offer.support_types) & NEED_SUPPORTS[profile.need]:
                 adjustments["need"] = NEED_BONUS
-            if targets(offer, profile):
+            if targets(offer, verdicts[offer.id]):
                 adjustments["targeted"] = TARGET_BONUS
             if profile.need != "outil" and set(offer.support_types) <= INFORMATION_ONLY:
                 adjustments["information_only"] = INFORMATION_PENALTY
             hit.adjustments = adjustments
-        return sorted(kept, key=lambda h: (-h.final_score, h.offer.id))
+        return sorted(kept, key=lambda h: (-h.final_score, h.offer.id)), verdicts
 
     def _clarification(
         self, message: str, profile: Profile, recommended: list[OfferHit], state: dict
@@ -511,9 +520,8 @@ def names_offer(folded_message: str, offer: Offer, titles_only: bool = False) ->
     return False
 
 
-def targets(offer: Offer, profile: Profile) -> bool:
+def targets(offer: Offer, verdict: Verdict) -> bool:
     """An offer reserved to (or free for) a size or territory the asker is known to fit is more specific to them."""
-    verdict = evaluate(offer, profile)
     restricted = bool(offer.eligibility.population or offer.eligibility.territory_all)
     return (restricted and verdict.status == "eligible") or verdict.free is True
 
