@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import os
 import random
 import re
 import subprocess
@@ -950,7 +949,7 @@ def main(options: Options) -> int:
 
 def headline(report: dict) -> str:
     lines = ["Système                                   R@3    MRR@10 nDCG@10 part@1 top3   FV@1   FV@3   p95 ms"]
-    for name, block in report["systems"].items():
+    for block in report["systems"].values():
         r, ref, fv, lat = block.get("retrieval", {}), block.get("referral", {}), block.get("fonds_vert", {}), block.get("latency", {})
         cells = [r.get("recall@3"), r.get("mrr@10"), r.get("ndcg@10"), ref.get("partner@1"), ref.get("offer_top3"), fv.get("theme@1"), fv.get("theme@3")]
         text = " ".join(f"{v:6.3f}" if v is not None else "     —" for v in cells)

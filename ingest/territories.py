@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import sys
 import tarfile
 from pathlib import Path
 

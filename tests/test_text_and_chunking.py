@@ -1,4 +1,3 @@
-from assistant.schema import Offer
 from assistant.text import analyze, fold
 from ingest.chunking import chunk_offer, sections
 from ingest.corpus import load_corpus
