@@ -4,11 +4,18 @@ corpus/contacts/ holds one YAML file per région (``84-auvergne-rhone-alpes.yaml
 offices, then every département with its prefecture and its Anah local delegation) and ``national.yaml``
 (national entry points). Files are validated with pydantic; a bad file raises ContactDataError naming
 the file and the field.
+
+When corpus/territoires/ sits beside contacts/, the directory also knows each commune's arrondissement
+(INSEE, via @etalab/decoupage-administratif): the State office for a commune is then the sous-préfecture
+of its arrondissement beside the préfecture, or the préfecture itself for the arrondissement whose seat
+is the préfecture's town.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import json
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -29,7 +36,7 @@ from pydantic import (
     model_validator,
 )
 
-from assistant.schema import ContactKind, Partner
+from assistant.schema import ContactKind, Offer, Partner
 
 DEPARTEMENTAL_KINDS = frozenset({ContactKind.prefecture, ContactKind.anah_local})
 REGIONAL_KINDS = frozenset(
@@ -46,7 +53,9 @@ KIND_PARTNER: dict[ContactKind, Partner] = {
     ContactKind.cerema_territorial: Partner.cerema,
 }
 
+SOUS_PREFECTURE = "sous-prefecture"  # a Contact.kind of its own, never an offer's access kind
 NATIONAL_FILE = "national.yaml"
+WATER_FILE = "agences-de-l-eau.yaml"
 REGION_FILE = re.compile(r"^(?P<code>\d{2})-(?P<slug>[a-z0-9]+(?:-[a-z0-9]+)*)\.yaml$")
 # INSEE département codes: 01-95 without 20, Corsica 2A/2B, overseas 971-976.
 DEPARTEMENT_CODE = r"^(?:0[1-9]|1\d|2[1-9AB]|[3-8]\d|9[0-5]|97[1-6])$"
@@ -80,6 +89,17 @@ class Contact:
     phone: str | None = None
     email: str | None = None
     partner: str | None = None  # a Partner value
+
+
+@dataclass(frozen=True, slots=True)
+class Arrondissement:
+    """An arrondissement (INSEE code '012', '9711'): its name and the INSEE code and name of its seat."""
+
+    code: str
+    name: str
+    departement: str
+    seat: str
+    seat_name: str
 
 
 # --- file models -------------------------------------------------------------------------------
@@ -171,6 +191,24 @@ class NationalFile(_Strict):
     sources: list[Url] = Field(default_factory=list)
 
 
+class WaterAgencies(_Strict):
+    """agences-de-l-eau.yaml: the six agencies and, per département, those its communes belong to."""
+
+    last_verified: dt.date | None = None
+    agences: dict[str, Name] = Field(min_length=1)
+    departements: dict[str, list[str]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _known(self) -> WaterAgencies:
+        for code, agencies in self.departements.items():
+            if not re.match(DEPARTEMENT_CODE, code):
+                raise ValueError(f"departements: '{code}' is not a département code")
+            unknown = sorted(set(agencies) - set(self.agences))
+            if unknown or not agencies:
+                raise ValueError(f"departements.{code}: unknown or missing agence(s) {unknown}")
+        return self
+
+
 # --- loading helpers ---------------------------------------------------------------------------
 
 
@@ -220,6 +258,36 @@ def _validate(model: type[M], raw: Any, path: Path) -> M:
         raise ContactDataError("\n".join(lines)) from exc
 
 
+def of_place(name: str) -> str:
+    """French 'de' before a place name: 'Belley' -> 'de Belley', 'Aix' -> "d'Aix", 'Le Raincy' -> 'du Raincy'."""
+    if name.startswith("Le "):
+        return "du " + name[3:]
+    if name.startswith("Les "):
+        return "des " + name[4:]
+    if unicodedata.normalize("NFD", name[:1])[:1].upper() in "AEIOUY":
+        return "d'" + name
+    return "de " + name
+
+
+def _read_arrondissements(folder: Path) -> tuple[dict[str, Arrondissement], dict[str, str], dict[str, str]]:
+    """(arrondissements by code, arrondissement code by commune, préfecture seat by département) from
+    corpus/territoires/ (files written by ingest/territories.py); empty when the folder is absent."""
+    arr_path, dep_path = folder / "arrondissements.json.gz", folder / "departements.json"
+    if not arr_path.is_file() or not dep_path.is_file():
+        return {}, {}, {}
+    try:
+        rows = json.loads(gzip.decompress(arr_path.read_bytes()))["arrondissements"]
+        deps = json.loads(dep_path.read_text(encoding="utf-8"))
+        arrondissements = {
+            r["code"]: Arrondissement(r["code"], r["nom"], r["dep"], r["chef_lieu"], r["chef_lieu_nom"]) for r in rows
+        }
+        commune_arr = {member: r["code"] for r in rows for member in r["membres"]}
+        seats = {d["code"]: d["chef_lieu"] for d in deps if d.get("chef_lieu")}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ContactDataError(f"{folder}: unreadable territory tables ({exc}); rebuild them") from exc
+    return arrondissements, commune_arr, seats
+
+
 def normalize_departement_code(code: str | int | None) -> str | None:
     if code is None:
         return None
@@ -245,7 +313,11 @@ class ContactDirectory:
         regions: dict[str, RegionFile],
         national: NationalFile,
         source_files: dict[str, Path] | None = None,
+        arrondissements: tuple[dict[str, Arrondissement], dict[str, str], dict[str, str]] = ({}, {}, {}),
+        water: WaterAgencies | None = None,
     ) -> None:
+        self._water = water
+        self._arrondissements, self._commune_arr, self._prefecture_seat = arrondissements
         self._region_names = {code: region.region.name for code, region in regions.items()}
         self._region_of: dict[str, str] = {}
         self._departement_names: dict[str, str] = {}
@@ -299,8 +371,10 @@ class ContactDirectory:
         regions: dict[str, RegionFile] = {}
         files: dict[str, Path] = {"national": national_path}
         seen_departements: dict[str, Path] = {}
+        water_path = folder / WATER_FILE
+        water = _validate(WaterAgencies, _read_yaml(water_path), water_path) if water_path.is_file() else None
         for path in sorted(folder.glob("*.yaml")):
-            if path.name == NATIONAL_FILE:
+            if path.name in {NATIONAL_FILE, WATER_FILE}:
                 continue
             match = REGION_FILE.match(path.name)
             if match is None:
@@ -329,7 +403,7 @@ class ContactDirectory:
             files[region.region.code] = path
         if not regions:
             raise ContactDataError(f"{folder}: no région file found")
-        return cls(regions, national, files)
+        return cls(regions, national, files, _read_arrondissements(folder.parent / "territoires"), water)
 
     # -- territory ---------------------------------------------------------------------------
 
@@ -405,3 +479,131 @@ class ContactDirectory:
             for kind in (ContactKind.ademe_regional, ContactKind.bdt_regional, ContactKind.cerema_territorial)
         ]
         return local + regional
+
+    # -- communes ----------------------------------------------------------------------------
+
+    def arrondissement_of(self, insee: str | None) -> Arrondissement | None:
+        """The arrondissement of a current commune (INSEE code), None when unknown or outside any
+        (Mayotte, collectivités d'outre-mer) or when the territory tables are absent."""
+        code = self._commune_arr.get((insee or "").strip().upper())
+        return self._arrondissements.get(code) if code else None
+
+    @staticmethod
+    def _departement_of(arrondissement: Arrondissement | None, departement_code: str | None, insee: str | None) -> str | None:
+        """The commune's département (from its arrondissement), else the one given, else its INSEE code's."""
+        if arrondissement is not None:
+            return arrondissement.departement
+        return normalize_departement_code(departement_code) or _departement_of_insee(insee or "")
+
+    def state_office(self, insee: str | None, departement_code: str | None = None) -> Contact | None:
+        """The State's door for a commune: the sous-préfecture of its arrondissement beside the préfecture.
+
+        Returns the préfecture itself when the arrondissement's seat is the préfecture's town, when the
+        commune has no arrondissement, or when only the département is known; None when neither is known.
+        The sous-préfecture's page is the préfecture's site (no sous-préfecture URL is kept unread).
+        """
+        arrondissement = self.arrondissement_of(insee)
+        departement = self._departement_of(arrondissement, departement_code, insee)
+        prefecture = self.for_territory(ContactKind.prefecture, departement)
+        if prefecture is None or arrondissement is None:
+            return prefecture
+        if arrondissement.seat == self._prefecture_seat.get(arrondissement.departement):
+            return prefecture
+        seat = "" if arrondissement.seat_name == arrondissement.name else f" (siège à {arrondissement.seat_name})"
+        return Contact(
+            kind=SOUS_PREFECTURE,
+            name=f"Sous-préfecture {of_place(arrondissement.name)}{seat} — {prefecture.name}",
+            url=prefecture.url,
+            note=(
+                f"Représentation de l'État dans l'arrondissement {of_place(arrondissement.name)} ; adresse et "
+                "horaires sur le site de la préfecture."
+            ),
+            partner=Partner.etat.value,
+        )
+
+    def for_offer(
+        self,
+        offer: Offer,
+        departement_code: str | None = None,
+        region_code: str | None = None,
+        insee: str | None = None,
+    ) -> Contact | None:
+        """Whom to contact for an offer, here: the concrete door of its `access.contact` kind.
+
+        - en-ligne: the offer's own service page (`access.url`, else its first source), never another
+          body's portal or membership page;
+        - prefecture: `state_office` (the commune's sous-préfecture beside the préfecture);
+        - other territorial kinds: the département's or région's office (`for_territory`);
+        - territoires-conseils: the national entry only when it belongs to the offer's partner.
+        None when the territory needed is unknown.
+        """
+        kind, partner = ContactKind(offer.access.contact), Partner(offer.partner).value
+        if kind == ContactKind.online:
+            url = str(offer.access.url or offer.source_urls[0])
+            return Contact(kind=kind.value, name=offer.title, url=url, partner=partner)
+        if kind == ContactKind.prefecture:
+            return self.state_office(insee, departement_code)
+        found = self.for_territory(kind, departement_code, region_code, partner=partner)
+        if found is not None and kind in NATIONAL_KINDS and found.partner != partner:
+            return None
+        return found
+
+    # -- doors beyond the partners (signposts) -------------------------------------------------
+
+    def water_agencies(self, departement_code: str | None) -> list[str]:
+        """Names of the agences de l'eau the département's communes belong to, most frequent first;
+        [] for an unknown or overseas département (no agence de l'eau there)."""
+        if self._water is None:
+            return []
+        ids = self._water.departements.get(normalize_departement_code(departement_code) or "", [])
+        return [self._water.agences[i] for i in ids]
+
+    def signpost_door(
+        self,
+        signpost: Any,
+        departement_code: str | None = None,
+        region_code: str | None = None,
+        insee: str | None = None,
+    ) -> Contact | None:
+        """The concrete body behind a signpost card for the asker's territory, or None when unknown.
+
+        `signpost` is a Signpost card (assistant/schema.py): its `locate` (region, departement, basin,
+        national) says how to find the local body; `body` names it; `how_to_find` is kept as the note
+        and its official page (`url`) as the link. A commune's INSEE code gives its département.
+        - region: « <body> — <région> » (ARS, DRAC, conseil régional of the asker's région);
+        - departement: « <body> — <département> (<code>) » (CAF, CDG, CAUE, ADIL…);
+        - basin: the agence de l'eau of the département when all its communes are in one basin,
+          otherwise « selon la commune, à vérifier » with the candidates; overseas: none, « à vérifier »;
+        - national: the body itself.
+        No phone, e-mail or local URL is made up: the link stays the signpost's own page.
+        """
+        locate = str(getattr(signpost.locate, "value", signpost.locate))
+        departement = self._departement_of(self.arrondissement_of(insee), departement_code, insee)
+        region = self.region_of_departement(departement) or normalize_region_code(region_code)
+        body, url, note = signpost.body, signpost.url, signpost.how_to_find
+        if locate == "national":
+            return Contact(kind=signpost.id, name=body, url=url, note=note)
+        if locate == "region":
+            name = self.region_name(region)
+            return Contact(kind=signpost.id, name=f"{body} — {name}", url=url, note=note) if name else None
+        dep_name = self.departement_name(departement)
+        if dep_name is None:
+            return None
+        if locate == "departement":
+            return Contact(kind=signpost.id, name=f"{body} — {dep_name} ({departement})", url=url, note=note)
+        agencies = self.water_agencies(departement)
+        if len(agencies) == 1:
+            return Contact(kind=signpost.id, name=agencies[0], url=url, note=note)
+        if agencies:
+            name = f"Agence de l'eau : selon la commune, à vérifier ({' ou '.join(agencies)})"
+        else:
+            name = f"Outre-mer ({dep_name}) : pas d'agence de l'eau, organisme compétent à vérifier"
+        return Contact(kind=signpost.id, name=name, url=url, note=note)
+
+
+def _departement_of_insee(insee: str) -> str | None:
+    """Département code from a commune's INSEE code: '97105' -> '971', '2A004' -> '2A', '15187' -> '15'."""
+    code = insee.strip().upper()
+    if len(code) != 5:
+        return None
+    return code[:3] if code.startswith("97") else code[:2]

@@ -308,7 +308,7 @@ class Assistant:
             preface=_join(preface, self._focus_text(focus, referrals)),
             concise=bool(focus) and query != message,
             history=history,
-            prefecture=self._contact("prefecture", profile),
+            prefecture=self._contact(profile),
         )
         kind = "answer" if referrals else "no_match"
         return TurnResult(conversation_id, 0, kind, None, referrals, excluded, profile, None, corrections, ranked,
@@ -472,13 +472,14 @@ class Assistant:
             )
         return None
 
-    def _contact(self, kind: str, profile: Profile, partner: str | None = None) -> Contact | None:
-        """The concrete office for the asker's territory; national entries only for the offer's own partner."""
-        found = self.contacts.for_territory(kind, profile.departement_code, profile.region_code, partner=partner)
-        national = kind in {"en-ligne", "territoires-conseils"}
-        if found is None or (national and partner and found.partner and found.partner != partner):
-            return None
-        return Contact(found.name, found.url, found.note, found.phone)
+    def _contact(self, profile: Profile, offer: Offer | None = None) -> Contact | None:
+        """The concrete door for the asker's territory: the offer's own (ContactDirectory.for_offer:
+        service page for online offers, sous-préfecture beside the préfecture…), else the State's office."""
+        if offer is None:
+            found = self.contacts.state_office(profile.insee, profile.departement_code)
+        else:
+            found = self.contacts.for_offer(offer, profile.departement_code, profile.region_code, profile.insee)
+        return Contact(found.name, found.url, found.note, found.phone) if found else None
 
     def _referral(self, hit: OfferHit, verdict: Verdict, profile: Profile) -> Referral:
         offer = hit.offer
@@ -493,7 +494,7 @@ class Assistant:
             reasons.append("gratuite pour votre collectivité")
         if profile.stage == "travaux" and "op" in offer.project_steps or profile.stage in {"idee", "etudes"} and "preop" in offer.project_steps:
             reasons.append("adaptée à l'étape de votre projet")
-        return Referral(hit, verdict, reasons, self._contact(offer.access.contact, profile, offer.partner))
+        return Referral(hit, verdict, reasons, self._contact(profile, offer))
 
     @staticmethod
     def _focus_text(focus: str | None, referrals: list[Referral]) -> str | None:

@@ -1,7 +1,7 @@
 """Build corpus/territoires/ from the npm tarball of @etalab/decoupage-administratif.
 
-The package holds the INSEE geography (communes, EPCI, départements, régions) with legal
-populations. We keep only what routing needs, as column arrays compressed with a fixed gzip
+The package holds the INSEE geography (communes, EPCI, arrondissements, départements, régions) with
+legal populations. We keep only what routing needs, as column arrays compressed with a fixed gzip
 header, so that a rebuild from the same tarball gives byte-identical files and a clean diff.
 No npm at run time: the tarball is read with tarfile.
 """
@@ -42,6 +42,7 @@ def build_territories(tarball: Path, out_dir: Path) -> dict:
         raw_communes = _member(tar, "data/communes.json")
         raw_epci = _member(tar, "data/epci.json")
         raw_departements = _member(tar, "data/departements.json")
+        raw_arrondissements = _member(tar, "data/arrondissements.json")
         raw_regions = _member(tar, "data/regions.json")
     if package.get("name") != PACKAGE:
         raise ValueError(f"paquet inattendu : {package.get('name')!r} au lieu de {PACKAGE}")
@@ -49,7 +50,10 @@ def build_territories(tarball: Path, out_dir: Path) -> dict:
     regions = sorted(({"code": r["code"], "nom": r["nom"]} for r in raw_regions), key=lambda r: r["code"])
     region_codes = {r["code"] for r in regions}
     departements = sorted(
-        ({"code": d["code"], "nom": d["nom"], "region": d["region"]} for d in raw_departements),
+        (
+            {"code": d["code"], "nom": d["nom"], "region": d["region"], "chef_lieu": d.get("chefLieu")}
+            for d in raw_departements
+        ),
         key=lambda d: d["code"],
     )
     region_of_dep = {d["code"]: d["region"] for d in departements}
@@ -108,12 +112,17 @@ def build_territories(tarball: Path, out_dir: Path) -> dict:
                 alias_codes[c["code"]] = parent
     former_names.sort()
 
+    arrondissement_rows = _arrondissements(raw_arrondissements, current, region_of_dep)
+
     out_dir.mkdir(parents=True, exist_ok=True)
     sizes = {
         "communes.json.gz": _dump(out_dir / "communes.json.gz", {"format": FORMAT, **columns}, True),
         "epci.json.gz": _dump(out_dir / "epci.json.gz", {"format": FORMAT, "epci": epci_rows}, True),
         "departements.json": _dump(out_dir / "departements.json", departements, False),
         "regions.json": _dump(out_dir / "regions.json", regions, False),
+        "arrondissements.json.gz": _dump(
+            out_dir / "arrondissements.json.gz", {"format": FORMAT, "arrondissements": arrondissement_rows}, True
+        ),
         "anciennes.json.gz": _dump(
             out_dir / "anciennes.json.gz",
             {"format": FORMAT, "noms": former_names, "codes": dict(sorted(alias_codes.items()))},
@@ -134,6 +143,8 @@ def build_territories(tarball: Path, out_dir: Path) -> dict:
             "departements": len(departements),
             "regions": len(regions),
             "communes_sans_epci": len(current) - len(epci_of),
+            "arrondissements": len(arrondissement_rows),
+            "communes_sans_arrondissement": len(current) - sum(len(a["membres"]) for a in arrondissement_rows),
             "anciens_noms": len(former_names),
             "anciens_codes": len(alias_codes),
         },
@@ -141,3 +152,40 @@ def build_territories(tarball: Path, out_dir: Path) -> dict:
     }
     (out_dir / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return meta
+
+
+def _arrondissements(raw: list[dict], current: list[dict], region_of_dep: dict[str, str]) -> list[dict]:
+    """Arrondissements (sous-préfectures' territories) with their chef-lieu and member communes.
+
+    Each row: code (3 or 4 characters, INSEE), nom, dep, chef_lieu (INSEE code of the commune that
+    is the seat of the sous-préfecture, or of the préfecture for the arrondissement chef-lieu of the
+    département), chef_lieu_nom, membres (INSEE codes). Mayotte and the collectivités d'outre-mer
+    have none. Raises ValueError when a commune names an arrondissement the file lacks, or an
+    arrondissement's chef-lieu is not a current commune of its département.
+    """
+    by_code = {c["code"]: c for c in current}
+    members: dict[str, list[str]] = {}
+    for c in current:
+        if c.get("arrondissement"):
+            members.setdefault(c["arrondissement"], []).append(c["code"])
+    known = {a["code"] for a in raw}
+    if unknown := set(members) - known:
+        raise ValueError(f"communes rattachées à des arrondissements inconnus : {sorted(unknown)}")
+    rows = []
+    for a in sorted(raw, key=lambda a: a["code"]):
+        seat = by_code.get(a.get("chefLieu") or "")
+        if seat is None or seat["departement"] != a["departement"]:
+            raise ValueError(f"arrondissement {a['code']} : chef-lieu {a.get('chefLieu')} hors de son département")
+        if region_of_dep.get(a["departement"]) != a["region"]:
+            raise ValueError(f"arrondissement {a['code']} : département et région incohérents")
+        rows.append(
+            {
+                "code": a["code"],
+                "nom": a["nom"],
+                "dep": a["departement"],
+                "chef_lieu": seat["code"],
+                "chef_lieu_nom": seat["nom"],
+                "membres": sorted(members.get(a["code"], [])),
+            }
+        )
+    return rows

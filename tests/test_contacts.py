@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import re
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from assistant.contacts import (
     DEPARTEMENTAL_KINDS,
     REGIONAL_KINDS,
+    SOUS_PREFECTURE,
     ContactDataError,
     ContactDirectory,
+    of_place,
 )
 from assistant.schema import ContactKind
+from ingest.corpus import load_corpus
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 CONTACTS = CORPUS / "contacts"
@@ -248,3 +254,147 @@ def test_missing_national(corpus_copy: Path) -> None:
     (corpus_copy / "national.yaml").unlink()
     with pytest.raises(ContactDataError, match=r"national\.yaml: missing"):
         ContactDirectory.load(corpus_copy)
+
+
+# --- sous-préfectures, generated from the territory tables -------------------------------------
+
+TERRITOIRES = CORPUS / "territoires"
+
+
+def _arrondissement_tables() -> tuple[list[dict], dict[str, dict]]:
+    rows = json.loads(gzip.decompress((TERRITOIRES / "arrondissements.json.gz").read_bytes()))["arrondissements"]
+    departements = {d["code"]: d for d in json.loads((TERRITOIRES / "departements.json").read_text(encoding="utf-8"))}
+    return rows, departements
+
+
+def test_every_commune_with_an_arrondissement_gets_its_sous_prefecture(directory: ContactDirectory) -> None:
+    rows, departements = _arrondissement_tables()
+    covered = sous_prefectures = 0
+    for row in rows:
+        prefecture = directory.for_territory("prefecture", row["dep"], None)
+        if prefecture is None:  # collectivités d'outre-mer: no contacts file covers them
+            continue
+        seat_is_prefecture = row["chef_lieu"] == departements[row["dep"]]["chef_lieu"]
+        for insee in row["membres"]:
+            office = directory.state_office(insee)
+            assert office is not None and office.url == prefecture.url, insee
+            if seat_is_prefecture:
+                assert office == prefecture, insee
+            else:
+                assert office.kind == SOUS_PREFECTURE
+                assert office.name.startswith(f"Sous-préfecture {of_place(row['nom'])}"), (insee, office.name)
+                assert office.name.endswith(" — " + prefecture.name)
+                sous_prefectures += 1
+            covered += 1
+    assert covered > 34_700 and sous_prefectures > 20_000
+
+
+def test_each_departement_has_one_arrondissement_seated_at_its_prefecture() -> None:
+    rows, departements = _arrondissement_tables()
+    seats: dict[str, int] = {}
+    for row in rows:
+        seats[row["dep"]] = seats.get(row["dep"], 0) + (row["chef_lieu"] == departements[row["dep"]]["chef_lieu"])
+    assert set(seats.values()) == {1}
+
+
+@pytest.mark.parametrize(
+    ("insee", "name"),
+    [
+        ("01034", "Sous-préfecture de Belley — Préfecture de l'Ain"),
+        ("01053", "Préfecture de l'Ain"),  # Bourg-en-Bresse: the préfecture's own arrondissement
+        ("93062", "Sous-préfecture du Raincy — Préfecture de la Seine-Saint-Denis"),
+        ("13001", "Sous-préfecture d'Aix-en-Provence — Préfecture des Bouches-du-Rhône"),
+        ("35115", "Sous-préfecture de Fougères-Vitré (siège à Fougères) — Préfecture d'Ille-et-Vilaine"),
+        ("15187", "Sous-préfecture de Saint-Flour — Préfecture du Cantal"),
+        ("97120", "Sous-préfecture de Pointe-à-Pitre — Préfecture de la Guadeloupe"),
+        ("97611", "Préfecture de Mayotte"),  # no arrondissement in Mayotte
+    ],
+)
+def test_state_office_examples(directory: ContactDirectory, insee: str, name: str) -> None:
+    office = directory.state_office(insee)
+    assert office is not None and office.name == name
+
+
+def test_state_office_without_commune(directory: ContactDirectory) -> None:
+    assert directory.state_office(None, "15") == directory.for_territory("prefecture", "15")
+    assert directory.state_office("99999", "15") == directory.for_territory("prefecture", "15")
+    assert directory.state_office(None, None) is None
+
+
+def test_without_territory_tables_the_prefecture_stays(corpus_copy: Path) -> None:
+    directory = ContactDirectory.load(corpus_copy)  # a copy of contacts/ alone: no territoires/ beside it
+    assert directory.state_office("01034", "01") == directory.for_territory("prefecture", "01")
+
+
+# --- offers: their own door ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def offers() -> dict:
+    return load_corpus(CORPUS).offers
+
+
+def test_no_online_offer_shows_a_membership_or_another_portal(directory: ContactDirectory, offers: dict) -> None:
+    membership = {c.url for c in directory.national("en-ligne", partner="cerema")}
+    online = [o for o in offers.values() if o.access.contact == ContactKind.online]
+    assert len(online) >= 15
+    for offer in online:
+        contact = directory.for_offer(offer, "15", "84", "15187")
+        assert contact is not None and contact.name == offer.title
+        assert contact.url == str(offer.access.url or offer.source_urls[0])
+        assert contact.url.rstrip("/") not in membership and "Adhésion" not in contact.name, offer.id
+
+
+def test_cerema_online_services_show_their_own_page(directory: ContactDirectory, offers: dict) -> None:
+    for offer_id, host in [("cerema-sos-ponts", "sosponts"), ("cerema-urbanvitaliz", "urbanvitaliz.fr"),
+                           ("cerema-cartofriches", "cartofriches.cerema.fr")]:
+        contact = directory.for_offer(offers[offer_id])
+        assert contact is not None and host in (contact.url or ""), offer_id
+
+
+def test_local_offers_name_the_sous_prefecture(directory: ContactDirectory, offers: dict) -> None:
+    detr = directory.for_offer(offers["etat-detr"], "01", "84", "01034")
+    assert detr is not None and detr.name == "Sous-préfecture de Belley — Préfecture de l'Ain"
+    anah = directory.for_offer(offers["anah-opah"], "01", "84", "01034")
+    assert anah is not None and anah.name == "Délégation locale de l'Anah – DDT de l'Ain"
+    assert directory.for_offer(offers["etat-detr"]) is None  # territory unknown: nothing made up
+
+
+# --- signposts: the concrete body for a territory ---------------------------------------------
+
+
+def _signpost(locate: str, body: str = "Organisme") -> SimpleNamespace:
+    return SimpleNamespace(id=f"porte-{locate}", body=body, locate=locate, how_to_find="Le bureau local de la commune.",
+                           url="https://www.example.gouv.fr/page")
+
+
+def test_signpost_region_and_departement(directory: ContactDirectory) -> None:
+    ars = directory.signpost_door(_signpost("region", "Agence régionale de santé (ARS)"), insee="15187")
+    assert ars is not None and ars.name == "Agence régionale de santé (ARS) — Auvergne-Rhône-Alpes"
+    assert ars.url == "https://www.example.gouv.fr/page" and ars.note == "Le bureau local de la commune."
+    caf = directory.signpost_door(_signpost("departement", "Caisse d'allocations familiales (CAF)"), "2A")
+    assert caf is not None and caf.name == "Caisse d'allocations familiales (CAF) — Corse-du-Sud (2A)"
+    assert directory.signpost_door(_signpost("region"), None, "84").name.endswith("Auvergne-Rhône-Alpes")
+    assert directory.signpost_door(_signpost("departement")) is None
+    assert directory.signpost_door(_signpost("national", "Service-public.fr")).name == "Service-public.fr"
+
+
+@pytest.mark.parametrize("code", [c for c in DEPARTEMENTS if not c.startswith("97")])
+def test_every_metropolitan_departement_has_its_water_agency(directory: ContactDirectory, code: str) -> None:
+    agencies = directory.water_agencies(code)
+    assert agencies and all(a.startswith("Agence de l'eau ") for a in agencies)
+    door = directory.signpost_door(_signpost("basin"), code)
+    assert door is not None
+    if len(agencies) == 1:
+        assert door.name == agencies[0]
+    else:  # a département over two basins: never a guess
+        assert "selon la commune, à vérifier" in door.name and all(a in door.name for a in agencies)
+
+
+def test_water_agency_examples(directory: ContactDirectory) -> None:
+    assert directory.signpost_door(_signpost("basin"), insee="75056").name == "Agence de l'eau Seine-Normandie"
+    assert directory.signpost_door(_signpost("basin"), "67").name == "Agence de l'eau Rhin-Meuse"
+    assert directory.signpost_door(_signpost("basin"), "2B").name == "Agence de l'eau Rhône Méditerranée Corse"
+    assert "à vérifier" in directory.signpost_door(_signpost("basin"), "45").name  # Loiret: Seine and Loire
+    overseas = directory.signpost_door(_signpost("basin"), "971")
+    assert overseas is not None and "pas d'agence de l'eau" in overseas.name and "à vérifier" in overseas.name

@@ -38,7 +38,7 @@ def test_homonym_is_asked_once_then_resolved_with_its_prefecture(http):
     assert second["kind"] == "answer"
     assert second["profile"]["insee"] == "32389" and second["profile"]["departement_name"] == "Gers"
     assert second["referrals"][0]["offer_id"] == "etat-fonds-vert-eclairage-public"
-    assert second["referrals"][0]["contact"]["name"] == "Préfecture du Gers"
+    assert second["referrals"][0]["contact"]["name"] == "Sous-préfecture de Mirande — Préfecture du Gers"
 
 
 def test_clarification_is_asked_once_then_the_question_is_answered(http):

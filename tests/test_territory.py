@@ -338,11 +338,11 @@ def _tarball(path: Path) -> Path:
     """A tarball laid out like the npm package, holding real records of three Cantal communes."""
     communes = [
         {"code": "15100", "nom": "Laveissenet", "type": "commune-actuelle", "departement": "15", "region": "84",
-         "codesPostaux": ["15300"], "population": 137},
+         "codesPostaux": ["15300"], "population": 137, "arrondissement": "153"},
         {"code": "15187", "nom": "Saint-Flour", "type": "commune-actuelle", "departement": "15", "region": "84",
-         "codesPostaux": ["15100"], "population": 6391},
+         "codesPostaux": ["15100"], "population": 6391, "arrondissement": "153"},
         {"code": "15004", "nom": "Andelat", "type": "commune-actuelle", "departement": "15", "region": "84",
-         "codesPostaux": ["15100"], "population": 468, "anciensCodes": ["15999"]},
+         "codesPostaux": ["15100"], "population": 468, "anciensCodes": ["15999"], "arrondissement": "153"},
         {"code": "15188", "nom": "Ancienne", "type": "commune-deleguee", "chefLieu": "15187", "departement": "15",
          "region": "84"},
     ]
@@ -354,7 +354,10 @@ def _tarball(path: Path) -> Path:
         "package/package.json": {"name": PACKAGE, "version": "9.9.9", "license": "MIT"},
         "package/data/communes.json": communes,
         "package/data/epci.json": epci,
-        "package/data/departements.json": [{"code": "15", "nom": "Cantal", "region": "84"}],
+        "package/data/departements.json": [{"code": "15", "nom": "Cantal", "region": "84", "chefLieu": "15014"}],
+        "package/data/arrondissements.json": [
+            {"code": "153", "departement": "15", "region": "84", "chefLieu": "15187", "nom": "Saint-Flour"}
+        ],
         "package/data/regions.json": [{"code": "84", "nom": "Auvergne-Rhône-Alpes"}],
     }
     with tarfile.open(path, "w:gz") as tar:
@@ -377,7 +380,11 @@ def test_build_writes_compact_reproducible_files(tmp_path):
     assert meta["counts"] == {
         "communes": 3, "epci": 1, "departements": 1, "regions": 1,
         "communes_sans_epci": 1, "anciens_noms": 1, "anciens_codes": 2,
+        "arrondissements": 1, "communes_sans_arrondissement": 0,
     }
+    arrondissements = json.loads(gzip.decompress(first["arrondissements.json.gz"]))["arrondissements"]
+    assert arrondissements == [{"code": "153", "nom": "Saint-Flour", "dep": "15", "chef_lieu": "15187",
+                                "chef_lieu_nom": "Saint-Flour", "membres": ["15004", "15100", "15187"]}]
     communes = json.loads(gzip.decompress(first["communes.json.gz"]))
     assert communes["code"] == ["15004", "15100", "15187"]
     assert communes["epci"] == [CC_SAINT_FLOUR, None, CC_SAINT_FLOUR]
