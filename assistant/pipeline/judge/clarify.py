@@ -1,0 +1,88 @@
+"""Judge whether to ask: one short question when the best offers hinge on a fact the asker did not give."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from assistant.pipeline.rank import names_offer
+from assistant.profile import Profile
+from assistant.retrieval import OfferHit
+from assistant.text import fold, words
+
+MAX_CLARIFICATIONS_IN_ROW = 2
+VAGUE_MAX_WORDS = 10
+LOCAL_CONTACTS = {"prefecture", "anah-delegation-locale"}  # départemental offices
+ELIGIBILITY_QUESTION = re.compile(
+    r"eligib|beneficier|gratuit|combien|cout|payant|a droit|avons droit|quel programme|dans quel|pour nous\s*\?"
+)
+POPULATION_OPTIONS = [
+    ("Moins de 3 500 habitants", "Nous avons moins de 3 500 habitants"),
+    ("De 3 500 à 9 999 habitants", "Nous avons entre 3 500 et 9 999 habitants"),
+    ("De 10 000 à 19 999 habitants", "Nous avons entre 10 000 et 19 999 habitants"),
+    ("20 000 habitants ou plus", "Nous avons plus de 20 000 habitants"),
+]
+WHO_OPTIONS = [
+    ("Commune de moins de 3 500 habitants", "Nous sommes une commune de moins de 3 500 habitants"),
+    ("Commune de 3 500 à 19 999 habitants", "Nous sommes une commune de 10 000 habitants environ"),
+    ("Commune de 20 000 habitants ou plus", "Nous sommes une commune de plus de 20 000 habitants"),
+    ("Intercommunalité", "Je représente une intercommunalité (EPCI)"),
+    ("Département", "Je représente un conseil départemental"),
+    ("Région", "Je représente un conseil régional"),
+]
+
+
+@dataclass
+class Clarification:
+    key: str  # "place", "who", "population"
+    question: str
+    options: list[tuple[str, str]]  # (button label, message sent when clicked)
+
+
+def clarify(message: str, profile: Profile, recommended: list[OfferHit], state: dict) -> Clarification | None:
+    """One short question when the best offers hinge on who is asking and the asker did not say.
+
+    Asked only if (a) a place is ambiguous, or (b) one of the two best offers has population or
+    cost rules, the collectivity or its size is unknown, and the question is about eligibility or
+    cost or too vague to answer well. Never twice the same, never more than two in a row.
+    """
+    if not recommended or state.get("clarifications_in_row", 0) >= MAX_CLARIFICATIONS_IN_ROW:
+        return None
+    asked = set(state.get("asked", []))
+    local_contact = recommended[0].offer.access.contact in LOCAL_CONTACTS
+    place_matters = not profile.region_code or (local_contact and not profile.departement_code)
+    if profile.ambiguous_places and not profile.insee and place_matters and "place" not in asked:
+        options = [(p, f"C'est {p}") for p in profile.ambiguous_places]
+        return Clarification("place", "Plusieurs communes portent ce nom : laquelle est la vôtre ?", options)
+    folded = fold(message)
+    if names_offer(folded, recommended[0].offer):
+        recommended = recommended[:1]  # the asker named the offer: only its own rules matter
+
+    def has_rules(hit: OfferHit) -> bool:
+        return bool(hit.offer.eligibility.population or (hit.offer.cost and hit.offer.cost.free_for))
+
+    about_rights = bool(ELIGIBILITY_QUESTION.search(folded))
+    vague = len(words(message)) <= VAGUE_MAX_WORDS
+    depends = has_rules(recommended[0]) or (about_rights and any(has_rules(h) for h in recommended[1:2]))
+    if not depends or not (about_rights or vague):
+        return None
+    if profile.collectivity_type is None and "who" not in asked:
+        return Clarification("who", "Pour vous répondre précisément : quelle collectivité représentez-vous, et de quelle taille ?", WHO_OPTIONS)
+    if profile.population is None and profile.collectivity_type in {"commune", "epci"} and "population" not in asked:
+        return Clarification(
+            "population",
+            "Combien d'habitants compte votre collectivité ? Cela change les offres accessibles (et leur gratuité).",
+            POPULATION_OPTIONS,
+        )
+    return None
+
+
+def record(clarification: Clarification | None, query: str, state: dict) -> None:
+    """Remember in the dialogue state what was asked (or that the turn answered)."""
+    if clarification is not None:
+        state["clarifications_in_row"] = state.get("clarifications_in_row", 0) + 1
+        state.setdefault("asked", []).append(clarification.key)
+        state["pending_query"] = query
+    else:
+        state["clarifications_in_row"] = 0
+        state.pop("pending_query", None)

@@ -1,0 +1,109 @@
+"""Stage 7, persist: the conversation's state and profile before a turn, the turn's record after it.
+
+Also the JSON payloads stored with each turn (and returned by the API).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from assistant.answer import Referral
+from assistant.eligibility import Verdict
+from assistant.pipeline.compose import TurnResult
+from assistant.pipeline.judge.clarify import Clarification
+from assistant.profile import Profile
+from assistant.retrieval import OfferHit
+from assistant.store import Conversation, Database, Turn, utcnow
+
+
+@dataclass
+class Loaded:
+    state: dict  # dialogue state, mutated by the stages and saved back
+    known: Profile  # the asker's profile so far
+    turns: int  # turns already recorded
+
+
+def load(db: Database, conversation_id: str | None) -> Loaded:
+    with db.session() as session:
+        conversation = session.get(Conversation, conversation_id) if conversation_id else None
+        if conversation is None:
+            return Loaded({}, Profile(), 0)
+        return Loaded(dict(conversation.state or {}), Profile.model_validate(conversation.profile or {}), len(conversation.turns))
+
+
+def history(db: Database, conversation_id: str) -> list[tuple[str, str]]:
+    """[(role, text)] of the conversation so far, "user" and "assistant" alternating."""
+    with db.session() as session:
+        turns = session.scalars(select(Turn).where(Turn.conversation_id == conversation_id).order_by(Turn.number))
+        return [item for t in turns for item in (("user", t.message), ("assistant", t.answer))]
+
+
+def save(db: Database, message: str, result: TurnResult, state: dict) -> None:
+    with db.session() as session:
+        conversation = session.get(Conversation, result.conversation_id)
+        if conversation is None:
+            conversation = Conversation(id=result.conversation_id)
+            session.add(conversation)
+        conversation.profile = result.profile.model_dump()
+        conversation.state = state
+        conversation.updated_at = utcnow()
+        conversation.departement_code = result.profile.departement_code
+        conversation.region_code = result.profile.region_code
+        session.add(
+            Turn(
+                conversation_id=conversation.id,
+                number=result.message_id,
+                message=message,
+                answer=result.answer.text,
+                kind=result.kind,
+                generator=result.answer.generator,
+                referrals=[referral_payload(r) for r in result.referrals],
+                retrieved=[candidate_payload(h, result.verdicts[h.offer.id]) for h in result.candidates],
+                profile=result.profile.model_dump(),
+                themes=result.profile.themes,
+                usage=result.answer.usage,
+                clarification=clarification_payload(result.clarification),
+            )
+        )
+
+
+def referral_payload(referral: Referral) -> dict:
+    offer = referral.offer
+    return {
+        "offer_id": offer.id,
+        "partner": offer.partner,
+        "title": offer.title,
+        "score": round(referral.hit.score, 6),
+        "reasons": referral.reasons,
+        "url": offer.url,
+        "status": offer.status,
+        "eligibility": referral.verdict.as_dict(),
+        "how_to_start": offer.access.steps,
+        "contact": (
+            {"name": referral.contact.name, "url": referral.contact.url, "phone": referral.contact.phone}
+            if referral.contact
+            else {"name": offer.access.entry_point, "url": None}
+        ),
+        "summary": offer.summary,
+    }
+
+
+def clarification_payload(clarification: Clarification | None) -> dict | None:
+    if clarification is None:
+        return None
+    return {
+        "question": clarification.question,
+        "options": [{"label": label, "value": value} for label, value in clarification.options],
+    }
+
+
+def candidate_payload(hit: OfferHit, verdict: Verdict) -> dict:
+    return {
+        "offer_id": hit.offer.id,
+        "partner": hit.offer.partner,
+        "title": hit.offer.title,
+        **hit.breakdown(),
+        "eligibility": verdict.as_dict(),
+    }

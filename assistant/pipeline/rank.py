@@ -1,0 +1,76 @@
+"""Stage 4, rank: the documented final score of each candidate, with its eligibility verdict.
+
+Ranking of candidate offers (explicit, so agents can explain it; kept in each hit's breakdown;
+the table in README « Le classement, explicite » mirrors these constants):
+  final score = fused RRF score (hybrid retrieval)
+              + NAMED_BONUS   if the question names the offer by its title (ALIAS_BONUS: by an alias)
+              + THEME_BONUS   if the offer carries a theme detected in the question
+              + NEED_BONUS    if its support type fits the need said (ingénierie / financement)
+              + TARGET_BONUS  if it is reserved to a population or territory the asker is known to fit
+              + INFORMATION_PENALTY (negative) for tools, labels, networks and trainings, unless a tool is asked
+Closed or historic offers are kept only when the question names them (to say they are closed).
+"""
+
+from __future__ import annotations
+
+import re
+
+from assistant.eligibility import Verdict, evaluate
+from assistant.profile import Profile
+from assistant.retrieval import OfferHit
+from assistant.schema import Offer
+from assistant.text import fold
+
+NAMED_BONUS = 0.02
+ALIAS_BONUS = 0.012
+THEME_BONUS = 0.008
+NEED_BONUS = 0.004
+TARGET_BONUS = 0.003
+NEED_SUPPORTS = {
+    "ingenierie": {"technical_engineering", "financial_engineering", "legal_engineering"},
+    "financement": {"grant", "loan", "recoverable_advance", "tax_relief"},
+    "les-deux": {"technical_engineering", "financial_engineering", "grant", "loan"},
+    "outil": {"tool"},
+}
+INFORMATION_ONLY = {"tool", "other", "network", "training", "label"}
+INFORMATION_PENALTY = -0.004
+CANDIDATES = 12
+
+
+def rank(hits: list[OfferHit], profile: Profile, message: str) -> tuple[list[OfferHit], dict[str, Verdict]]:
+    """The best CANDIDATES hits by final score (ties by offer id) and their verdicts, each computed once."""
+    folded = fold(message)
+    kept = [h for h in hits if h.offer.status == "active" or names_offer(folded, h.offer)]
+    verdicts = {h.offer.id: evaluate(h.offer, profile) for h in kept}
+    for hit in kept:
+        offer, adjustments = hit.offer, {}
+        if names_offer(folded, offer, titles_only=True):
+            adjustments["named"] = NAMED_BONUS
+        elif names_offer(folded, offer):
+            adjustments["named"] = ALIAS_BONUS
+        if set(offer.themes) & set(profile.themes):
+            adjustments["theme"] = THEME_BONUS
+        if profile.need and set(offer.support_types) & NEED_SUPPORTS[profile.need]:
+            adjustments["need"] = NEED_BONUS
+        if targets(offer, verdicts[offer.id]):
+            adjustments["targeted"] = TARGET_BONUS
+        if profile.need != "outil" and set(offer.support_types) <= INFORMATION_ONLY:
+            adjustments["information_only"] = INFORMATION_PENALTY
+        hit.adjustments = adjustments
+    ranked = sorted(kept, key=lambda h: (-h.final_score, h.offer.id))[:CANDIDATES]
+    return ranked, {h.offer.id: verdicts[h.offer.id] for h in ranked}
+
+
+def names_offer(folded_message: str, offer: Offer, titles_only: bool = False) -> bool:
+    """Whether the question names the offer: its title, or an alias as a whole word ("PVD", "OPAH-RU")."""
+    for name in [offer.title] if titles_only else [offer.title, *offer.aliases]:
+        key = fold(name)
+        if len(key) >= 3 and re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", folded_message):
+            return True
+    return False
+
+
+def targets(offer: Offer, verdict: Verdict) -> bool:
+    """An offer reserved to (or free for) a size or territory the asker is known to fit is more specific to them."""
+    restricted = bool(offer.eligibility.population or offer.eligibility.territory_all)
+    return (restricted and verdict.status == "eligible") or verdict.free is True
