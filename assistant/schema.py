@@ -213,7 +213,9 @@ class Offer(Strict):
 
     @property
     def url(self) -> str:
-        return str(self.access.url or self.source_urls[0])
+        """The offer's own official page (« Page officielle »): its first source. access.url is where to
+        apply (a portal, a platform), shown with the contact; corpus check rejects bare home pages."""
+        return str(self.source_urls[0])
 
 
 class PartnerCard(Strict):

@@ -7,6 +7,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -129,6 +130,23 @@ def load_corpus(corpus_dir: Path) -> Corpus:
     return Corpus(offers=offers, partners=partners, themes=themes, offer_paths=paths)
 
 
+def source_problems(offer: Offer, path: str) -> list[Problem]:
+    """Sources a reader can click through to the offer: a bare home page (empty path or « / », no query) names a
+    body, not the offer, and is rejected — unless it is the card's own online service (its access.url,
+    e.g. a platform whose home page is the service). Source: issue 12, « Sources you can click »."""
+    service = str(offer.access.url).rstrip("/") if offer.access.url else None
+    return [
+        Problem(path, "source_urls", f"page d'accueil « {url} » : citer la page de l'offre elle-même")
+        for url in map(str, offer.source_urls)
+        if _is_home_page(url) and url.rstrip("/") != service
+    ]
+
+
+def _is_home_page(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.path in ("", "/") and not parts.query
+
+
 def quality_warnings(corpus: Corpus, today: dt.date | None = None) -> tuple[list[Problem], list[Problem]]:
     """Editorial checks beyond the schema: (errors, warnings)."""
     today = today or dt.date.today()
@@ -139,6 +157,7 @@ def quality_warnings(corpus: Corpus, today: dt.date | None = None) -> tuple[list
         words = len(offer.description.split())
         if words < MIN_DESCRIPTION_WORDS:
             errors.append(Problem(path, "description", f"{words} mots, {MIN_DESCRIPTION_WORDS} attendus au moins"))
+        errors.extend(source_problems(offer, path))
         if (today - offer.last_verified).days > STALE_AFTER_DAYS:
             warnings.append(Problem(path, "last_verified", f"non vérifiée depuis le {offer.last_verified}"))
         if offer.status != "active" and not (offer.period.end or offer.status_note):

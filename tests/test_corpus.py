@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 
 from assistant.retrieval import HybridRetriever, IndexHandle
-from ingest.corpus import load_corpus, quality_warnings
+from ingest.corpus import load_corpus, quality_warnings, source_problems
 from tests.conftest import CORPUS
 
 MINIMUM_PER_PARTNER = {"anct": 14, "ademe": 13, "cerema": 13, "anru": 6, "anah": 14, "banque-des-territoires": 14}
@@ -37,6 +37,25 @@ def test_every_card_cites_an_official_page(corpus):
     for offer in corpus.offers.values():
         hosts = [u.host for u in offer.source_urls]
         assert any(h.endswith(OFFICIAL_DOMAINS) for h in hosts), (offer.id, hosts)
+
+
+def test_a_bare_home_page_is_not_a_source(corpus):
+    detr = corpus.offers["etat-detr"]  # a préfecture offer: a home page says nothing about it
+    for home in ["https://www.banquedesterritoires.fr/", "https://www.calvados.gouv.fr", "https://www.anah.gouv.fr/"]:
+        card = detr.model_copy(update={"source_urls": [*detr.source_urls, home]})
+        problems = source_problems(card, "etat-detr.yaml")
+        assert [p.field for p in problems] == ["source_urls"] and home.rstrip("/") in problems[0].reason
+    assert source_problems(detr, "etat-detr.yaml") == []
+    # An online service's own site is the offer's page: its home page is accepted as a source.
+    platform = corpus.offers["cerema-cartofriches"]
+    assert str(platform.access.url) in map(str, platform.source_urls)
+    assert source_problems(platform, "cerema-cartofriches.yaml") == []
+
+
+def test_the_official_page_link_is_the_offers_own_page(corpus):
+    fonds_chaleur = corpus.offers["ademe-fonds-chaleur"]  # applications go through the ADEME portal
+    assert fonds_chaleur.url == str(fonds_chaleur.source_urls[0]) != str(fonds_chaleur.access.url)
+    assert all(o.url == str(o.source_urls[0]) for o in corpus.offers.values())
 
 
 def test_closed_offers_are_kept_with_their_status(corpus):
