@@ -1,5 +1,7 @@
-"""Personal data hygiene: emails and phone numbers typed by users never reach the logs, and stored
-conversations are purged after the retention period."""
+"""Personal data hygiene: emails and phone numbers typed by users never reach the logs (message,
+arguments, and the text of an attached exception and stack — a database error quotes its SQL
+parameters, hence the user's message), and stored conversations are purged after the retention
+period."""
 
 from __future__ import annotations
 
@@ -29,6 +31,9 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+_FORMATTER = logging.Formatter()
+
+
 def _redact_record(record: logging.LogRecord) -> None:
     if getattr(record, "_redacted", False):
         return
@@ -39,6 +44,12 @@ def _redact_record(record: logging.LogRecord) -> None:
     cleaned = redact(message)
     if cleaned != message:
         record.msg, record.args = cleaned, None
+    if record.exc_info and record.exc_info[1] is not None:
+        # Formatters print exc_text when it is set: render the traceback once, masked.
+        record.exc_text = redact(_FORMATTER.formatException(record.exc_info))
+        record.exc_info = None
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
     record._redacted = True
 
 

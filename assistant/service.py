@@ -12,7 +12,6 @@ re-exported here for the API and the evaluation.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 
 from assistant.answer import AnswerContext, AnswerGenerator, GeneratedAnswer, GroundedGenerator, stream_answer
@@ -34,9 +33,9 @@ from assistant.pipeline.understand import keep_topic, understand
 from assistant.profile import Profile, apply_territory
 from assistant.retrieval import HybridRetriever, IndexHandle, OfferHit, SearchFilters
 from assistant.schema import Offer, PartnerCard
-from assistant.store import Database
+from assistant.store import Database, new_conversation_id
 from assistant.territory import Territories
-from ingest.corpus import load_corpus, load_themes
+from ingest.corpus import CorpusError, load_corpus, load_themes
 
 __all__ = [
     "Assistant",
@@ -68,7 +67,7 @@ class Assistant:
         self.grounded = GroundedGenerator()
         if database is None:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-            database = Database(settings.sqlalchemy_url)
+            database = Database(settings.sqlalchemy_url, spool_dir=settings.data_dir / "pending-turns")
             database.create_schema()
         self.db = database
         self._signature_stamp: tuple | None = None
@@ -87,16 +86,29 @@ class Assistant:
         return self.retriever.search(query, filters, limit)
 
     def readiness(self) -> dict:
-        """Ready when the index loads and was built from the corpus as it is on disk now."""
+        """Ready when the loaded index generation is consistent and its collection answers.
+
+        Shape: {"ready": bool, "collection", "offers", "passages", "built_at", "warnings": [str]}
+        or {"ready": False, "reason": str}. A corpus edited (or broken) on disk since the build is a
+        warning, never a failure: the live index keeps serving what it was built from, and a load
+        balancer must not pull every instance because of a card waiting for re-ingest.
+        """
         try:
             index = self.handle.current()
-        except Exception as exc:  # no manifest, lost collection, unreadable snapshot
-            return {"ready": False, "reason": str(exc)}
-        on_disk = self._corpus_signature()
-        built = index.manifest["corpus_signature"]
-        if on_disk != built:
-            return {"ready": False, "reason": "le corpus a changé depuis la dernière indexation", "index": built, "corpus": on_disk}
-        return {"ready": True, "collection": index.collection_name, "offers": len(index.offers), "corpus": built}
+            stored = index.collection.count()
+        except Exception as exc:  # no manifest, lost collection, unreachable Chroma, unreadable snapshot
+            return {"ready": False, "reason": f"index indisponible : {exc}"}
+        expected = index.manifest["passages"]
+        if not index.offers or stored != expected or len(index.passage_ids) != expected:
+            return {"ready": False, "reason": f"index incohérent : {stored} passages stockés, {expected} attendus"}
+        warnings = []
+        try:
+            if self._corpus_signature() != index.manifest["corpus_signature"]:
+                warnings.append("le corpus a changé depuis la dernière indexation : relancer `aiguillage ingest`")
+        except CorpusError as exc:
+            warnings.append(f"corpus sur disque invalide ({len(exc.problems)} problème(s)) : l'index en service reste celui d'avant")
+        return {"ready": True, "collection": index.collection_name, "offers": len(index.offers), "passages": stored,
+                "built_at": index.manifest.get("built_at"), "warnings": warnings}
 
     def _corpus_signature(self) -> str:
         files = sorted((self.settings.corpus_dir / "offers").glob("*/*.yaml"))
@@ -158,7 +170,7 @@ class Assistant:
     def _prepare(self, message: str, conversation_id: str | None, profile: Profile | None) -> tuple[TurnResult, dict]:
         loaded = persist.load(self.db, conversation_id)
         known = loaded.known if profile is None else loaded.known.merged_with(profile)
-        result = self._turn(message, conversation_id or str(uuid.uuid4()), known, loaded.state)
+        result = self._turn(message, conversation_id or new_conversation_id(), known, loaded.state)
         result.message_id = loaded.turns + 1
         return result, loaded.state
 

@@ -4,22 +4,44 @@ by URL) through SQLAlchemy. The schema is owned by the Alembic migrations in ass
 
 The conversation row carries the dialogue state (profile, last query, clarifications in a row) so
 that a restarted server picks a conversation up where it was.
+
+Turns are written by `Database.save_turn`: the turn number is taken inside the write transaction
+(SQLite: `BEGIN IMMEDIATE`; PostgreSQL: the conversation row locked `FOR UPDATE`), a unique index
+on (conversation_id, number) backs it, and a conflict is retried — so concurrent messages on one
+conversation get distinct, consecutive numbers. When the database refuses the write (locked,
+read-only, unreachable), the turn is spooled as a JSON file and written later by `flush_pending`:
+the user still gets the answer and nothing acknowledged is lost.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
+import json
+import logging
+import os
+import random
+import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-
 from pathlib import Path
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, delete, event, inspect, select
+from sqlalchemy import (
+    JSON, DateTime, ForeignKey, Index, Integer, String, Text, create_engine, delete, event, func, inspect, select,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 INITIAL_REVISION = "0001"
+CONFLICT_RETRIES = 20  # concurrent turns on one conversation: each conflict costs one retry
+log = logging.getLogger("aiguillage.store")
+
+
+def new_conversation_id() -> str:
+    """A conversation id issued by the server: 32 URL-safe characters, 192 random bits (secrets)."""
+    return secrets.token_urlsafe(24)
 
 
 def utcnow() -> dt.datetime:
@@ -32,7 +54,7 @@ class Base(DeclarativeBase):
 
 class Conversation(Base):
     __tablename__ = "conversations"
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_conversation_id)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
     profile: Mapped[dict] = mapped_column(JSON, default=dict)
@@ -48,6 +70,7 @@ class Conversation(Base):
 
 class Turn(Base):
     __tablename__ = "turns"
+    __table_args__ = (Index("ux_turns_conversation_number", "conversation_id", "number", unique=True),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
     number: Mapped[int] = mapped_column(Integer)
@@ -107,13 +130,25 @@ class Review(Base):
     turn: Mapped[Turn] = relationship()
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be read: the API answers 503 in French."""
+
+
 class Database:
-    def __init__(self, url: str):
-        connect_args = {"check_same_thread": False} if url.startswith("sqlite") else {}
-        self.engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
-        if url.startswith("sqlite"):
+    def __init__(self, url: str, spool_dir: Path | None = None):
+        sqlite = url.startswith("sqlite")
+        connect_args = {"check_same_thread": False} if sqlite else {}
+        # hide_parameters: an SQL error never quotes the user's message (e-mails, phone numbers) in a log.
+        self.engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True, hide_parameters=True)
+        if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
+            database = make_url(url).database
+            if spool_dir is None and database and database != ":memory:":
+                spool_dir = Path(database).resolve().parent / "pending-turns"
+        self.spool_dir = spool_dir
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writes = sessionmaker(self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
 
     def create_schema(self) -> None:
         """Bring the database to the latest migration (a database made before migrations is adopted)."""
@@ -134,6 +169,100 @@ class Database:
         with self._sessions() as session, session.begin():
             yield session
 
+    def conversation_known(self, conversation_id: str) -> bool:
+        """True when the conversation is stored, or has a turn waiting in the spool.
+        Raises DatabaseUnavailable when the database cannot be read."""
+        if self.spool_dir is not None and any(self.spool_dir.glob(f"{_spool_stem(conversation_id)}.*.json")):
+            return True
+        try:
+            with self.session() as session:
+                return session.get(Conversation, conversation_id) is not None
+        except DBAPIError as exc:
+            raise DatabaseUnavailable(type(exc.orig).__name__) from exc
+
+    def save_turn(self, conversation_id: str, conversation: dict, turn: dict) -> int | None:
+        """Store one turn and update its conversation; returns the turn number given in the transaction.
+
+        `conversation`: profile, state, departement_code, region_code; `turn`: the Turn columns but
+        conversation_id and number. Conflicts (two turns at once) are retried; when the database
+        refuses the write, the turn goes to the spool and None is returned (written by flush_pending).
+        """
+        try:
+            number = self._write_turn(conversation_id, conversation, turn)
+        except (OperationalError, DBAPIError) as exc:
+            if self.spool_dir is None:
+                raise
+            path = self._spool(conversation_id, conversation, turn)
+            log.warning("database write failed (%s): turn kept in %s, written later", type(exc.orig).__name__, path.name)
+            return None
+        self.flush_pending()
+        return number
+
+    def _write_turn(self, conversation_id: str, conversation: dict, turn: dict) -> int:
+        for attempt in range(CONFLICT_RETRIES):
+            try:
+                with self._writes() as session, session.begin():
+                    row = session.scalar(
+                        select(Conversation).where(Conversation.id == conversation_id).with_for_update()
+                    )
+                    if row is None:
+                        row = Conversation(id=conversation_id)
+                        session.add(row)
+                    for key, value in conversation.items():
+                        setattr(row, key, value)
+                    row.updated_at = utcnow()
+                    last = session.scalar(select(func.max(Turn.number)).where(Turn.conversation_id == conversation_id))
+                    number = (last or 0) + 1
+                    session.add(Turn(conversation_id=conversation_id, number=number, **turn))
+                return number
+            except IntegrityError:
+                if attempt == CONFLICT_RETRIES - 1:
+                    raise
+                time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # another turn took the number
+        raise AssertionError("unreachable")
+
+    def _spool(self, conversation_id: str, conversation: dict, turn: dict) -> Path:
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        stamp = f"{time.time_ns():020d}-{secrets.token_hex(4)}"
+        path = self.spool_dir / f"{_spool_stem(conversation_id)}.{stamp}.json"
+        tmp = path.with_suffix(".tmp")
+        turn = {"created_at": utcnow().isoformat(), **turn}  # the time the user got the answer
+        payload = {"conversation_id": conversation_id, "conversation": conversation, "turn": turn}
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, ensure_ascii=False, default=str)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        return path
+
+    def pending(self) -> list[Path]:
+        """Spooled turns, oldest first (a turn's order within its conversation is kept)."""
+        if self.spool_dir is None or not self.spool_dir.exists():
+            return []
+        return sorted(self.spool_dir.glob("*.json"), key=lambda p: p.name.split(".", 1)[1])
+
+    def flush_pending(self) -> int:
+        """Write the spooled turns the database now accepts; returns how many were written.
+        Each file is claimed by an atomic rename, so several workers may flush the same spool."""
+        written = 0
+        for path in self.pending():
+            claimed = path.with_name(f"{path.name}.{os.getpid()}.claimed")
+            try:
+                os.rename(path, claimed)
+            except FileNotFoundError:  # another worker took it
+                continue
+            payload = json.loads(claimed.read_text(encoding="utf-8"))
+            try:
+                self._write_turn(payload["conversation_id"], payload["conversation"], _revive(payload["turn"]))
+            except DBAPIError:
+                os.rename(claimed, path)
+                break
+            claimed.unlink()
+            written += 1
+        if written:
+            log.info("%d spooled turn(s) written to the database", written)
+        return written
+
     def purge_older_than(self, days: int) -> int:
         limit = utcnow() - dt.timedelta(days=days)
         with self.session() as session:
@@ -143,8 +272,26 @@ class Database:
             return len(old)
 
 
+def _spool_stem(conversation_id: str) -> str:
+    return conversation_id.replace("/", "_").replace(".", "_")
+
+
+def _revive(turn: dict) -> dict:
+    if isinstance(turn.get("created_at"), str):
+        turn = {**turn, "created_at": dt.datetime.fromisoformat(turn["created_at"])}
+    return turn
+
+
 def _sqlite_pragmas(connection, _record) -> None:
+    connection.isolation_level = None  # transactions are begun by _sqlite_begin, not by pysqlite
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_begin(connection) -> None:
+    # A turn write takes the write lock first (BEGIN IMMEDIATE): reading the last turn number and
+    # inserting the next one cannot interleave with another writer, and SQLite's busy timeout applies.
+    immediate = connection.get_execution_options().get("sqlite_immediate")
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -15,7 +15,7 @@ from assistant.pipeline.compose import TurnResult
 from assistant.pipeline.judge.clarify import Clarification
 from assistant.profile import Profile
 from assistant.retrieval import OfferHit
-from assistant.store import Conversation, Database, Turn, utcnow
+from assistant.store import Conversation, Database, Turn
 
 
 @dataclass
@@ -41,32 +41,32 @@ def history(db: Database, conversation_id: str) -> list[tuple[str, str]]:
 
 
 def save(db: Database, message: str, result: TurnResult, state: dict) -> None:
-    with db.session() as session:
-        conversation = session.get(Conversation, result.conversation_id)
-        if conversation is None:
-            conversation = Conversation(id=result.conversation_id)
-            session.add(conversation)
-        conversation.profile = result.profile.model_dump()
-        conversation.state = state
-        conversation.updated_at = utcnow()
-        conversation.departement_code = result.profile.departement_code
-        conversation.region_code = result.profile.region_code
-        session.add(
-            Turn(
-                conversation_id=conversation.id,
-                number=result.message_id,
-                message=message,
-                answer=result.answer.text,
-                kind=result.kind,
-                generator=result.answer.generator,
-                referrals=[referral_payload(r) for r in result.referrals],
-                retrieved=[candidate_payload(h, result.verdicts[h.offer.id]) for h in result.candidates],
-                profile=result.profile.model_dump(),
-                themes=result.profile.themes,
-                usage=result.answer.usage,
-                clarification=clarification_payload(result.clarification),
-            )
-        )
+    """Record the turn; its number is given inside the write transaction (Database.save_turn), so
+    concurrent turns on one conversation never share one. When the database refuses the write, the
+    turn is spooled and written later: result.message_id keeps its provisional number."""
+    number = db.save_turn(
+        result.conversation_id,
+        {
+            "profile": result.profile.model_dump(),
+            "state": state,
+            "departement_code": result.profile.departement_code,
+            "region_code": result.profile.region_code,
+        },
+        {
+            "message": message,
+            "answer": result.answer.text,
+            "kind": result.kind,
+            "generator": result.answer.generator,
+            "referrals": [referral_payload(r) for r in result.referrals],
+            "retrieved": [candidate_payload(h, result.verdicts[h.offer.id]) for h in result.candidates],
+            "profile": result.profile.model_dump(),
+            "themes": result.profile.themes,
+            "usage": result.answer.usage,
+            "clarification": clarification_payload(result.clarification),
+        },
+    )
+    if number is not None:
+        result.message_id = number
 
 
 def referral_payload(referral: Referral) -> dict:

@@ -7,7 +7,7 @@ import re
 from rapidfuzz import fuzz
 
 from assistant.schema import Offer, OutdatedPremise
-from assistant.text import analyze, fold
+from assistant.text import analyze, fold, literal
 
 QUOTED = re.compile(r"[«“\"]\s*([^«»“”\"]{3,80}?)\s*[»”\"]")
 
@@ -60,7 +60,7 @@ def unknown_programmes(message: str, offers: dict[str, Offer]) -> str | None:
             unknown.append(name.strip())
     if not unknown:
         return None
-    names = ", ".join(f"« {n} »" for n in unknown)
+    names = ", ".join(f"« {literal(n)} »" for n in unknown)
     return (
         f"Je ne trouve aucun dispositif nommé {names} parmi les offres vérifiées de l'ANCT, de ses partenaires "
         "et de l'État : il n'existe peut-être pas, ou pas sous ce nom. Fiez-vous aux pages officielles ; voici "
