@@ -10,6 +10,8 @@ they were.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import functools
 import json
 import os
 import time
@@ -116,6 +118,58 @@ def _prune(client, settings: Settings, live: str, previous: str | None) -> None:
         snapshot_path(settings, name).unlink(missing_ok=True)
 
 
+def lock_path(settings: Settings) -> Path:
+    return settings.data_dir / "index" / "build.lock"
+
+
+def serialised(build: Callable[..., IngestReport]) -> Callable[..., IngestReport]:
+    """One index build at a time per data directory, across processes (an flock on
+    data/index/build.lock): a second `serve` or `ingest` started meanwhile waits, then finds the
+    index built and has nothing to do. After each build, collections left by a build that was
+    killed midway (newer than the live one, or older than the previous one) are deleted."""
+
+    @functools.wraps(build)
+    def locked(settings: Settings, *args, log: Callable[[str], None] = lambda _: None, **kwargs) -> IngestReport:
+        path = lock_path(settings)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log("Un autre processus construit l'index : attente de la fin de sa construction…")
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                report = build(settings, *args, log=log, **kwargs)
+                removed = remove_orphans(settings)
+                if removed:
+                    log(f"{len(removed)} collection(s) orpheline(s) supprimée(s) : {', '.join(removed)}")
+                return report
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    return locked
+
+
+def remove_orphans(settings: Settings) -> list[str]:
+    """Delete this prefix's collections other than the live one and the one just before it.
+    Call only while holding the build lock (an unfinished build's collection looks orphaned)."""
+    manifest = read_manifest(settings)
+    if not manifest:
+        return []
+    client = chroma_client(settings)
+    prefix = settings.collection_prefix + "-"
+    live = manifest["collection"]
+    names = sorted(n for n in (c if isinstance(c, str) else c.name for c in client.list_collections()) if n.startswith(prefix))
+    older = [n for n in names if n < live]
+    keep = {live, *older[-1:]}
+    orphans = [n for n in names if n not in keep]
+    for name in orphans:
+        client.delete_collection(name)
+        snapshot_path(settings, name).unlink(missing_ok=True)
+    return orphans
+
+
+@serialised
 def ingest(
     settings: Settings,
     embeddings: Embeddings,
