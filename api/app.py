@@ -1,4 +1,8 @@
-"""FastAPI application: thin routers over the assistant, French error bodies, no stack trace leaks."""
+"""FastAPI application: thin routers over the assistant, French error bodies, no stack trace leaks.
+
+`create_app()` with no argument reads the settings (that is how `aiguillage serve --workers N`
+starts each worker: `uvicorn api.app:create_app --factory`).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,14 @@ import logging
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from api.errors import document_errors, french_detail, validation_message
+from api.guard import Guard
 from api.routes import chat, console, feedback, health, offers, search, stream
 from api.security import RateLimits, public_rate_limit
 from api.web import STATIC_DIR, router as web_router
@@ -19,16 +28,21 @@ from assistant.config import Settings, get_settings
 from assistant.privacy import install_log_redaction, purge_daily
 from assistant.retrieval import IndexNotReady
 from assistant.service import Assistant
+from assistant.store import Database, DatabaseUnavailable
 
 log = logging.getLogger("aiguillage.api")
+SPOOL_RETRY_S = 30.0
+DB_UNAVAILABLE = "Base de données momentanément indisponible. Réessayez dans un instant."
 
 
-def _validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"] if p != "body")
-        parts.append(f"{where or 'corps'} : {error['msg']}")
-    return "Requête invalide — " + " ; ".join(parts)
+async def flush_spool_regularly(db: Database, every: float = SPOOL_RETRY_S) -> None:
+    """Background task: write turns spooled while the database refused writes, until cancelled."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await asyncio.to_thread(db.flush_pending)
+        except Exception:
+            log.exception("spooled turns could not be written yet")
 
 
 def create_app(settings: Settings | None = None, assistant: Assistant | None = None) -> FastAPI:
@@ -37,14 +51,19 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        # Purge conversations past the retention period now, then once a day.
-        purger = asyncio.create_task(purge_daily(app.state.assistant.db, settings.conversation_retention_days))
+        # Purge conversations past the retention period now, then once a day; retry spooled turns.
+        db = app.state.assistant.db
+        tasks = [
+            asyncio.create_task(purge_daily(db, settings.conversation_retention_days)),
+            asyncio.create_task(flush_spool_regularly(db)),
+        ]
         try:
             yield
         finally:
-            purger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purger
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     app = FastAPI(
         title="Aiguillage",
@@ -52,9 +71,14 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
         description="Orienter les collectivités vers l'offre de l'ANCT et de ses partenaires.",
         lifespan=lifespan,
     )
+    # No redirect built from the Host header (/static → http://<host>/static/): unknown paths are 404.
+    app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.assistant = assistant or Assistant(settings)
     app.state.rate_limits = RateLimits(settings)
+    app.state.partners = offers.PartnerCache()
+
+    app.add_middleware(Guard, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -63,22 +87,25 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
             allow_headers=["*"],
             expose_headers=["Retry-After"],
         )
+    if settings.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+        return JSONResponse({"detail": validation_message(exc)}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": french_detail(exc.status_code, exc.detail)}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
 
     @app.exception_handler(IndexNotReady)
     async def not_ready(_: Request, exc: IndexNotReady) -> JSONResponse:
         return JSONResponse({"detail": f"Service en cours de préparation : {exc}"}, status_code=503)
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s", request.url.path)
-        return JSONResponse(
-            {"detail": "Erreur interne du service. Réessayez dans un instant ; si elle persiste, signalez-la."},
-            status_code=500,
-        )
+    @app.exception_handler(DatabaseUnavailable)
+    async def database_unavailable(_: Request, exc: DatabaseUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": DB_UNAVAILABLE}, status_code=503, headers={"Retry-After": "5"})
 
     limited = [Depends(public_rate_limit)]
     for module in (chat, stream, feedback, search):
@@ -87,4 +114,15 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
         app.include_router(module.router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    limited_paths = {route.path for module in (chat, stream, feedback, search) for route in module.router.routes}
+    limited_paths |= {offers.PARTNERS_PATH}
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            app.openapi_schema = document_errors(schema, limited_paths, {r.path for r in console.router.routes})
+        return app.openapi_schema
+
+    app.openapi = openapi
     return app

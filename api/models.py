@@ -10,12 +10,17 @@ from assistant.profile import Profile
 from assistant.schema import Audience, Partner, Status
 
 CONVERSATION_ID = r"^[A-Za-z0-9_-]{8,64}$"
+MAX_MESSAGE_ID = 2_147_483_647  # turn numbers are 32-bit integers in SQL
 
 
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     message: str = Field(description="Question de l'usager, en français.")
-    conversation_id: str | None = Field(None, pattern=CONVERSATION_ID)
+    conversation_id: str | None = Field(
+        None, pattern=CONVERSATION_ID,
+        description="Identifiant rendu par le serveur à la première réponse ; absent pour une nouvelle conversation. "
+        "Un identifiant inconnu du serveur est refusé (404).",
+    )
     profile: Profile | None = Field(None, description="Profil connu d'avance (ex. widget d'une commune).")
     insee: str | None = Field(None, pattern=r"^(\d{5}|2[AB]\d{3})$", description="Code INSEE de la commune hôte.")
 

@@ -1,41 +1,77 @@
-"""Request guards: rate limits on public routes (slowapi's limiter) and console tokens.
+"""Request guards: rate limits on public routes (the `limits` library, as slowapi uses it) and
+console tokens.
 
-Public routes are limited per client IP and, when the request names a conversation, per
+Public routes are limited per client address and, when the request names a conversation, per
 conversation too, both at `settings.rate_limit`. Over the limit: 429 with a French message and
 Retry-After. Console and export routes need `Authorization: Bearer <token>` (401 otherwise).
+
+Counters live in `settings.rate_limit_storage`: `memory://` (each process its own, the default)
+or `redis://host:port/db`, shared by every worker and server. When Redis does not answer, each
+process falls back to its own in-memory counters (the service stays up, the limit is then per
+worker) and tries Redis again after `REDIS_RETRY_S` seconds — a warning is logged each time.
+
+The client address is the peer of the TCP connection, or, behind a proxy listed in
+`settings.trusted_proxies`, the right-most untrusted hop of X-Forwarded-For (uvicorn's
+ProxyHeadersMiddleware, installed by api.app).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 
 from fastapi import Depends, HTTPException, Request
 from limits import parse_many
-from slowapi import Limiter
-from slowapi.util import get_remote_address
+from limits.storage import MemoryStorage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 
 from assistant.auth import Principal, authenticate
 from assistant.config import Settings
+
+log = logging.getLogger("aiguillage.api.limits")
+REDIS_RETRY_S = 5.0
+REDIS_TIMEOUT_S = 0.5
 
 
 class RateLimits:
     def __init__(self, settings: Settings):
         self.items = parse_many(settings.rate_limit)
-        self.limiter = Limiter(key_func=get_remote_address, storage_uri="memory://", strategy="moving-window")
+        self.shared = settings.rate_limit_storage != "memory://"
+        options = {"socket_timeout": REDIS_TIMEOUT_S, "socket_connect_timeout": REDIS_TIMEOUT_S} if self.shared else {}
+        self.storage = storage_from_string(settings.rate_limit_storage, **options)
+        self.strategy = MovingWindowRateLimiter(self.storage)
+        self.fallback = MovingWindowRateLimiter(MemoryStorage())
+        self._shared_down_until = 0.0
+
+    def _strategy(self) -> MovingWindowRateLimiter:
+        return self.fallback if time.monotonic() < self._shared_down_until else self.strategy
 
     def check(self, scope: str, key: str) -> None:
-        strategy = self.limiter.limiter
         for item in self.items:
-            if not strategy.hit(item, scope, key):
-                reset = strategy.get_window_stats(item, scope, key).reset_time
+            strategy = self._strategy()
+            try:
+                allowed = strategy.hit(item, scope, key)
+                reset = None if allowed else strategy.get_window_stats(item, scope, key).reset_time
+            except Exception as exc:  # Redis down or timing out: per-process counters for a while
+                if strategy is self.fallback:
+                    raise
+                log.warning("rate-limit storage unavailable (%s): in-memory counters for %.0f s", type(exc).__name__, REDIS_RETRY_S)
+                self._shared_down_until = time.monotonic() + REDIS_RETRY_S
+                allowed = self.fallback.hit(item, scope, key)
+                reset = None if allowed else self.fallback.get_window_stats(item, scope, key).reset_time
+            if not allowed:
                 wait = max(1, math.ceil(reset - time.time()))
                 raise HTTPException(
                     429,
                     f"Trop de demandes en peu de temps. Patientez {wait} seconde{'s' if wait > 1 else ''} puis réessayez.",
                     headers={"Retry-After": str(wait)},
                 )
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
 
 
 async def _conversation_of(request: Request) -> str | None:
@@ -54,7 +90,7 @@ async def _conversation_of(request: Request) -> str | None:
 async def public_rate_limit(request: Request) -> None:
     """Dependency for public routes: per-IP, then per-conversation limits."""
     limits: RateLimits = request.app.state.rate_limits
-    limits.check("ip", get_remote_address(request) or "unknown")
+    limits.check("ip", client_address(request))
     conversation = await _conversation_of(request)
     if conversation:
         limits.check("conversation", conversation[:64])

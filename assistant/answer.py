@@ -15,6 +15,7 @@ from assistant.eligibility import Verdict
 from assistant.profile import Profile
 from assistant.retrieval import OfferHit
 from assistant.schema import OutdatedPremise, Offer
+from assistant.text import literal
 
 PARTNER_NAMES = {
     "anct": "l'ANCT",
@@ -179,7 +180,7 @@ class GroundedGenerator:
             blocks.append("Sources : " + " ; ".join(f"[{r.offer.id}] {r.offer.url}" for r in context.referrals))
             return GeneratedAnswer("\n\n".join(blocks), self.name)
         partners = list(dict.fromkeys(PARTNER_NAMES[r.offer.partner] for r in context.referrals))
-        who = context.profile.name or "votre collectivité"
+        who = literal(context.profile.name) if context.profile.name else "votre collectivité"
         blocks.append(
             f"Pour {who}, je vous recommande de vous tourner vers {' et '.join(partners[:2])}"
             + (f" (et {', '.join(partners[2:])})" if len(partners) > 2 else "")

@@ -51,22 +51,45 @@ def ingest() -> None:
     _ensure_index(settings, _embeddings(settings))
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def worker_thread_limits(workers: int, cpus: int | None = None) -> dict[str, str]:
+    """BLAS/OpenMP threads per worker so that N workers do not each spawn one thread per core
+    (oversubscription: throughput then falls as clients grow). Variables already set win."""
+    import os
+
+    per_worker = str(max(1, (cpus or os.cpu_count() or 1) // workers))
+    return {name: os.environ.get(name, per_worker) for name in THREAD_VARIABLES}
+
+
 @app.command()
 def serve(
     host: str = typer.Option(None, help="Adresse d'écoute (défaut : réglage, 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (défaut : réglage, 8000)."),
+    workers: int = typer.Option(None, min=1, max=64, help="Processus de travail (défaut : réglage, 1)."),
 ) -> None:
-    """Update the index if needed, then serve the API and the chat page."""
+    """Update the index if needed, then serve the API and the chat page (N worker processes)."""
+    import os
+
     import uvicorn
 
-    from api.app import create_app
-    from assistant.service import Assistant
-
     settings = get_settings()
+    workers = workers or settings.workers
     embeddings = _embeddings(settings)
-    _ensure_index(settings, embeddings)
-    application = create_app(settings, Assistant(settings, embeddings=embeddings))
-    uvicorn.run(application, host=host or settings.host, port=port or settings.port, log_level="info")
+    _ensure_index(settings, embeddings)  # once, under the build lock, before any worker starts
+    os.environ.update(worker_thread_limits(workers))
+    # proxy_headers=False: X-Forwarded-For is read by the app, only from AIGUILLAGE_TRUSTED_PROXIES.
+    options = {"host": host or settings.host, "port": port or settings.port, "log_level": "info", "proxy_headers": False}
+    if workers == 1:
+        from api.app import create_app
+        from assistant.service import Assistant
+
+        uvicorn.run(create_app(settings, Assistant(settings, embeddings=embeddings)), **options)
+    else:
+        # Each worker builds its app from the same settings (environment); limits need a shared
+        # AIGUILLAGE_RATE_LIMIT_STORAGE (redis://…) to hold across workers.
+        uvicorn.run("api.app:create_app", factory=True, workers=workers, **options)
 
 
 @app.command()

@@ -51,6 +51,18 @@ class Settings(BaseSettings):
     port: int = 8000
     cors_origins: list[str] = Field(default_factory=list, description="Origins allowed to embed the widget.")
     rate_limit: str = Field("30/minute", description="Per-IP limit on public endpoints (slowapi syntax).")
+    rate_limit_storage: str = Field(
+        "memory://", description="Where rate-limit counters live: memory:// (per process) or redis://host:port/db (shared)."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Reverse proxies (IPs or CIDR) whose X-Forwarded-For is believed; the client is the right-most untrusted hop.",
+    )
+    max_body_bytes: int = Field(65536, ge=1024, description="Largest request body accepted (413 beyond).")
+    frame_ancestors: list[str] = Field(
+        default_factory=list, description="Origins allowed to frame the chat page (CSP frame-ancestors); none if empty."
+    )
+    workers: int = Field(1, ge=1, le=64, description="Worker processes started by `aiguillage serve`.")
 
     @property
     def sqlalchemy_url(self) -> str:

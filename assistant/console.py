@@ -218,7 +218,8 @@ def conversation_detail(db: Database, conversation_id: str) -> dict:
 
 
 def public_conversation(db: Database, conversation_id: str) -> dict:
-    """What the widget needs to restore a conversation after a reload (its holder knows the id)."""
+    """What the widget needs to restore a conversation after a reload (its holder knows the id):
+    the exchanges as the widget showed them, and nothing of the resolved profile beyond them."""
     with db.session() as session:
         c = _get(session, conversation_id)
         messages = []
@@ -233,7 +234,7 @@ def public_conversation(db: Database, conversation_id: str) -> dict:
                 "clarification": t.clarification,
                 "feedback": last.rating if last else None,
             })
-        return {"conversation_id": c.id, "profile": c.profile or {}, "messages": messages}
+        return {"conversation_id": c.id, "messages": messages}
 
 
 def record_feedback(db: Database, conversation_id: str, message_id: int, rating: str, reason: str | None,
@@ -292,7 +293,8 @@ def delete_conversation(db: Database, conversation_id: str) -> None:
 # ---- exports ------------------------------------------------------------------------------
 def _cell(value) -> str:
     text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text  # no formula injection
+    # No formula injection: spreadsheets skip leading blanks before =, +, - or @ (OWASP CSV injection).
+    return "'" + text if text.lstrip(" \t\r\n")[:1] in ("=", "+", "-", "@") or text[:1] in ("\t", "\r") else text
 
 
 def csv_export(db: Database, filters: Filters) -> str:

@@ -43,3 +43,15 @@ def stem(word: str) -> str:
 def analyze(text: str) -> list[str]:
     """Tokens for BM25: words, minus stop words, stemmed, accent-folded."""
     return [stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1]
+
+
+MARKUP = re.compile(r"([\\`*_\[\]<>])")
+URL_SCHEME = re.compile(r":(?=//)")
+
+
+def literal(text: str) -> str:
+    """User-supplied text made inert inside an answer's Markdown (README, « Contrat du champ answer »):
+    each markup character (\\ ` * _ [ ] < >) is backslash-escaped and « :// » becomes « \\:// », so a
+    link or URL typed by the user (in « » or as profile.name) never becomes a clickable link.
+    Example: "[ici](https://x.fr)" -> "\\[ici\\](https\\://x.fr)"."""
+    return URL_SCHEME.sub(r"\\:", MARKUP.sub(r"\\\1", text))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from api.deps import check_message, get_assistant
+from api.deps import check_conversation, check_message, get_assistant
 from api.models import ChatRequest, ChatResponse
 from api.presenters import chat_response
 from assistant.service import Assistant
@@ -13,5 +13,6 @@ router = APIRouter(prefix="/v1", tags=["chat"])
 @router.post("/chat", response_model=ChatResponse, summary="Poser une question et recevoir une orientation")
 def chat(body: ChatRequest, assistant: Assistant = Depends(get_assistant)) -> ChatResponse:
     message = check_message(body.message, assistant.settings.max_message_chars)
+    check_conversation(assistant, body.conversation_id)
     profile = assistant.profile_for(body.profile, body.insee)
     return chat_response(assistant.chat(message, body.conversation_id, profile))

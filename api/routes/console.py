@@ -11,13 +11,14 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import get_assistant
-from api.models import CONVERSATION_ID
+from api.models import CONVERSATION_ID, MAX_MESSAGE_ID
 from api.security import require_admin, require_agent
 from assistant import console
 from assistant.auth import Principal
 from assistant.service import Assistant
 
 router = APIRouter(prefix="/v1", tags=["console"], dependencies=[Depends(require_agent)])
+MAX_OFFSET = 10_000_000
 
 
 def filters(
@@ -37,7 +38,7 @@ def filters(
 
 class ReviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    message_id: int | None = Field(None, ge=1, description="Réponse relue ; la dernière réponse par défaut.")
+    message_id: int | None = Field(None, ge=1, le=MAX_MESSAGE_ID, description="Réponse relue ; la dernière réponse par défaut.")
     status: Literal["validated", "corrected"]
     primary: list[str] | None = Field(None, description="Offres principales (1 ou 2) ; celles proposées si validé.")
     acceptable: list[str] | None = Field(None, description="Offres également acceptables (4 au plus).")
@@ -52,7 +53,7 @@ def me(principal: Principal = Depends(require_agent)) -> dict:
 @router.get("/conversations", summary="Conversations et orientations (filtres, pagination)")
 def list_conversations(
     found: console.Filters = Depends(filters),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     limit: int = Query(25, ge=1, le=200),
     assistant: Assistant = Depends(get_assistant),
 ) -> dict:
@@ -98,7 +99,10 @@ def erase(
     return Response(status_code=204)
 
 
-@router.get("/exports/conversations.csv", summary="Export CSV de la liste filtrée")
+@router.get(
+    "/exports/conversations.csv", summary="Export CSV de la liste filtrée", response_class=Response,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "CSV (séparateur ;, UTF-8 avec BOM)."}},
+)
 def export_csv(found: console.Filters = Depends(filters), assistant: Assistant = Depends(get_assistant)) -> Response:
     name = f"aiguillage-conversations-{dt.date.today().isoformat()}.csv"
     return Response(
@@ -108,7 +112,10 @@ def export_csv(found: console.Filters = Depends(filters), assistant: Assistant =
     )
 
 
-@router.get("/exports/gold.jsonl", summary="Relectures au format du jeu d'évaluation (JSONL)")
+@router.get(
+    "/exports/gold.jsonl", summary="Relectures au format du jeu d'évaluation (JSONL)", response_class=Response,
+    responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}, "description": "Un cas JSON par ligne."}},
+)
 def export_gold(assistant: Assistant = Depends(get_assistant)) -> Response:
     cases = console.gold_cases(assistant.db, assistant.offers)
     text = "".join(json.dumps(case, ensure_ascii=False) + "\n" for case in cases)

@@ -1,13 +1,35 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+import threading
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from api.deps import get_assistant
 from api.models import OfferPage
+from api.security import public_rate_limit
 from assistant.schema import Audience, Partner, Status
 from assistant.service import Assistant
 
 router = APIRouter(prefix="/v1", tags=["offers"])
+PARTNERS_PATH = "/v1/partners"
+
+
+class PartnerCache:
+    """The partner cards read once per index generation (not the whole corpus on every call)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._generation: str | None = None
+        self._cards: list[dict] = []
+
+    def get(self, assistant: Assistant) -> list[dict]:
+        generation = assistant.handle.current().collection_name
+        with self._lock:
+            if generation != self._generation:
+                self._cards = [p.model_dump(mode="json") for p in assistant.partners()]
+                self._generation = generation
+            return self._cards
+
 
 
 @router.get("/offers", response_model=OfferPage, summary="Lister les offres (filtres, pagination)")
@@ -16,7 +38,7 @@ def list_offers(
     theme: str | None = None,
     audience: Audience | None = None,
     status: Status | None = None,
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=10_000_000),
     limit: int = Query(20, ge=1, le=200),
     assistant: Assistant = Depends(get_assistant),
 ) -> OfferPage:
@@ -42,6 +64,6 @@ def get_offer(offer_id: str, assistant: Assistant = Depends(get_assistant)) -> d
     return offer.model_dump(mode="json")
 
 
-@router.get("/partners", summary="Les partenaires et la façon de les joindre")
-def partners(assistant: Assistant = Depends(get_assistant)) -> list[dict]:
-    return [p.model_dump(mode="json") for p in assistant.partners()]
+@router.get(PARTNERS_PATH.removeprefix("/v1"), summary="Les partenaires et la façon de les joindre", dependencies=[Depends(public_rate_limit)])
+def partners(request: Request, assistant: Assistant = Depends(get_assistant)) -> list[dict]:
+    return request.app.state.partners.get(assistant)

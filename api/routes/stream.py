@@ -17,7 +17,7 @@ import anyio
 from fastapi import APIRouter, Depends, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from api.deps import check_message, get_assistant
+from api.deps import check_conversation, check_message, get_assistant
 from api.models import ChatRequest
 from api.presenters import chat_response
 from assistant.answer import GeneratedAnswer
@@ -73,6 +73,7 @@ async def sse_events(events: Iterator[tuple[str, object]], request: Request) -> 
 )
 async def chat_stream(body: ChatRequest, request: Request, assistant: Assistant = Depends(get_assistant)) -> EventSourceResponse:
     message = check_message(body.message, assistant.settings.max_message_chars)
+    await anyio.to_thread.run_sync(check_conversation, assistant, body.conversation_id)
     profile = await anyio.to_thread.run_sync(assistant.profile_for, body.profile, body.insee)
     log.info("streamed question (conversation %s): %.300s", body.conversation_id or "new", message)
     events = assistant.chat_stream(message, body.conversation_id, profile)

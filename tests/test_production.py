@@ -1,0 +1,397 @@
+"""Production behaviour over real components: turns never lost nor numbered twice, server-issued
+conversation ids, masked logs, French errors for every bad input, body limit, security headers,
+readiness from the loaded index, index builds serialised across processes."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import http.client
+import json
+import logging
+import shutil
+import sqlite3
+import threading
+
+import httpx
+import pytest
+from fastapi import HTTPException
+
+from tests.conftest import CORPUS, LiveServer, free_port
+
+SCHOOL = "Ma commune de 800 habitants veut rénover l'école, qui peut nous aider ?"
+EMAIL = "jean.dupont@mairie-exemple.fr"
+PHONE = "06 12 34 56 78"
+
+
+@pytest.fixture
+def own_db_server(settings, embeddings, indexed, tmp_path):
+    """A live server over the shared index but its own SQLite file (so a test may lock it)."""
+    from api.app import create_app
+    from assistant.service import Assistant
+    from assistant.store import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'own.db'}")
+    db.create_schema()
+    app = create_app(settings, Assistant(settings, embeddings=embeddings, database=db))
+    with LiveServer(app, free_port()) as live:
+        live.db, live.path = db, tmp_path / "own.db"
+        yield live
+
+
+# ---- data and privacy ---------------------------------------------------------------------------
+def test_a_locked_database_loses_no_turn_and_logs_no_personal_data(own_db_server, caplog):
+    """Repro of the issue: a write lock held on the SQLite file while a message carries an e-mail."""
+    url = own_db_server.url
+    first = httpx.post(url + "/v1/chat", json={"message": SCHOOL}, timeout=60).json()
+    conversation = first["conversation_id"]
+    holder = sqlite3.connect(own_db_server.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process writing for a long time
+    try:
+        with caplog.at_level(logging.INFO):
+            message = f"Et pour l'éclairage public ? Écrivez-moi à {EMAIL} ou au {PHONE}."
+            during = httpx.post(url + "/v1/chat", json={"message": message, "conversation_id": conversation}, timeout=60)
+        assert during.status_code == 200 and during.json()["referrals"], during.text
+        assert own_db_server.db.pending(), "the turn must wait in the spool"
+        # the id stays usable while its turn waits: no 404 for a conversation the server issued
+        assert httpx.get(f"{url}/v1/conversations/{conversation}/public").status_code == 200
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    logged = caplog.text + "".join(str(r.exc_text or "") for r in caplog.records)
+    assert "database write failed" in logged
+    assert "jean.dupont" not in logged and "06 12" not in logged
+    assert own_db_server.db.flush_pending() == 1 and not own_db_server.db.pending()
+    restored = httpx.get(f"{url}/v1/conversations/{conversation}/public").json()
+    assert [m["message_id"] for m in restored["messages"]] == [1, 2]
+    assert EMAIL in restored["messages"][1]["message"]  # stored as typed; only logs are masked
+
+
+def test_exception_logs_are_masked_including_sql_parameters(tmp_path, caplog):
+    from sqlalchemy import text
+
+    from assistant.privacy import install_log_redaction
+    from assistant.store import Database
+
+    install_log_redaction()
+    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    log = logging.getLogger("aiguillage.test")
+    with caplog.at_level(logging.ERROR, logger="aiguillage.test"):
+        try:
+            with db.session() as session:
+                session.execute(text("INSERT INTO nowhere VALUES (:m)"), {"m": f"mail {EMAIL}"})
+        except Exception:
+            log.exception("write failed")
+        try:
+            raise ValueError(f"bad value {EMAIL} / {PHONE}")
+        except ValueError:
+            log.exception("plain failure")
+    rendered = "\n".join(logging.Formatter().format(r) for r in caplog.records)
+    assert "nowhere" in rendered and "ValueError" in rendered  # the traceback is still there
+    assert "jean.dupont" not in rendered and "06 12" not in rendered
+    assert "[email masqué]" in rendered
+
+
+def test_concurrent_messages_on_one_conversation_get_distinct_numbers(http):
+    conversation = http.post("/v1/chat", json={"message": SCHOOL}).json()["conversation_id"]
+
+    def send(n: int) -> httpx.Response:
+        with httpx.Client(base_url=str(http.base_url), timeout=120) as client:
+            return client.post("/v1/chat", json={"message": f"et pour l'éclairage public, question {n} ?",
+                                                 "conversation_id": conversation})
+
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        responses = list(pool.map(send, range(10)))
+    assert [r.status_code for r in responses] == [200] * 10
+    numbers = sorted(r.json()["message_id"] for r in responses)
+    assert numbers == list(range(2, 12))
+    stored = http.get(f"/v1/conversations/{conversation}/public").json()["messages"]
+    assert [m["message_id"] for m in stored] == list(range(1, 12))
+
+
+def test_conversation_ids_are_issued_by_the_server_only(http):
+    body = http.post("/v1/chat", json={"message": SCHOOL}).json()
+    issued = body["conversation_id"]
+    assert len(issued) >= 32  # 192 random bits
+    chosen = http.post("/v1/chat", json={"message": SCHOOL, "conversation_id": "mon-identifiant-choisi"})
+    assert chosen.status_code == 404 and "donné par le serveur" in chosen.json()["detail"]
+    streamed = http.post("/v1/chat/stream", json={"message": SCHOOL, "conversation_id": "mon-identifiant-choisi"})
+    assert streamed.status_code == 404
+    assert http.get("/v1/conversations/mon-identifiant-choisi/public").status_code == 404
+    follow = http.post("/v1/chat", json={"message": "et pour l'éclairage ?", "conversation_id": issued})
+    assert follow.status_code == 200 and follow.json()["message_id"] == 2
+
+
+def test_public_view_shows_no_resolved_profile(http):
+    body = http.post("/v1/chat", json={"message": SCHOOL, "insee": "15187"}).json()
+    assert body["profile"]["insee"] == "15187"  # the asker sees it in the answer itself
+    public = http.get(f"/v1/conversations/{body['conversation_id']}/public").json()
+    assert "profile" not in public
+    assert all("profile" not in m and "retrieved" not in m for m in public["messages"])
+
+
+MARKUP = ["[cliquez ici](https://evil.example/phish)", "voir https://evil.example/x", "**URGENT** <b>x</b>"]
+
+
+@pytest.mark.parametrize("text", MARKUP)
+def test_user_text_is_never_markup_in_the_answer(http, text):
+    from assistant.text import literal
+
+    named = http.post("/v1/chat", json={"message": SCHOOL, "profile": {"name": text}}).json()
+    quoted = http.post("/v1/chat", json={"message": f"Le programme « {text} » finance-t-il l'école ?"}).json()
+    for answer in (named["answer"], quoted["answer"]):
+        assert "evil.example" not in answer or "https\\://evil.example" in answer
+        assert "](https://evil" not in answer and "https://evil" not in answer and "**URGENT**" not in answer
+    assert literal(text) in named["answer"]
+
+
+@pytest.mark.parametrize("lead", ["", " ", "   ", "\n", "\r\n", "\t", " \n "])
+@pytest.mark.parametrize("trigger", ["=", "+", "-", "@"])
+def test_csv_cells_never_start_a_formula(lead, trigger):
+    from assistant.console import _cell
+
+    cell = _cell(f"{lead}{trigger}HYPERLINK(\"https://evil.example\")")
+    assert cell.startswith("'")
+    assert _cell("Rénover l'école = priorité") == "Rénover l'école = priorité"
+
+
+# ---- contract: bad input, errors, headers --------------------------------------------------------
+def test_bodies_over_the_limit_get_a_french_413(http):
+    huge = http.post("/v1/chat", content=b'{"message": "' + b"a" * 200_000 + b'"}',
+                     headers={"Content-Type": "application/json"})
+    assert huge.status_code == 413 and "trop volumineuse" in huge.json()["detail"]
+
+    def chunks():
+        for _ in range(100):
+            yield b"a" * 10_000
+
+    streamed = http.post("/v1/search", content=chunks(), headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413
+
+
+@pytest.mark.parametrize("body", [
+    '{"message": "école \\ud800"}',
+    '{"message": "école", "profile": {"name": "Saint-Flour \\udfff"}}',
+])
+def test_lone_surrogates_get_a_french_422_not_a_500(http, body):
+    response = http.post("/v1/chat", content=body.encode(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 422 and "caractère invalide" in response.json()["detail"]
+    ok = http.post("/v1/chat", content='{"message": "rénover l\'école \\ud83c\\udfeb"}'.encode(),
+                   headers={"Content-Type": "application/json"})  # a real pair (an emoji) is fine
+    assert ok.status_code == 200
+
+
+def test_out_of_range_numbers_and_unparseable_bodies_get_french_4xx(http):
+    big = http.post("/v1/feedback", json={"conversation_id": "abcdefgh", "message_id": 2**64, "rating": "up"})
+    assert big.status_code == 422 and "au plus" in big.json()["detail"]
+    broken = http.post("/v1/chat", content=b'{"message": ', headers={"Content-Type": "application/json"})
+    assert broken.status_code == 422 and "JSON invalide" in broken.json()["detail"]
+    form = http.post("/v1/chat", data={"message": "x"})
+    assert form.status_code in (400, 422) and "error" not in form.json()["detail"].lower()
+    assert http.get("/v1/nulle-part").json()["detail"] == "Adresse inconnue."
+    assert http.delete("/v1/chat").json()["detail"] == "Méthode non permise pour cette adresse."
+    wrong = http.post("/v1/feedback", json={"conversation_id": "abcdefgh", "message_id": 1, "rating": "bof"})
+    assert "valeur non permise" in wrong.json()["detail"] and " or " not in wrong.json()["detail"]
+
+
+def test_a_500_is_french_and_keeps_the_connection_alive(settings, assistant):
+    from api.app import create_app
+
+    app = create_app(settings, assistant)
+
+    @app.get("/v1/test-panne")
+    def broken() -> dict:
+        raise RuntimeError(f"boom {EMAIL}")
+
+    with LiveServer(app, free_port()) as live:
+        connection = http.client.HTTPConnection("127.0.0.1", int(live.url.rsplit(":", 1)[1]), timeout=30)
+        connection.request("GET", "/v1/test-panne")
+        failed = connection.getresponse()
+        body = json.loads(failed.read())
+        socket_before = connection.sock
+        assert failed.status == 500 and body["detail"].startswith("Erreur interne") and "boom" not in body["detail"]
+        assert (failed.getheader("connection") or "").lower() != "close"
+        connection.request("GET", "/healthz")
+        again = connection.getresponse()
+        assert again.status == 200 and json.loads(again.read()) == {"status": "ok"}
+        assert connection.sock is socket_before  # same TCP connection
+        connection.close()
+
+
+def test_security_headers_and_no_host_built_redirect(http):
+    assert http.get("/healthz").headers["x-content-type-options"] == "nosniff"
+    page = http.get("/")
+    assert "frame-ancestors 'self'" in page.headers["content-security-policy"]
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in http.get("/console").headers["content-security-policy"]
+    spoofed = http.get("/static", headers={"Host": "evil.example"}, follow_redirects=False)
+    assert spoofed.status_code == 404 and "location" not in spoofed.headers
+
+
+def test_frame_ancestors_follow_the_setting(settings, assistant):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    local = settings.model_copy(update={"frame_ancestors": ["https://www.mairie-exemple.fr", "https://x; script-src *"]})
+    with TestClient(create_app(local, assistant)) as client:
+        policy = client.get("/").headers["content-security-policy"]
+    assert "frame-ancestors 'self' https://www.mairie-exemple.fr" in policy and "script-src *" not in policy
+
+
+def test_openapi_documents_errors_and_export_types(http):
+    spec = http.get("/openapi.json").json()
+    assert spec["components"]["schemas"]["Erreur"]["properties"]["detail"]["type"] == "string"
+    assert "HTTPValidationError" not in json.dumps(spec)
+    chat = spec["paths"]["/v1/chat"]["post"]["responses"]
+    assert {"200", "400", "404", "413", "422", "429", "500", "503"} <= set(chat)
+    assert "Retry-After" in chat["429"]["headers"]
+    console = spec["paths"]["/v1/conversations/{conversation_id}"]
+    assert {"401", "404"} <= set(console["get"]["responses"]) and "403" in console["delete"]["responses"]
+    assert "401" not in spec["paths"]["/v1/conversations/{conversation_id}/public"]["get"]["responses"]
+    assert "text/csv" in spec["paths"]["/v1/exports/conversations.csv"]["get"]["responses"]["200"]["content"]
+    assert "application/x-ndjson" in spec["paths"]["/v1/exports/gold.jsonl"]["get"]["responses"]["200"]["content"]
+
+
+# ---- health -------------------------------------------------------------------------------------
+@pytest.fixture
+def copied_index(settings, indexed, tmp_path):
+    """The session's index and a copy of the corpus, so a test may edit or break cards."""
+    data, corpus = tmp_path / "data", tmp_path / "corpus"
+    shutil.copytree(settings.data_dir, data, ignore=shutil.ignore_patterns("aiguillage.db*", "pending-turns"))
+    shutil.copytree(CORPUS, corpus)
+    return settings.model_copy(update={"data_dir": data, "corpus_dir": corpus})
+
+
+def test_readiness_is_about_the_live_index_not_the_files_on_disk(copied_index, embeddings):
+    from assistant.service import Assistant
+
+    assistant = Assistant(copied_index, embeddings=embeddings)
+    ready = assistant.readiness()
+    assert ready["ready"] is True and ready["warnings"] == [] and ready["passages"] > 400
+    card = sorted((copied_index.corpus_dir / "offers").glob("*/*.yaml"))[0]
+    card.write_text(card.read_text(encoding="utf-8").replace("summary:", "summary: Modifiée.", 1) + "\n", encoding="utf-8")
+    edited = assistant.readiness()
+    assert edited["ready"] is True and "ingest" in edited["warnings"][0]
+    card.write_text("id: [cassée\n", encoding="utf-8")
+    broken = assistant.readiness()
+    assert broken["ready"] is True and "invalide" in broken["warnings"][0]
+    assert assistant.search("rénovation de l'école")  # still serving
+
+
+def test_partners_are_rate_limited(settings, assistant):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(settings.model_copy(update={"rate_limit": "2/minute"}), assistant)) as client:
+        statuses = [client.get("/v1/partners").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+# ---- index builds ---------------------------------------------------------------------------------
+def test_two_builds_at_once_are_serialised_and_orphans_removed(settings, embeddings, indexed, tmp_path):
+    from assistant.vectorstore import chroma_client, create_collection
+    from ingest.indexer import ingest, read_manifest
+
+    local = settings.model_copy(update={"data_dir": tmp_path / "data"})
+    reports, errors, lines = [], [], []
+
+    def build() -> None:
+        try:
+            reports.append(ingest(local, embeddings, progress=False, log=lines.append))
+        except Exception as exc:  # pragma: no cover - the failure this test is about
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and sorted(r.unchanged for r in reports) == [False, True]
+    assert any("attente" in line for line in lines)
+    client = chroma_client(local)
+    live = read_manifest(local)["collection"]
+    orphan = create_collection(client, f"{local.collection_prefix}-99991231235959999999")  # a killed build's
+    orphan.add(ids=["x"], embeddings=[[0.0] * 512], documents=["x"], metadatas=[{"offer_id": "x"}])
+    again = ingest(local, embeddings, progress=False)
+    names = {c if isinstance(c, str) else c.name for c in client.list_collections()}
+    assert again.unchanged and names == {live}
+
+
+# ---- several workers: shared limits, trusted proxies ------------------------------------------------
+@pytest.fixture
+def redis_url(tmp_path):
+    """A real Debian redis-server on 127.0.0.1 (installed by .ci/run), stopped after the test."""
+    import subprocess
+    import time
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server absent (installé par .ci/run)")
+    port = free_port()
+    process = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+                                "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    import redis
+
+    for _ in range(100):
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield url, process
+    process.terminate()
+    process.wait(10)
+
+
+def asgi_client(app, ip: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(ip, 40000)), base_url="http://test")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _feedback(n: int) -> dict:
+    return {"conversation_id": f"inconnue-{n:04d}", "message_id": 1, "rating": "up"}
+
+
+@pytest.mark.anyio
+async def test_a_redis_store_shares_the_limit_between_workers_and_survives_redis_down(settings, assistant, redis_url, caplog):
+    from api.app import create_app
+
+    url, process = redis_url
+    local = settings.model_copy(update={"rate_limit": "4/minute", "rate_limit_storage": url})
+    workers = [create_app(local, assistant), create_app(local, assistant)]  # two processes' apps
+    statuses = []
+    for n in range(6):
+        async with asgi_client(workers[n % 2], "203.0.113.40") as client:
+            statuses.append((await client.post("/v1/feedback", json=_feedback(n))).status_code)
+    assert statuses == [404, 404, 404, 404, 429, 429]  # 4 in all, not 4 per worker
+    process.terminate()
+    process.wait(10)
+    with caplog.at_level(logging.WARNING, logger="aiguillage.api.limits"):
+        async with asgi_client(workers[0], "203.0.113.41") as client:
+            down = [(await client.post("/v1/feedback", json=_feedback(n))).status_code for n in range(5)]
+    assert down == [404, 404, 404, 404, 429]  # served, limited per worker meanwhile
+    assert "rate-limit storage unavailable" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_client_address_is_the_rightmost_untrusted_hop(settings, assistant):
+    from api.app import create_app
+
+    local = settings.model_copy(update={"rate_limit": "2/minute", "trusted_proxies": ["10.0.0.0/8"]})
+    app = create_app(local, assistant)
+
+    async def post(peer: str, forwarded: str, n: int) -> int:
+        async with asgi_client(app, peer) as client:
+            return (await client.post("/v1/feedback", json=_feedback(n), headers={"X-Forwarded-For": forwarded})).status_code
+
+    # behind the proxy, two users do not share a bucket; the left-most (client-written) hop is ignored
+    assert [await post("10.0.0.5", f"1.2.3.{n}, 198.51.100.7, 10.0.0.9", n) for n in range(3)] == [404, 404, 429]
+    assert await post("10.0.0.5", "198.51.100.8", 10) == 404
+    # from an untrusted peer, a spoofed header gives no fresh bucket
+    assert [await post("192.0.2.50", f"203.0.113.{n}", 20 + n) for n in range(3)] == [404, 404, 429]
