@@ -39,3 +39,16 @@ def test_migrations_and_a_conversation_on_postgresql(postgres_url, settings, emb
     follow_up = restarted.chat("qui je contacte ?", first.conversation_id)
     assert follow_up.profile.name == "Saint-Flour"
     assert "Préfecture du Cantal" in follow_up.answer.text
+
+
+def test_concurrent_turns_on_postgresql_get_distinct_numbers(postgres_url):
+    import concurrent.futures
+
+    database = Database(postgres_url)
+    database.create_schema()
+    turn = {"message": "question", "answer": "réponse", "kind": "answer", "referrals": [], "retrieved": [],
+            "profile": {}, "themes": [], "usage": {}}
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        numbers = list(pool.map(lambda _: database.save_turn("conversation-pg", {"state": {}}, turn), range(10)))
+    assert sorted(numbers) == list(range(1, 11))  # the first ten even race to create the conversation
+    database.engine.dispose()
