@@ -53,6 +53,7 @@ KIND_PARTNER: dict[ContactKind, Partner] = {
     ContactKind.cerema_territorial: Partner.cerema,
 }
 
+PREFECTURE_BODY = "Préfecture"  # a signpost whose body is the préfecture names the département's own
 SOUS_PREFECTURE = "sous-prefecture"  # a Contact.kind of its own, never an offer's access kind
 NATIONAL_FILE = "national.yaml"
 WATER_FILE = "agences-de-l-eau.yaml"
@@ -571,7 +572,8 @@ class ContactDirectory:
         national) says how to find the local body; `body` names it; `how_to_find` is kept as the note
         and its official page (`url`) as the link. A commune's INSEE code gives its département.
         - region: « <body> — <région> » (ARS, DRAC, conseil régional of the asker's région);
-        - departement: « <body> — <département> (<code>) » (CAF, CDG, CAUE, ADIL…);
+        - departement: « <body> — <département> (<code>) » (CAF, CDG, CAUE, ADIL…); a body that is the
+          préfecture (« Préfecture — FIPD ») takes the département's préfecture name;
         - basin: the agence de l'eau of the département when all its communes are in one basin,
           otherwise « selon la commune, à vérifier » with the candidates; overseas: none, « à vérifier »;
         - national: the body itself.
@@ -589,6 +591,10 @@ class ContactDirectory:
         dep_name = self.departement_name(departement)
         if dep_name is None:
             return None
+        if locate == "departement" and body.startswith(PREFECTURE_BODY):
+            prefecture = self.for_territory(ContactKind.prefecture, departement)
+            name = f"{prefecture.name}{body[len(PREFECTURE_BODY):]}" if prefecture else body
+            return Contact(kind=signpost.id, name=name, url=url, note=note)
         if locate == "departement":
             return Contact(kind=signpost.id, name=f"{body} — {dep_name} ({departement})", url=url, note=note)
         agencies = self.water_agencies(departement)

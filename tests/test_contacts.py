@@ -376,6 +376,8 @@ def test_signpost_region_and_departement(directory: ContactDirectory) -> None:
     assert caf is not None and caf.name == "Caisse d'allocations familiales (CAF) — Corse-du-Sud (2A)"
     assert directory.signpost_door(_signpost("region"), None, "84").name.endswith("Auvergne-Rhône-Alpes")
     assert directory.signpost_door(_signpost("departement")) is None
+    fipd = directory.signpost_door(_signpost("departement", "Préfecture — Fonds interministériel (FIPD)"), "01")
+    assert fipd is not None and fipd.name == "Préfecture de l'Ain — Fonds interministériel (FIPD)"
     assert directory.signpost_door(_signpost("national", "Service-public.fr")).name == "Service-public.fr"
 
 
