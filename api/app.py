@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,7 +20,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api.errors import document_errors, french_detail, validation_message
+from api.errors import french_detail, validation_message
+from api.openapi import describe_inputs, document_errors
 from api.guard import Guard
 from api.routes import chat, console, feedback, health, offers, search, stream
 from api.security import RateLimits, public_rate_limit
@@ -43,6 +45,15 @@ async def flush_spool_regularly(db: Database, every: float = SPOOL_RETRY_S) -> N
             await asyncio.to_thread(db.flush_pending)
         except Exception:
             log.exception("spooled turns could not be written yet")
+
+
+def allowed_methods(app: FastAPI, path: str) -> set[str]:
+    """Every documented method on this path (routes sharing a path are separate in the router)."""
+    methods: set[str] = set()
+    for template, operations in app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)), path):
+            methods |= {m.upper() for m in operations}
+    return methods
 
 
 def create_app(settings: Settings | None = None, assistant: Assistant | None = None) -> FastAPI:
@@ -95,9 +106,12 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
         return JSONResponse({"detail": validation_message(exc)}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:  # every method of every route on this path, not only the first route's
+            headers["Allow"] = ", ".join(sorted(allowed_methods(app, request.url.path) or headers.get("Allow", "").split(", ")))
         return JSONResponse({"detail": french_detail(exc.status_code, exc.detail)}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+                            headers=headers or None)
 
     @app.exception_handler(IndexNotReady)
     async def not_ready(_: Request, exc: IndexNotReady) -> JSONResponse:
@@ -121,7 +135,11 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
     def openapi() -> dict:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            app.openapi_schema = document_errors(schema, limited_paths, {r.path for r in console.router.routes})
+            document_errors(schema, limited_paths, {r.path for r in console.router.routes})
+            served = app.state.assistant
+            app.openapi_schema = describe_inputs(
+                schema, settings.max_message_chars, sorted(served.theme_labels), sorted(served.offers)
+            )
         return app.openapi_schema
 
     app.openapi = openapi

@@ -4,8 +4,7 @@
   champ obligatoire ».
 - Starlette's default texts (404 Not Found, 405, « There was an error parsing the body »…) replaced
   by French ones.
-- `document_errors(schema, …)` makes the OpenAPI document tell the truth: the 422 body is the same
-  `Erreur` object (not FastAPI's array), and each operation lists the error statuses it can return.
+The OpenAPI side (the `Erreur` body on every error status) is in api/openapi.py.
 """
 
 from __future__ import annotations
@@ -97,58 +96,3 @@ def validation_message(exc: RequestValidationError) -> str:
         where = ".".join(str(p) for p in error["loc"] if p not in ("body", "query", "path", "header"))
         parts.append(f"{where or 'corps'} : {_message(error)}")
     return "Requête invalide — " + " ; ".join(dict.fromkeys(parts))
-
-
-# ---- OpenAPI ------------------------------------------------------------------------------------
-ERROR_SCHEMA = {
-    "title": "Erreur",
-    "type": "object",
-    "properties": {"detail": {"type": "string", "description": "Message en français, à montrer tel quel."}},
-    "required": ["detail"],
-}
-_DESCRIPTIONS = {
-    400: "Corps illisible.",
-    401: "Jeton d'accès manquant, invalide ou révoqué.",
-    403: "Rôle insuffisant (administrateurs seulement).",
-    404: "Ressource inconnue.",
-    413: "Corps de requête trop volumineux.",
-    422: "Requête invalide (message en français).",
-    429: "Limite de débit atteinte ; l'en-tête Retry-After donne l'attente en secondes.",
-    500: "Erreur interne, sans détail technique.",
-    503: "Index ou base de données momentanément indisponible.",
-}
-
-
-def document_errors(schema: dict, limited: set[str], console_paths: set[str]) -> dict:
-    """Add the error responses each operation can return, all with the `Erreur` body.
-
-    `limited`: paths under the public rate limit (429); `console_paths` need a token (401; 403
-    for DELETE).
-    """
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    components.pop("HTTPValidationError", None)
-    components.pop("ValidationError", None)
-    components["Erreur"] = ERROR_SCHEMA
-    ref = {"$ref": "#/components/schemas/Erreur"}
-    for path, operations in schema.get("paths", {}).items():
-        for method, operation in operations.items():
-            responses = operation.setdefault("responses", {})
-            codes = {500, 503}
-            if operation.get("parameters") or operation.get("requestBody"):
-                codes.add(422)
-            if operation.get("requestBody"):
-                codes |= {400, 413}
-            if "{" in path or path in limited:
-                codes.add(404)
-            if path in limited:
-                codes.add(429)
-            if path in console_paths:
-                codes.add(401)
-                if method == "delete":
-                    codes.add(403)
-            for code in sorted(codes):
-                entry = {"description": _DESCRIPTIONS[code], "content": {"application/json": {"schema": ref}}}
-                if code == 429:
-                    entry["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "Secondes."}}
-                responses[str(code)] = entry
-    return schema

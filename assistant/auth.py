@@ -42,7 +42,7 @@ def create_token(db: Database, name: str, role: str) -> tuple[str, ApiToken]:
     if not name:
         raise ValueError("le nom du jeton est vide")
     secret = PREFIX + secrets.token_urlsafe(32)
-    with db.session() as session:
+    with db.writing() as session:
         row = ApiToken(name=name[:80], role=role, token_hash=hash_token(secret))
         session.add(row)
         session.flush()
@@ -53,7 +53,7 @@ def authenticate(db: Database, secret: str | None) -> Principal | None:
     """The holder of a valid, unrevoked token; None otherwise."""
     if not secret or not secret.startswith(PREFIX) or len(secret) > 200:
         return None
-    with db.session() as session:
+    with db.writing() as session:
         row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
         if row is None or row.revoked_at is not None:
             return None
@@ -64,12 +64,12 @@ def authenticate(db: Database, secret: str | None) -> Principal | None:
 
 
 def list_tokens(db: Database) -> list[ApiToken]:
-    with db.session() as session:
+    with db.writing() as session:
         return list(session.scalars(select(ApiToken).order_by(ApiToken.id)))
 
 
 def revoke_token(db: Database, token_id: int) -> bool:
-    with db.session() as session:
+    with db.writing() as session:
         row = session.get(ApiToken, token_id)
         if row is None or row.revoked_at is not None:
             return False

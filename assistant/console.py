@@ -243,7 +243,7 @@ def record_feedback(db: Database, conversation_id: str, message_id: int, rating:
         raise Invalid("Avis invalide : « up » ou « down ».")
     if reason is not None and reason not in REASONS:
         raise Invalid("Raison inconnue : " + ", ".join(REASONS) + ".")
-    with db.session() as session:
+    with db.writing() as session:
         turn = session.scalar(select(Turn).where(Turn.conversation_id == conversation_id, Turn.number == message_id))
         if turn is None:
             exists = session.get(Conversation, conversation_id) is not None
@@ -262,7 +262,7 @@ def add_review(db: Database, conversation_id: str, message_id: int | None, statu
     unknown = sorted((set(primary or []) | set(acceptable or [])) - known)
     if unknown:
         raise Invalid("Offre(s) inconnue(s) du corpus : " + ", ".join(unknown))
-    with db.session() as session:
+    with db.writing() as session:
         c = _get(session, conversation_id)
         answered = [t for t in c.turns if t.kind != "clarification"] or c.turns
         turn = answered[-1] if message_id is None else next((t for t in c.turns if t.number == message_id), None)
@@ -284,7 +284,7 @@ def add_review(db: Database, conversation_id: str, message_id: int | None, statu
 
 
 def delete_conversation(db: Database, conversation_id: str) -> None:
-    with db.session() as session:
+    with db.writing() as session:
         if session.get(Conversation, conversation_id) is None:
             raise NotFound("Conversation inconnue.")
         session.execute(delete(Conversation).where(Conversation.id == conversation_id))

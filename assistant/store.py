@@ -166,7 +166,16 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
+        """A transaction for reading (SQLite: a deferred BEGIN, readers never wait)."""
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A transaction that writes: on SQLite it takes the write lock first (BEGIN IMMEDIATE), so
+        it waits for another writer instead of failing with « database is locked » when a read
+        transaction would have to upgrade after someone else committed."""
+        with self._writes() as session, session.begin():
             yield session
 
     def conversation_known(self, conversation_id: str) -> bool:
@@ -201,7 +210,7 @@ class Database:
     def _write_turn(self, conversation_id: str, conversation: dict, turn: dict) -> int:
         for attempt in range(CONFLICT_RETRIES):
             try:
-                with self._writes() as session, session.begin():
+                with self.writing() as session:
                     row = session.scalar(
                         select(Conversation).where(Conversation.id == conversation_id).with_for_update()
                     )
@@ -265,7 +274,7 @@ class Database:
 
     def purge_older_than(self, days: int) -> int:
         limit = utcnow() - dt.timedelta(days=days)
-        with self.session() as session:
+        with self.writing() as session:
             old = session.scalars(select(Conversation.id).where(Conversation.updated_at < limit)).all()
             if old:
                 session.execute(delete(Conversation).where(Conversation.id.in_(old)))

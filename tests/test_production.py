@@ -395,3 +395,17 @@ async def test_client_address_is_the_rightmost_untrusted_hop(settings, assistant
     assert await post("10.0.0.5", "198.51.100.8", 10) == 404
     # from an untrusted peer, a spoofed header gives no fresh bucket
     assert [await post("192.0.2.50", f"203.0.113.{n}", 20 + n) for n in range(3)] == [404, 404, 429]
+
+
+def test_the_schema_states_what_the_code_checks(http, agent_token):
+    spec = http.get("/openapi.json").json()
+    message = spec["components"]["schemas"]["ChatRequest"]["properties"]["message"]
+    assert message["maxLength"] == 2000 and message["minLength"] == 1 and message["pattern"] == r"\S"
+    assert "eau-assainissement" in json.dumps(spec["components"]["schemas"]["SearchFiltersIn"]) or \
+        spec["components"]["schemas"]["SearchFiltersIn"]["properties"]["theme"]["items"]["enum"]
+    auth = {"Authorization": f"Bearer {agent_token}"}
+    not_a_date = http.get("/v1/unmet-needs", params={"date_to": "0"}, headers=auth)
+    assert not_a_date.status_code == 422 and "date_to" in not_a_date.json()["detail"]
+    assert http.get("/v1/stats", params={"date_from": "2026-02-30"}, headers=auth).status_code == 422
+    options = http.request("OPTIONS", "/v1/conversations/abcdefgh", headers=auth)
+    assert options.status_code == 405 and set(options.headers["allow"].split(", ")) >= {"GET", "DELETE"}

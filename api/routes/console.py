@@ -21,9 +21,21 @@ router = APIRouter(prefix="/v1", tags=["console"], dependencies=[Depends(require
 MAX_OFFSET = 10_000_000
 
 
+DATE = r"^\d{4}-\d{2}-\d{2}$"
+
+
+def _day(value: str | None, name: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(422, f"Requête invalide — {name} : date inexistante ({value}), attendu AAAA-MM-JJ.") from None
+
+
 def filters(
-    date_from: dt.date | None = Query(None, description="Depuis ce jour (AAAA-MM-JJ)."),
-    date_to: dt.date | None = Query(None, description="Jusqu'à ce jour inclus."),
+    date_from: str | None = Query(None, pattern=DATE, description="Depuis ce jour (AAAA-MM-JJ).", json_schema_extra={"format": "date"}),
+    date_to: str | None = Query(None, pattern=DATE, description="Jusqu'à ce jour inclus.", json_schema_extra={"format": "date"}),
     departement: str | None = Query(None, pattern=r"^(\d{2,3}|2[AB])$", description="Code du département."),
     region: str | None = Query(None, pattern=r"^\d{2}$", description="Code de la région."),
     partner: str | None = Query(None, description="Partenaire d'une offre proposée (anct, ademe…)."),
@@ -33,15 +45,15 @@ def filters(
     q: str | None = Query(None, max_length=200, description="Texte cherché dans les messages ou le nom de la collectivité."),
     unmet: bool | None = Query(None, description="Seulement les besoins non couverts (aucune offre ou 👎)."),
 ) -> console.Filters:
-    return console.Filters(date_from, date_to, departement, region, partner, theme, feedback, review, q or None, unmet)
+    return console.Filters(_day(date_from, "date_from"), _day(date_to, "date_to"), departement, region, partner, theme, feedback, review, q or None, unmet)
 
 
 class ReviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     message_id: int | None = Field(None, ge=1, le=MAX_MESSAGE_ID, description="Réponse relue ; la dernière réponse par défaut.")
     status: Literal["validated", "corrected"]
-    primary: list[str] | None = Field(None, description="Offres principales (1 ou 2) ; celles proposées si validé.")
-    acceptable: list[str] | None = Field(None, description="Offres également acceptables (4 au plus).")
+    primary: list[str] | None = Field(None, max_length=2, description="Offres principales (1 ou 2) ; celles proposées si validé.")
+    acceptable: list[str] | None = Field(None, max_length=4, description="Offres également acceptables (4 au plus).")
     note: str | None = Field(None, max_length=2000)
 
 
