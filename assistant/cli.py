@@ -143,18 +143,20 @@ def corpus_check(corpus_dir: Path = typer.Option(None, help="Dossier du corpus (
         typer.echo(f"ERREUR {problem}", err=True)
     counts = Counter(offer.partner for offer in corpus.offers.values())
     typer.echo(f"{len(corpus.offers)} offres : " + ", ".join(f"{p} {n}" for p, n in sorted(counts.items())))
+    typer.echo(f"{len(corpus.signposts)} portes d'entrée hors partenaires")
     if errors:
         raise typer.Exit(1)
 
 
 @corpus_app.command("stats")
 def corpus_stats(corpus_dir: Path = typer.Option(None)) -> None:
-    """Partner × support type and partner × theme tables, to see gaps at a glance."""
+    """Coverage tables, the doors outside the partners, freshness, and the needs nothing serves."""
     from ingest.corpus import load_corpus
-    from ingest.stats import coverage_tables
+    from ingest.stats import coverage_gaps, coverage_tables, freshness_tables, signpost_table
 
     corpus = load_corpus(corpus_dir or get_settings().corpus_dir)
-    typer.echo(coverage_tables(corpus))
+    for block in (coverage_tables(corpus), signpost_table(corpus), freshness_tables(corpus), coverage_gaps(corpus)):
+        typer.echo(block + "\n")
 
 
 @app.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
@@ -94,6 +95,10 @@ class Programme(StrEnum):
     crte = "crte"
     territoire_engage = "territoire-engage-transition-ecologique"
     cerema_membership = "adhesion-cerema"
+    # Zonings that work as memberships in eligibility rules (known from the profile's facts too).
+    ort = "ort"
+    qpv = "qpv"
+    frr = "frr"
 
 
 class ContactKind(StrEnum):
@@ -124,6 +129,46 @@ class PopulationRule(Strict):
         return self
 
 
+class StructureKind(StrEnum):
+    bridge = "bridge"  # pont, passerelle
+    wall = "wall"  # mur de soutènement
+
+
+class AmountRule(Strict):
+    """Bounds on the amount of the works, in € HT, optionally for one kind of structure.
+
+    Example (Programme national Ponts – Travaux, rules of 10 Feb 2025, offers-facts.md § 11.1):
+    at least 40 000 € HT for a bridge, 20 000 € HT for a retaining wall (to_confirm: ⚠ in the reference).
+    """
+
+    structure: StructureKind | None = None
+    min_eur: int | None = Field(None, ge=0)
+    max_eur: int | None = Field(None, ge=0)
+    to_confirm: bool = False
+
+    @model_validator(mode="after")
+    def _bounds(self) -> AmountRule:
+        if self.min_eur is None and self.max_eur is None:
+            raise ValueError("une règle de montant doit fixer min_eur ou max_eur")
+        return self
+
+
+class PhysicalRule(Strict):
+    """Bounds on a measured property of the structure, e.g. an opening of at least 2 m (in metres)."""
+
+    measure: Literal["opening_m"]
+    structure: StructureKind | None = None
+    min: float | None = Field(None, ge=0)
+    max: float | None = Field(None, ge=0)
+    to_confirm: bool = False
+
+    @model_validator(mode="after")
+    def _bounds(self) -> PhysicalRule:
+        if self.min is None and self.max is None:
+            raise ValueError("une règle physique doit fixer min ou max")
+        return self
+
+
 class Eligibility(Strict):
     population: list[PopulationRule] = Field(
         default_factory=list, description="Bounds per audience; an audience with no rule has no bound."
@@ -134,7 +179,14 @@ class Eligibility(Strict):
     programmes_any: list[Programme] = Field(
         default_factory=list, description="Membership of at least one of these programmes is required."
     )
-    conditions: list[str] = Field(default_factory=list, description="Other conditions, in French.")
+    works_amount: list[AmountRule] = Field(default_factory=list, description="Floors/ceilings of the works, € HT.")
+    physical: list[PhysicalRule] = Field(default_factory=list, description="Measured criteria of the structure.")
+    beneficiaries: Literal["collectivity", "residents"] = Field(
+        "collectivity", description="residents: the aid goes to households; the collectivity only relays it."
+    )
+    conditions: list[str] = Field(
+        default_factory=list, description="Other conditions, in French; never checkable, always « à vérifier »."
+    )
 
 
 class Cost(Strict):
@@ -187,6 +239,9 @@ class Offer(Strict):
     co_partners: list[Partner] = Field(default_factory=list)
     title: str = Field(min_length=3)
     aliases: list[str] = Field(default_factory=list, description="Acronyms and other names askers use.")
+    former_ids: list[str] = Field(
+        default_factory=list, description="Ids of cards merged into this one; they still resolve to it."
+    )
     summary: str = Field(min_length=20, max_length=600)
     description: str = Field(min_length=100)
     support_types: list[SupportType] = Field(min_length=1)
@@ -215,6 +270,46 @@ class Offer(Strict):
     def url(self) -> str:
         """The offer's own official page (« Page officielle »): its first source. access.url is where to
         apply (a portal, a platform), shown with the contact; corpus check rejects bare home pages."""
+        return str(self.source_urls[0])
+
+
+SIGNPOST_ID = r"^porte-[a-z0-9]+(?:-[a-z0-9]+)*$"
+
+
+class Locate(StrEnum):
+    """How to find the local office of a door from the asker's commune (see corpus/README.md)."""
+
+    region = "region"  # one per région (DRAC, ARS, Région)
+    departement = "departement"  # one per département (CAF, CDG, CAUE, ADIL, préfecture, département)
+    basin = "basin"  # one per river basin (agences de l'eau)
+    national = "national"  # one national entry point
+
+
+class Signpost(Strict):
+    """A door outside ANCT and its partners: who handles a need the offers do not cover.
+
+    No figures and no schemes: a signpost names the competent body, what it covers, for whom and
+    how to find the local office; the answer composer shows it when nothing fits or beside offers
+    (a listed church: the DRAC first, DETR/DSIL as complements). Source: offers-facts.md § 11.3.
+    """
+
+    id: str = Field(pattern=SIGNPOST_ID)
+    body: str = Field(min_length=3, description="Name of the body, in French.")
+    aliases: list[str] = Field(default_factory=list, description="Acronyms and other names askers use.")
+    covers: str = Field(min_length=40, description="What it covers, in French.")
+    for_whom: str = Field(min_length=10, description="Who can knock, in French.")
+    not_covered: str | None = Field(None, description="What people wrongly expect from it, in French.")
+    themes: list[str] = Field(min_length=1)
+    locate: Locate
+    how_to_find: str = Field(min_length=20, description="How to find the local office, in French.")
+    complements: list[str] = Field(
+        default_factory=list, description="Offer ids that often come beside this door (e.g. etat-detr)."
+    )
+    source_urls: list[HttpUrl] = Field(min_length=1)
+    last_verified: dt.date
+
+    @property
+    def url(self) -> str:
         return str(self.source_urls[0])
 
 

@@ -12,10 +12,12 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from assistant.schema import Offer, PartnerCard, ThemeVocabulary
+from assistant.schema import Offer, PartnerCard, Signpost, ThemeVocabulary
 
 MIN_DESCRIPTION_WORDS = 120
 STALE_AFTER_DAYS = 365
+ENDED_GRACE_DAYS = 183  # a card whose period ended more than six months ago must have been re-checked
+TO_CONFIRM = "à confirmer"
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,16 @@ class Corpus:
     partners: dict[str, PartnerCard]
     themes: ThemeVocabulary
     offer_paths: dict[str, Path] = field(default_factory=dict)
+    signposts: dict[str, Signpost] = field(default_factory=dict)
+    signpost_paths: dict[str, Path] = field(default_factory=dict)
+    ended: dict[str, dt.date] = field(default_factory=dict)  # active offer id → end of its period, when past
+    aliases: dict[str, str] = field(default_factory=dict)
+
+    def resolve(self, offer_id: str) -> str | None:
+        """The current id of an offer, following the ids of merged cards (old links keep working)."""
+        if offer_id in self.offers:
+            return offer_id
+        return self.aliases.get(offer_id)
 
     def offer_hash(self, offer_id: str) -> str:
         return content_hash(self.offers[offer_id])
@@ -89,8 +101,47 @@ def load_themes(corpus_dir: Path) -> ThemeVocabulary:
     return themes
 
 
-def load_corpus(corpus_dir: Path) -> Corpus:
-    """Every card or nothing: CorpusError lists all problems so an editor fixes them in one pass."""
+def period_end(end: str | None) -> dt.date | None:
+    """Last day a partial date covers: '2025' → 2025-12-31, '2026-06' → 2026-06-30."""
+    if not end:
+        return None
+    parts = [int(x) for x in end.split("-")]
+    if len(parts) == 1:
+        return dt.date(parts[0], 12, 31)
+    if len(parts) == 2:
+        following = dt.date(parts[0] + parts[1] // 12, parts[1] % 12 + 1, 1)
+        return following - dt.timedelta(days=1)
+    return dt.date(*parts)
+
+
+MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+          "novembre", "décembre"]
+
+
+def _fr_date(day: dt.date) -> str:
+    return f"{'1er' if day.day == 1 else day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
+def _mark_ended(offer: Offer, today: dt.date) -> tuple[Offer, dt.date | None]:
+    """An active offer whose period is over says so: its status note becomes « à confirmer »."""
+    end = period_end(offer.period.end)
+    if offer.status != "active" or end is None or end >= today:
+        return offer, None
+    note = f"La période annoncée s'est achevée le {_fr_date(end)} : la suite du dispositif est {TO_CONFIRM}."
+    if offer.status_note and TO_CONFIRM not in offer.status_note:
+        note = f"{note} {offer.status_note}"
+    elif offer.status_note:
+        note = offer.status_note
+    return offer.model_copy(update={"status_note": note}), end
+
+
+def load_corpus(corpus_dir: Path, today: dt.date | None = None) -> Corpus:
+    """Every card or nothing: CorpusError lists all problems so an editor fixes them in one pass.
+
+    An active offer whose period ended before `today` gets « à confirmer » in its status note, and
+    is listed in `Corpus.ended`; merged cards' old ids resolve through `Corpus.aliases`.
+    """
+    today = today or dt.date.today()
     problems: list[Problem] = []
     themes_path = corpus_dir / "themes.yaml"
     if not themes_path.exists():
@@ -100,6 +151,8 @@ def load_corpus(corpus_dir: Path) -> Corpus:
 
     offers: dict[str, Offer] = {}
     paths: dict[str, Path] = {}
+    ended: dict[str, dt.date] = {}
+    aliases: dict[str, str] = {}
     offer_files = sorted((corpus_dir / "offers").glob("*/*.yaml"))
     if not offer_files:
         problems.append(Problem(str(corpus_dir / "offers"), "(dossier)", "aucune carte d'offre"))
@@ -116,8 +169,13 @@ def load_corpus(corpus_dir: Path) -> Corpus:
                 problems.append(Problem(str(path), "themes", f"thème inconnu « {theme} »"))
         if offer.id in offers:
             problems.append(Problem(str(path), "id", f"identifiant déjà utilisé par {paths[offer.id]}"))
+        offer, end = _mark_ended(offer, today)
+        if end is not None:
+            ended[offer.id] = end
         offers[offer.id] = offer
         paths[offer.id] = path
+        for old_id in offer.former_ids:
+            aliases[old_id] = offer.id
 
     partners: dict[str, PartnerCard] = {}
     for path in sorted((corpus_dir / "partners").glob("*.yaml")):
@@ -125,9 +183,42 @@ def load_corpus(corpus_dir: Path) -> Corpus:
         if card is not None:
             partners[card.id] = card
 
+    signposts, signpost_paths = _load_signposts(corpus_dir, known_themes, set(offers), problems)
+    for old_id, new_id in aliases.items():
+        if old_id in offers:
+            problems.append(Problem(str(paths[new_id]), "former_ids", f"« {old_id} » est encore une carte à part entière"))
+
     if problems or themes is None:
         raise CorpusError(problems)
-    return Corpus(offers=offers, partners=partners, themes=themes, offer_paths=paths)
+    return Corpus(
+        offers=offers, partners=partners, themes=themes, offer_paths=paths,
+        signposts=signposts, signpost_paths=signpost_paths, ended=ended, aliases=aliases,
+    )
+
+
+def _load_signposts(
+    corpus_dir: Path, known_themes: set[str], offer_ids: set[str], problems: list[Problem]
+) -> tuple[dict[str, Signpost], dict[str, Path]]:
+    """corpus/signposts/<id>.yaml: the doors outside the partners (optional folder)."""
+    signposts: dict[str, Signpost] = {}
+    paths: dict[str, Path] = {}
+    for path in sorted((corpus_dir / "signposts").glob("*.yaml")):
+        card = _validate(Signpost, path, problems)
+        if card is None:
+            continue
+        if card.id != path.stem:
+            problems.append(Problem(str(path), "id", f"« {card.id} » ne correspond pas au nom du fichier"))
+        for theme in card.themes:
+            if theme not in known_themes:
+                problems.append(Problem(str(path), "themes", f"thème inconnu « {theme} »"))
+        for offer_id in card.complements:
+            if offer_id not in offer_ids:
+                problems.append(Problem(str(path), "complements", f"offre inconnue « {offer_id} »"))
+        if card.id in signposts:
+            problems.append(Problem(str(path), "id", f"identifiant déjà utilisé par {paths[card.id]}"))
+        signposts[card.id] = card
+        paths[card.id] = path
+    return signposts, paths
 
 
 def source_problems(offer: Offer, path: str) -> list[Problem]:
@@ -162,7 +253,22 @@ def quality_warnings(corpus: Corpus, today: dt.date | None = None) -> tuple[list
             warnings.append(Problem(path, "last_verified", f"non vérifiée depuis le {offer.last_verified}"))
         if offer.status != "active" and not (offer.period.end or offer.status_note):
             errors.append(Problem(path, "status", "offre close ou historique sans date de fin ni explication"))
+        end = corpus.ended.get(offer_id)
+        if end is not None and (today - end).days > ENDED_GRACE_DAYS and offer.last_verified <= end:
+            errors.append(Problem(path, "status", f"période terminée le {end} et fiche non revue depuis : mettre le statut à jour"))
+    for signpost_id, signpost in corpus.signposts.items():
+        if (today - signpost.last_verified).days > STALE_AFTER_DAYS:
+            path = str(corpus.signpost_paths.get(signpost_id, signpost_id))
+            warnings.append(Problem(path, "last_verified", f"non vérifiée depuis le {signpost.last_verified}"))
+    for theme_id in uncovered_themes(corpus):
+        warnings.append(Problem("themes.yaml", theme_id, "aucune offre ni porte d'entrée pour ce thème"))
     for partner in corpus.partners.values():
         if partner.id not in {o.partner for o in corpus.offers.values()} and partner.id != "etat":
             warnings.append(Problem(f"partners/{partner.id}.yaml", "id", "aucune offre pour ce partenaire"))
     return errors, warnings
+
+
+def uncovered_themes(corpus: Corpus) -> list[str]:
+    """Needs the corpus cannot serve: themes carried by no offer and no signpost."""
+    used = {t for o in corpus.offers.values() for t in o.themes} | {t for s in corpus.signposts.values() for t in s.themes}
+    return [t.id for t in corpus.themes.themes if t.id not in used]

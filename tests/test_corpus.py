@@ -76,3 +76,124 @@ def test_hybrid_retrieval_alone_finds_almost_every_title(settings, embeddings, i
     retriever = HybridRetriever(IndexHandle(settings), embeddings, settings)
     misses = [o.id for o in corpus.offers.values() if retriever.search(o.title, limit=1)[0].offer.id != o.id]
     assert len(misses) <= 3, misses
+
+
+# --- Doors outside the partners (signposts) -------------------------------------------------------
+
+import datetime as dt  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+
+import yaml  # noqa: E402
+
+from ingest.corpus import CorpusError, uncovered_themes  # noqa: E402
+from ingest.stats import coverage_gaps, freshness_tables  # noqa: E402
+
+REQUIRED_DOORS = {
+    "porte-drac", "porte-ars", "porte-agence-de-l-eau", "porte-region", "porte-departement", "porte-ans",
+    "porte-caf", "porte-fipd", "porte-cdg", "porte-caue", "porte-adil", "porte-epf", "porte-fondation-du-patrimoine",
+    "porte-fonds-petites-communes-patrimoine", "porte-service-public",
+}
+SIGNPOST_DOMAINS = OFFICIAL_DOMAINS + ("ars.sante.fr", "agencedusport.fr", "caf.fr", "eau-loire-bretagne.fr",
+                                       "centre-valdeloire.fr", "adil30.org")
+FIGURE = re.compile(r"\d\s*(%|€|M€|Md€|euros?)|\btaux de \d")
+
+
+def copy_corpus(tmp_path):
+    target = tmp_path / "corpus"
+    for name in ("offers", "partners", "signposts"):
+        shutil.copytree(CORPUS / name, target / name)
+    shutil.copy(CORPUS / "themes.yaml", target / "themes.yaml")
+    return target
+
+
+def test_every_door_of_the_reference_has_a_signpost(corpus):
+    assert set(corpus.signposts) >= REQUIRED_DOORS
+    for signpost in corpus.signposts.values():
+        hosts = [u.host for u in signpost.source_urls]
+        assert any(h.endswith(SIGNPOST_DOMAINS) for h in hosts), (signpost.id, hosts)
+        assert all(u.path not in (None, "", "/") for u in signpost.source_urls), signpost.id
+
+
+def test_signposts_state_no_figure(corpus):
+    """A door names who handles a need; amounts and rates belong to the body's own page."""
+    for signpost in corpus.signposts.values():
+        text = " ".join([signpost.covers, signpost.for_whom, signpost.how_to_find, signpost.not_covered or ""])
+        assert not FIGURE.search(text), (signpost.id, FIGURE.search(text).group())
+
+
+def test_doors_are_found_where_the_territory_rule_says(corpus):
+    locate = {s.id: s.locate for s in corpus.signposts.values()}
+    assert locate["porte-agence-de-l-eau"] == "basin"
+    assert locate["porte-ars"] == locate["porte-drac"] == locate["porte-region"] == "region"
+    assert locate["porte-cdg"] == locate["porte-caf"] == locate["porte-departement"] == "departement"
+    assert locate["porte-service-public"] == "national"
+
+
+def test_every_theme_is_served_by_an_offer_or_a_door(corpus):
+    assert uncovered_themes(corpus) == []
+    assert "aucun" in coverage_gaps(corpus)
+
+
+def test_a_theme_nobody_serves_is_listed(tmp_path):
+    target = copy_corpus(tmp_path)
+    themes = yaml.safe_load((target / "themes.yaml").read_text())
+    themes["themes"].append({"id": "funeraire", "label": "Cimetières et funéraire", "synonyms": ["cimetière"]})
+    (target / "themes.yaml").write_text(yaml.safe_dump(themes, allow_unicode=True))
+    corpus = load_corpus(target)
+    assert uncovered_themes(corpus) == ["funeraire"]
+    assert "Cimetières et funéraire" in coverage_gaps(corpus)
+    _, warnings = quality_warnings(corpus)
+    assert any(w.field == "funeraire" for w in warnings)
+
+
+def test_a_bad_signpost_is_reported_with_its_file_and_field(tmp_path):
+    target = copy_corpus(tmp_path)
+    card = yaml.safe_load((target / "signposts" / "porte-caf.yaml").read_text())
+    card.update(themes=["creches-inconnues"], complements=["offre-qui-n-existe-pas"])
+    (target / "signposts" / "porte-caf.yaml").write_text(yaml.safe_dump(card, allow_unicode=True))
+    bad_id = dict(card, id="caf-sans-prefixe", themes=["petite-enfance"], complements=[])
+    (target / "signposts" / "caf-sans-prefixe.yaml").write_text(yaml.safe_dump(bad_id, allow_unicode=True))
+    with pytest.raises(CorpusError) as caught:
+        load_corpus(target)
+    found = {(p.path.rsplit("/", 1)[-1], p.field) for p in caught.value.problems}
+    assert ("porte-caf.yaml", "themes") in found
+    assert ("porte-caf.yaml", "complements") in found
+    assert ("caf-sans-prefixe.yaml", "id") in found
+
+
+# --- Freshness ------------------------------------------------------------------------------------
+
+def _with_period(target, offer_path: str, end: str, last_verified: str, note: str | None = None):
+    path = target / "offers" / offer_path
+    card = yaml.safe_load(path.read_text())
+    card["period"] = dict(card.get("period") or {}, end=end)
+    card["status"], card["last_verified"] = "active", last_verified
+    card.pop("status_note", None)
+    if note:
+        card["status_note"] = note
+    path.write_text(yaml.safe_dump(card, allow_unicode=True))
+    return card["id"]
+
+
+def test_an_ended_period_turns_the_status_into_to_confirm(tmp_path):
+    target = copy_corpus(tmp_path)
+    offer_id = _with_period(target, "anct/anct-crte.yaml", "2026-06", "2026-11-27")
+    corpus = load_corpus(target, today=dt.date(2026, 12, 3))
+    assert corpus.ended[offer_id] == dt.date(2026, 6, 30)
+    assert "à confirmer" in corpus.offers[offer_id].status_note
+    assert "30 juin 2026" in corpus.offers[offer_id].status_note
+    assert offer_id in freshness_tables(corpus, today=dt.date(2026, 12, 3))
+    # Before the end, nothing is added.
+    assert offer_id not in load_corpus(target, today=dt.date(2026, 6, 1)).ended
+
+
+def test_a_period_ended_long_ago_without_a_status_update_fails_the_check(tmp_path):
+    target = copy_corpus(tmp_path)
+    offer_id = _with_period(target, "anct/anct-crte.yaml", "2025-12", "2025-11-01")
+    errors, _ = quality_warnings(load_corpus(target, today=dt.date(2026, 12, 3)), today=dt.date(2026, 12, 3))
+    assert [e.field for e in errors if offer_id in e.path] == ["status"]
+    # Re-checked after the end (the editor looked and kept it open): no error.
+    _with_period(target, "anct/anct-crte.yaml", "2025-12", "2026-11-20", note="Reconduit en 2026, modalités à confirmer.")
+    errors, _ = quality_warnings(load_corpus(target, today=dt.date(2026, 12, 3)), today=dt.date(2026, 12, 3))
+    assert [e for e in errors if offer_id in e.path] == []
