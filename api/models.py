@@ -31,6 +31,7 @@ class Eligibility(BaseModel):
     failed: list[str]
     missing: list[str]
     free: bool | None
+    for_residents: bool = Field(False, description="Aide destinée aux habitants, pas à la collectivité.")
 
 
 class ContactOut(BaseModel):

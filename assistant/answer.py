@@ -107,15 +107,18 @@ def eligibility_line(verdict: Verdict) -> str:
     if verdict.status == "ineligible":
         return "Non éligible : " + " ; ".join(verdict.failed) + "."
     parts = []
-    if verdict.met:
-        lead = "Vous semblez éligible" if verdict.status == "eligible" else "Conditions remplies"
-        parts.append(f"{lead} ({', '.join(verdict.met)})")
+    if verdict.for_residents:
+        parts.append("pour vos habitants, pas pour la collectivité : la commune informe et oriente les ménages")
+    elif verdict.status == "eligible":  # every rule of the card was checked against a known fact
+        parts.append(f"Vous semblez éligible ({', '.join(verdict.met)})")
+    elif verdict.met:
+        parts.append(f"Conditions vérifiées ({', '.join(verdict.met)})")
     if verdict.free is True:
         parts.append("gratuit pour votre collectivité")
     elif verdict.free is False:
         parts.append("pas gratuit pour votre collectivité" + (f" : {verdict.cost_note}" if verdict.cost_note else ""))
     if verdict.missing:
-        parts.append("à vérifier : " + ", ".join(verdict.missing))
+        parts.append("à vérifier : " + " ; ".join(verdict.missing))
     if not parts:
         return ""
     text = " ; ".join(parts)

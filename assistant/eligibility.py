@@ -1,7 +1,14 @@
-"""Check an offer's structured eligibility against the asker's profile.
+"""Check an offer's structured eligibility against the asker's profile, in three states.
 
-Three outcomes: eligible, not eligible (with the reason in French), unknown (with the missing fact).
-Only a *known* fact can make an offer ineligible: a missing population never excludes anyone.
+- eligible: EVERY rule of the card was checked against a known fact and holds;
+- ineligible: a known fact breaks a rule (`failed` names it, in French);
+- unknown (shown « à vérifier »): otherwise; `missing` names each condition that could not be checked.
+  Free-text conditions of a card cannot be checked by a program: they always land here.
+
+Only a *known* fact can make an offer ineligible: a missing population or amount never excludes
+anyone. An offer whose beneficiaries are residents (MaPrimeAdapt', MaPrimeRénov'…) is never eligible
+for the collectivity: it is presented « pour vos habitants » (`Verdict.for_residents`).
+Rules come from the cards (corpus/offers, schema in assistant/schema.py), figures from offers-facts.md.
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from assistant.profile import Profile
-from assistant.schema import Offer, PopulationRule
+from assistant.schema import AmountRule, Offer, PhysicalRule, PopulationRule
 
 AUDIENCE_OF_TYPE = {"commune": "commune", "epci": "epci", "department": "department", "region": "region"}
 FACT_LABELS = {
@@ -31,8 +38,19 @@ PROGRAMME_LABELS = {
     "crte": "CRTE",
     "territoire-engage-transition-ecologique": "Territoire engagé transition écologique",
     "adhesion-cerema": "des adhérents du Cerema",
+    "ort": "une ORT (opération de revitalisation de territoire)",
+    "qpv": "un quartier prioritaire (QPV)",
+    "frr": "France Ruralités Revitalisation (FRR)",
 }
+# Programmes that are also territory facts: the profile may know them either way.
+MEMBERSHIP_FACTS = {"ort", "qpv", "frr"}
 TYPE_LABELS = {"commune": "commune", "epci": "intercommunalité", "department": "département", "region": "région"}
+STRUCTURE_LABELS = {"bridge": "un pont", "wall": "un mur de soutènement"}
+MEASURE_LABELS = {"opening_m": "l'ouverture de l'ouvrage"}
+# A sum said without « HT » may include VAT at the standard French rate (20 %, code général des
+# impôts art. 278): it is then only known to lie between amount / 1.2 and amount.
+VAT_FACTOR = 1.2
+TO_CONFIRM = " (seuil à confirmer)"
 
 
 @dataclass
@@ -43,6 +61,7 @@ class Verdict:
     missing: list[str] = field(default_factory=list)
     free: bool | None = None
     cost_note: str | None = None
+    for_residents: bool = False
 
     def as_dict(self) -> dict:
         return {
@@ -51,11 +70,14 @@ class Verdict:
             "failed": self.failed,
             "missing": self.missing,
             "free": self.free,
+            "for_residents": self.for_residents,
         }
 
 
-def _fmt(n: int) -> str:
-    return f"{n:,}".replace(",", "\u202f")
+def _fmt(n: float) -> str:
+    if isinstance(n, float) and not n.is_integer():
+        return f"{n:.2f}".rstrip("0").replace(".", ",")
+    return f"{int(n):,}".replace(",", "\u202f")
 
 
 def describe_rule(rule: PopulationRule) -> str:
@@ -65,6 +87,29 @@ def describe_rule(rule: PopulationRule) -> str:
     if rule.max is None:
         return f"{who} d'au moins {_fmt(rule.min)} habitants"
     return f"{who} de {_fmt(rule.min)} à {_fmt(rule.max)} habitants"
+
+
+def describe_amount(rule: AmountRule) -> str:
+    """'travaux d'au moins 40 000 € HT pour un pont (seuil à confirmer)'."""
+    bounds = []
+    if rule.min_eur is not None:
+        bounds.append(f"d'au moins {_fmt(rule.min_eur)} € HT")
+    if rule.max_eur is not None:
+        bounds.append(f"d'au plus {_fmt(rule.max_eur)} € HT")
+    where = f" pour {STRUCTURE_LABELS[rule.structure]}" if rule.structure else ""
+    return f"travaux {' et '.join(bounds)}{where}" + (TO_CONFIRM if rule.to_confirm else "")
+
+
+def describe_physical(rule: PhysicalRule) -> str:
+    """'ouverture de l'ouvrage d'au moins 2 m pour un pont'."""
+    bounds = []
+    if rule.min is not None:
+        bounds.append(f"d'au moins {_fmt(rule.min)} m")
+    if rule.max is not None:
+        bounds.append(f"d'au plus {_fmt(rule.max)} m")
+    where = f" pour {STRUCTURE_LABELS[rule.structure]}" if rule.structure else ""
+    text = f"{MEASURE_LABELS[rule.measure]} {' et '.join(bounds)}{where}"
+    return text + (TO_CONFIRM if rule.to_confirm else "")
 
 
 def _within(rule: PopulationRule, population: int) -> bool:
@@ -83,35 +128,116 @@ def _population_check(rules: list[PopulationRule], profile: Profile) -> tuple[bo
     return _within(rule, profile.population), describe_rule(rule)
 
 
+def _applies(rule: AmountRule | PhysicalRule, profile: Profile) -> bool | None:
+    """Does a structure-specific rule concern this project? None when the structure is unknown."""
+    if rule.structure is None:
+        return True
+    if profile.structure_kind is None:
+        return None
+    return rule.structure == profile.structure_kind
+
+
+def _amount_holds(rule: AmountRule, profile: Profile) -> bool | None:
+    """Against the works amount in € HT; a sum without « HT » is only known within [amount / 1.2, amount]."""
+    amount = profile.works_amount_eur
+    if amount is None:
+        return None
+    low = amount if profile.works_amount_ht else amount / VAT_FACTOR
+    results = []
+    if rule.min_eur is not None:
+        results.append(True if low >= rule.min_eur else False if amount < rule.min_eur else None)
+    if rule.max_eur is not None:
+        results.append(True if amount <= rule.max_eur else False if low > rule.max_eur else None)
+    if False in results:
+        return False
+    return None if None in results else True
+
+
+def _check_amounts(offer: Offer, profile: Profile, verdict: Verdict) -> None:
+    applicable = [r for r in offer.eligibility.works_amount if _applies(r, profile) is not False]
+    if not applicable:
+        return
+    said = f"montant indiqué {_fmt(profile.works_amount_eur)} €" if profile.works_amount_eur is not None else ""
+    if any(_applies(r, profile) is None for r in applicable):
+        # The structure is unknown: the sum decides only if it meets, or fails, every variant.
+        results = {_amount_holds(r, profile) for r in applicable}
+        text = " ; ".join(describe_amount(r) for r in applicable)
+        if results == {False}:
+            verdict.failed.append(f"{text} : {said}")
+        elif results == {True}:
+            verdict.met.append(f"{text} : {said}")
+        else:
+            verdict.missing.append(f"le type d'ouvrage et le montant hors taxes des travaux ({text})")
+        return
+    for rule in applicable:
+        text, holds = describe_amount(rule), _amount_holds(rule, profile)
+        if holds is True:
+            verdict.met.append(f"{text} : {said}")
+        elif holds is False:
+            verdict.failed.append(f"{text} : {said}")
+        elif profile.works_amount_eur is None:
+            verdict.missing.append(f"le montant des travaux ({text})")
+        else:
+            verdict.missing.append(f"le montant hors taxes des travaux ({text} ; {said})")
+
+
+def _check_physical(offer: Offer, profile: Profile, verdict: Verdict) -> None:
+    for rule in offer.eligibility.physical:
+        if _applies(rule, profile) is False:
+            continue
+        text, value = describe_physical(rule), getattr(profile, rule.measure)
+        if value is None:
+            verdict.missing.append(text)
+            continue
+        holds = (rule.min is None or value >= rule.min) and (rule.max is None or value <= rule.max)
+        (verdict.met if holds else verdict.failed).append(f"{text} : {_fmt(value)} m indiqués")
+
+
+def _known_member(programme: str, profile: Profile) -> bool:
+    return programme in profile.programmes or (programme in MEMBERSHIP_FACTS and programme in profile.facts)
+
+
 def evaluate(offer: Offer, profile: Profile) -> Verdict:
+    """Verdict of `offer` for the asker `profile`; see the module docstring for the three states."""
     verdict = Verdict(status="eligible")
+    rules = offer.eligibility
+    if rules.beneficiaries == "residents":
+        verdict.for_residents = True
+        verdict.met.append("aide destinée à vos habitants, la collectivité informe et oriente")
+        verdict.missing.append("l'éligibilité de chaque ménage (l'aide est versée aux habitants, pas à la collectivité)")
     audience = AUDIENCE_OF_TYPE.get(profile.collectivity_type or "")
-    if audience is None:
+    if verdict.for_residents:
+        pass  # the collectivity relays the aid; its own type does not decide anything
+    elif audience is None:
         verdict.missing.append("le type de collectivité (commune, intercommunalité…)")
     elif audience not in offer.audiences:
         verdict.failed.append(f"offre non ouverte aux collectivités de type {TYPE_LABELS[audience]}")
     else:
         verdict.met.append(f"ouverte aux collectivités de type {TYPE_LABELS[audience]}")
 
-    holds, text = _population_check(offer.eligibility.population, profile)
+    holds, text = _population_check(rules.population, profile)
     if holds is True:
         verdict.met.append(f"réservée aux {text}, vous en avez {_fmt(profile.population)}")
     elif holds is False:
         verdict.failed.append(f"réservée aux {text} (vous : {_fmt(profile.population)} habitants)")
-    elif text and "population" in text:
+    elif text:
         verdict.missing.append(text)
 
-    for condition in offer.eligibility.territory_all:
+    for condition in rules.territory_all:
         if condition in profile.facts:
             verdict.met.append(f"concerne {FACT_LABELS[condition]}")
         else:
             verdict.missing.append(f"être {FACT_LABELS[condition]}")
-    if offer.eligibility.programmes_any:
-        if set(offer.eligibility.programmes_any) & set(profile.programmes):
-            verdict.met.append("votre collectivité fait partie du programme requis")
+    if rules.programmes_any:
+        known = [p for p in rules.programmes_any if _known_member(p, profile)]
+        if known:
+            verdict.met.append(f"votre collectivité fait partie de {PROGRAMME_LABELS.get(known[0], known[0])}")
         else:
-            names = " ou ".join(PROGRAMME_LABELS.get(p, p) for p in offer.eligibility.programmes_any)
-            verdict.missing.append(f"faire partie du programme {names}")
+            names = " ou ".join(PROGRAMME_LABELS.get(p, p) for p in rules.programmes_any)
+            verdict.missing.append(f"faire partie de {names}")
+    _check_amounts(offer, profile, verdict)
+    _check_physical(offer, profile, verdict)
+    verdict.missing += [condition.rstrip(" .") for condition in rules.conditions]
 
     if offer.cost and offer.cost.free_for:
         free, _ = _population_check(offer.cost.free_for, profile)

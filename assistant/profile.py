@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from assistant.facts import extract_project_facts
 from assistant.schema import ThemeVocabulary
 from assistant.text import analyze, fold
 
@@ -37,6 +38,11 @@ class Profile(BaseModel):
     need: Need | None = None
     facts: list[str] = Field(default_factory=list, description="qpv, rural, coastal, mountain, overseas, frr, ort")
     programmes: list[str] = Field(default_factory=list)
+    works_amount_eur: int | None = Field(None, description="Amount of the works, € (HT when works_amount_ht).")
+    works_amount_ht: bool | None = Field(None, description="True when the amount was said « HT » (set with the amount).")
+    funding_gap_eur: int | None = Field(None, description="What is still to be financed, €.")
+    opening_m: float | None = Field(None, description="Opening of the structure (bridge), metres.")
+    structure_kind: Literal["bridge", "wall"] | None = None
     ambiguous_places: list[str] = Field(default_factory=list, description="Candidates to choose from.")
 
     def merged_with(self, newer: Profile) -> Profile:
@@ -171,6 +177,7 @@ def extract_profile(text: str, vocabulary: ThemeVocabulary, territories=None) ->
     else:
         profile.need = "les-deux" if len(needs) == 2 else (needs[0] if needs else None)
     profile.themes = detect_themes(text, vocabulary)
+    extract_project_facts(folded, profile)
     if territories is not None:
         apply_territory(profile, territories.resolve(text))
     return profile

@@ -1,0 +1,154 @@
+"""Eligibility in three states: « éligible » only when every rule was checked against a known fact."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from assistant.answer import eligibility_line
+from assistant.eligibility import evaluate
+from assistant.facts import extract_project_facts
+from assistant.profile import Profile
+from assistant.schema import Offer
+from assistant.text import fold
+from ingest.corpus import load_corpus
+from tests.conftest import CORPUS
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return load_corpus(CORPUS)
+
+
+def card(corpus, offer_id: str, **eligibility) -> Offer:
+    """A real card whose eligibility block is replaced, to test one rule at a time."""
+    offer = corpus.offers[offer_id]
+    data = offer.model_dump()
+    data["eligibility"] = eligibility
+    return Offer.model_validate(data)
+
+
+def said(text: str, **known) -> Profile:
+    profile = Profile(**known)
+    extract_project_facts(fold(text).replace("’", "'"), profile)
+    return profile
+
+
+COMMUNE = {"collectivity_type": "commune", "population": 250}
+
+
+# --- each structured rule: passing, failing, unknown -------------------------------------------
+
+def test_works_amount_floor(corpus):
+    offer = card(corpus, "cerema-ponts-travaux", works_amount=[{"structure": "bridge", "min_eur": 40000}])
+    assert evaluate(offer, said("notre pont : 55 000 € HT de travaux", **COMMUNE)).status == "eligible"
+    failing = evaluate(offer, said("notre pont : 12 200 € de travaux", **COMMUNE))
+    assert failing.status == "ineligible" and "40\u202f000 € HT" in failing.failed[0]
+    assert evaluate(offer, said("notre pont est abîmé", **COMMUNE)).status == "unknown"
+    # 45 000 € said without « HT » may be 37 500 € HT: the floor cannot be checked.
+    between = evaluate(offer, said("réparer notre pont pour 45 000 €", **COMMUNE))
+    assert between.status == "unknown" and "hors taxes" in between.missing[0]
+
+
+def test_works_amount_ceiling(corpus):
+    offer = card(corpus, "cerema-ponts-travaux", works_amount=[{"max_eur": 100000}])
+    assert evaluate(offer, said("des travaux de 80 k€", **COMMUNE)).status == "eligible"
+    assert evaluate(offer, said("des travaux de 1,2 M€", **COMMUNE)).status == "ineligible"
+    assert evaluate(offer, said("des travaux importants", **COMMUNE)).status == "unknown"
+
+
+def test_the_floor_depends_on_the_structure(corpus):
+    offer = corpus.offers["cerema-ponts-travaux"]
+    rules = {"works_amount": [r.model_dump() for r in offer.eligibility.works_amount]}
+    only_amounts = card(corpus, "cerema-ponts-travaux", **rules)
+    assert evaluate(only_amounts, said("notre mur de soutènement, 25 000 € HT de travaux", **COMMUNE)).status == "eligible"
+    assert evaluate(only_amounts, said("notre pont, 25 000 € HT de travaux", **COMMUNE)).status == "ineligible"
+    # Structure not said: 25 000 € HT passes for a wall, fails for a bridge → à vérifier; 15 000 € fails both.
+    assert evaluate(only_amounts, said("25 000 € HT de travaux", **COMMUNE)).status == "unknown"
+    assert evaluate(only_amounts, said("15 000 € HT de travaux", **COMMUNE)).status == "ineligible"
+
+
+def test_minimum_opening(corpus):
+    offer = card(corpus, "cerema-ponts-travaux", physical=[{"measure": "opening_m", "structure": "bridge", "min": 2.0}])
+    assert evaluate(offer, said("notre pont a 3 m d'ouverture", **COMMUNE)).status == "eligible"
+    failing = evaluate(offer, said("notre petit pont fait 1,80 m d'ouverture", **COMMUNE))
+    assert failing.status == "ineligible" and "1,8 m" in failing.failed[0]
+    assert evaluate(offer, said("notre petit pont", **COMMUNE)).status == "unknown"
+    # A retaining wall has no opening: the bridge rule does not concern it.
+    assert evaluate(offer, said("notre mur de soutènement", **COMMUNE)).status == "eligible"
+
+
+def test_the_issue_example_gets_a_no_naming_the_opening(corpus):
+    question = ("Commune de 250 habitants dans l'Aisne, notre petit pont fait 1,80 m d'ouverture, le Programme "
+                "national Ponts travaux peut-il le financer ?")
+    verdict = evaluate(corpus.offers["cerema-ponts-travaux"], said(question, **COMMUNE))
+    assert verdict.status == "ineligible"
+    assert any("ouverture" in reason and "2 m" in reason for reason in verdict.failed)
+
+
+@pytest.mark.parametrize("programme", ["action-coeur-de-ville", "petites-villes-de-demain", "villages-d-avenir"])
+def test_programme_membership(corpus, programme):
+    offer = card(corpus, "bdt-appui-programmes-anct", programmes_any=[programme])
+    assert evaluate(offer, Profile(**COMMUNE, programmes=[programme])).status == "eligible"
+    unknown = evaluate(offer, Profile(**COMMUNE))
+    assert unknown.status == "unknown" and unknown.missing[0].startswith("faire partie de")
+    # Membership is never assumed from the asker's size or type: no known fact, no « non ».
+    assert evaluate(offer, Profile(collectivity_type="commune", population=600)).status == "unknown"
+
+
+@pytest.mark.parametrize("zoning", ["ort", "qpv", "frr"])
+def test_zonings_count_as_membership_only_when_known(corpus, zoning):
+    offer = card(corpus, "anct-fonds-restructuration-locaux-activite", programmes_any=[zoning])
+    assert evaluate(offer, Profile(**COMMUNE, facts=[zoning])).status == "eligible"
+    assert evaluate(offer, Profile(**COMMUNE)).status == "unknown"
+
+
+def test_population_rule_still_decides(corpus):
+    offer = card(corpus, "anct-petites-villes-de-demain", population=[{"audience": "commune", "max": 19999}])
+    assert evaluate(offer, Profile(collectivity_type="commune", population=8000)).status == "eligible"
+    assert evaluate(offer, Profile(collectivity_type="commune", population=45000)).status == "ineligible"
+    assert evaluate(offer, Profile(collectivity_type="commune")).status == "unknown"
+
+
+@pytest.mark.parametrize("offer_id", ["anah-maprimeadapt", "anah-mon-accompagnateur-renov", "anah-loc-avantages"])
+def test_aids_for_residents_are_never_eligible_for_the_collectivity(corpus, offer_id):
+    verdict = evaluate(corpus.offers[offer_id], Profile(collectivity_type="commune", population=1200, facts=["rural"]))
+    assert verdict.for_residents and verdict.status != "eligible"
+    line = eligibility_line(verdict)
+    assert line.startswith("Pour vos habitants") and "Vous semblez éligible" not in line
+
+
+def test_free_text_conditions_are_always_to_check(corpus):
+    offer = corpus.offers["anct-cites-educatives"]
+    verdict = evaluate(offer, Profile(collectivity_type="commune", population=40000, facts=["qpv"]))
+    assert verdict.status == "unknown"
+    assert any("Éducation nationale" in missing for missing in verdict.missing)
+
+
+# --- the kind: over every card and a few profiles, « éligible » never rests on an unchecked rule ---
+
+PROFILES = [
+    Profile(collectivity_type="commune", population=600, facts=["rural"]),
+    Profile(collectivity_type="commune", population=45000, facts=["qpv", "ort"], programmes=["action-coeur-de-ville"]),
+    Profile(collectivity_type="epci", population=30000),
+    Profile(collectivity_type="commune", population=250, works_amount_eur=50000, works_amount_ht=True,
+            opening_m=3.0, structure_kind="bridge", programmes=["villages-d-avenir", "petites-villes-de-demain"]),
+    Profile(),
+]
+
+
+def test_eligible_never_coexists_with_an_unchecked_condition(corpus):
+    eligible = 0
+    for offer, profile in itertools.product(corpus.offers.values(), PROFILES):
+        verdict = evaluate(offer, profile)
+        line = eligibility_line(verdict)
+        if verdict.status == "eligible":
+            eligible += 1
+            rules = offer.eligibility
+            assert not verdict.missing and not rules.conditions and rules.beneficiaries == "collectivity", offer.id
+            assert set(rules.territory_all) <= set(profile.facts), offer.id
+            assert "à vérifier" not in line, offer.id
+        else:
+            assert "Vous semblez éligible" not in line, (offer.id, line)
+    assert eligible > 0  # the test would be empty if nothing could ever be eligible
