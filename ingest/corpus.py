@@ -101,6 +101,13 @@ def load_themes(corpus_dir: Path) -> ThemeVocabulary:
     return themes
 
 
+def resolve_offer(offers: dict[str, Offer], offer_id: str) -> Offer | None:
+    """The offer with this id, or the card it was merged into (its `former_ids`); None if neither."""
+    if offer_id in offers:
+        return offers[offer_id]
+    return next((o for o in offers.values() if offer_id in o.former_ids), None)
+
+
 def period_end(end: str | None) -> dt.date | None:
     """Last day a partial date covers: '2025' → 2025-12-31, '2026-06' → 2026-06-30."""
     if not end:

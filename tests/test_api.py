@@ -50,6 +50,8 @@ def test_offers_listing_detail_and_unknown_id(http):
     assert {"id", "partner", "title", "summary", "themes", "eligibility", "status", "source_urls"} <= set(card)
     missing = http.get("/v1/offers/n-existe-pas")
     assert missing.status_code == 404 and "inconnue" in missing.json()["detail"]
+    merged = http.get("/v1/offers/cerema-villages-d-avenir")  # old id of a merged card: old links still work
+    assert merged.status_code == 200 and merged.json()["id"] == "anct-villages-d-avenir"
     assert {p["id"] for p in http.get("/v1/partners").json()} >= {"anct", "ademe", "cerema", "anru", "anah", "banque-des-territoires"}
 
 

@@ -197,3 +197,70 @@ def test_a_period_ended_long_ago_without_a_status_update_fails_the_check(tmp_pat
     _with_period(target, "anct/anct-crte.yaml", "2025-12", "2026-11-20", note="Reconduit en 2026, modalités à confirmer.")
     errors, _ = quality_warnings(load_corpus(target, today=dt.date(2026, 12, 3)), today=dt.date(2026, 12, 3))
     assert [e for e in errors if offer_id in e.path] == []
+
+
+# --- Section 11 of the reference: corrections, new offers, merged cards ---------------------------
+
+from ingest.corpus import resolve_offer  # noqa: E402
+
+
+def _text(offer) -> str:
+    return " ".join([offer.summary, offer.description, offer.status_note or "", *offer.eligibility.conditions,
+                     *(f"{f.label} {f.value}" for f in offer.figures)])
+
+
+def test_mobility_card_gives_the_lom_dates(corpus):
+    text = _text(corpus.offers["cerema-mobilites"])
+    assert "31 mars 2021" in text and "1er juillet 2021" in text
+    assert "30 juin 2021" not in text
+
+
+def test_petites_villes_de_demain_continue_after_2026(corpus):
+    offer = corpus.offers["anct-petites-villes-de-demain"]
+    assert offer.period.end is None and offer.id not in corpus.ended
+    assert "après 2026" in offer.status_note and "à confirmer" in offer.status_note
+
+
+def test_bridge_works_programme_carries_its_rules(corpus):
+    offer = corpus.offers["cerema-ponts-travaux"]
+    floors = {r.structure: (r.min_eur, r.to_confirm) for r in offer.eligibility.works_amount}
+    assert floors == {"bridge": (40000, True), "wall": (20000, True)}
+    assert [(r.measure, r.min) for r in offer.eligibility.physical] == [("opening_m", 2.0)]
+    assert "seuils à confirmer" in offer.description
+    # Its announced end (30 June 2026, itself « à confirmer ») is past: the status says so.
+    assert corpus.ended.get(offer.id) == dt.date(2026, 6, 30) and "à confirmer" in offer.status_note
+
+
+def test_fonds_vert_2026_states_no_envelope_as_fact(corpus):
+    offer = corpus.offers["etat-fonds-vert"]
+    texts = [_text(offer), *(p.correction for p in offer.outdated_premises)]
+    assert not any("650" in t for t in texts)
+    figure = next(f for f in offer.figures if "2026" in f.label)
+    assert figure.to_confirm and not re.search(r"\d\s*(M€|Md€)", figure.value)
+
+
+def test_villages_d_avenir_is_one_offer_and_the_old_id_still_resolves(corpus):
+    assert "cerema-villages-d-avenir" not in corpus.offers
+    assert corpus.resolve("cerema-villages-d-avenir") == "anct-villages-d-avenir"
+    merged = resolve_offer(corpus.offers, "cerema-villages-d-avenir")
+    assert merged.id == "anct-villages-d-avenir" and "Cerema apporte" in merged.description
+
+
+def test_offers_officials_ask_about_are_in_the_corpus(corpus):
+    new = {"etat-dsec", "etat-fonds-barnier", "etat-new-deal-mobile", "etat-fonds-mobilites-actives",
+           "anct-reconquete-commerce-rural"}
+    assert new <= set(corpus.offers)
+    assert corpus.offers["etat-fonds-mobilites-actives"].status == "closed"
+    for offer_id in ("etat-dsec", "etat-new-deal-mobile", "anct-reconquete-commerce-rural"):
+        assert "à confirmer" in _text(corpus.offers[offer_id]), offer_id
+
+
+def test_gold_cases_name_only_current_or_merged_cards(corpus):
+    import json
+
+    from evals.run import GOLD
+
+    for line in GOLD.read_text(encoding="utf-8").splitlines():
+        expected = json.loads(line)["expected"] if line.strip() else {}
+        for offer_id in [*expected.get("primary", []), *expected.get("acceptable", [])]:
+            assert corpus.resolve(offer_id), offer_id

@@ -9,6 +9,7 @@ from api.models import OfferPage
 from api.security import public_rate_limit
 from assistant.schema import Audience, Partner, Status
 from assistant.service import Assistant
+from ingest.corpus import resolve_offer
 
 router = APIRouter(prefix="/v1", tags=["offers"])
 PARTNERS_PATH = "/v1/partners"
@@ -58,7 +59,7 @@ def list_offers(
 
 @router.get("/offers/{offer_id}", summary="Une fiche d'offre complète")
 def get_offer(offer_id: str, assistant: Assistant = Depends(get_assistant)) -> dict:
-    offer = assistant.offers.get(offer_id)
+    offer = resolve_offer(assistant.offers, offer_id)  # a merged card's old id still leads to it
     if offer is None:
         raise HTTPException(404, f"Offre inconnue : {offer_id}")
     return offer.model_dump(mode="json")
