@@ -89,27 +89,20 @@ def describe_rule(rule: PopulationRule) -> str:
     return f"{who} de {_fmt(rule.min)} à {_fmt(rule.max)} habitants"
 
 
+def _describe_bounds(subject: str, low, high, unit: str, rule: AmountRule | PhysicalRule) -> str:
+    bounds = [f"d'au {word} {_fmt(value)} {unit}" for word, value in (("moins", low), ("plus", high)) if value is not None]
+    where = f" pour {STRUCTURE_LABELS[rule.structure]}" if rule.structure else ""
+    return f"{subject} {' et '.join(bounds)}{where}" + (TO_CONFIRM if rule.to_confirm else "")
+
+
 def describe_amount(rule: AmountRule) -> str:
     """'travaux d'au moins 40 000 € HT pour un pont (seuil à confirmer)'."""
-    bounds = []
-    if rule.min_eur is not None:
-        bounds.append(f"d'au moins {_fmt(rule.min_eur)} € HT")
-    if rule.max_eur is not None:
-        bounds.append(f"d'au plus {_fmt(rule.max_eur)} € HT")
-    where = f" pour {STRUCTURE_LABELS[rule.structure]}" if rule.structure else ""
-    return f"travaux {' et '.join(bounds)}{where}" + (TO_CONFIRM if rule.to_confirm else "")
+    return _describe_bounds("travaux", rule.min_eur, rule.max_eur, "€ HT", rule)
 
 
 def describe_physical(rule: PhysicalRule) -> str:
-    """'ouverture de l'ouvrage d'au moins 2 m pour un pont'."""
-    bounds = []
-    if rule.min is not None:
-        bounds.append(f"d'au moins {_fmt(rule.min)} m")
-    if rule.max is not None:
-        bounds.append(f"d'au plus {_fmt(rule.max)} m")
-    where = f" pour {STRUCTURE_LABELS[rule.structure]}" if rule.structure else ""
-    text = f"{MEASURE_LABELS[rule.measure]} {' et '.join(bounds)}{where}"
-    return text + (TO_CONFIRM if rule.to_confirm else "")
+    """'l'ouverture de l'ouvrage d'au moins 2 m pour un pont'."""
+    return _describe_bounds(MEASURE_LABELS[rule.measure], rule.min, rule.max, "m", rule)
 
 
 def _within(rule: PopulationRule, population: int) -> bool:

@@ -169,13 +169,7 @@ def load_corpus(corpus_dir: Path, today: dt.date | None = None) -> Corpus:
             continue
         if offer.partner != path.parent.name:
             problems.append(Problem(str(path), "partner", f"« {offer.partner} » mais rangée sous {path.parent.name}/"))
-        if offer.id != path.stem:
-            problems.append(Problem(str(path), "id", f"« {offer.id} » ne correspond pas au nom du fichier"))
-        for theme in offer.themes:
-            if theme not in known_themes:
-                problems.append(Problem(str(path), "themes", f"thème inconnu « {theme} »"))
-        if offer.id in offers:
-            problems.append(Problem(str(path), "id", f"identifiant déjà utilisé par {paths[offer.id]}"))
+        _check_card(offer, path, known_themes, paths, problems)
         offer, end = _mark_ended(offer, today)
         if end is not None:
             ended[offer.id] = end
@@ -203,6 +197,18 @@ def load_corpus(corpus_dir: Path, today: dt.date | None = None) -> Corpus:
     )
 
 
+def _check_card(card: Offer | Signpost, path: Path, known_themes: set[str], seen: dict[str, Path],
+                problems: list[Problem]) -> None:
+    """Checks shared by offers and signposts: id = file name, known themes, unique id."""
+    if card.id != path.stem:
+        problems.append(Problem(str(path), "id", f"« {card.id} » ne correspond pas au nom du fichier"))
+    for theme in card.themes:
+        if theme not in known_themes:
+            problems.append(Problem(str(path), "themes", f"thème inconnu « {theme} »"))
+    if card.id in seen:
+        problems.append(Problem(str(path), "id", f"identifiant déjà utilisé par {seen[card.id]}"))
+
+
 def _load_signposts(
     corpus_dir: Path, known_themes: set[str], offer_ids: set[str], problems: list[Problem]
 ) -> tuple[dict[str, Signpost], dict[str, Path]]:
@@ -213,16 +219,10 @@ def _load_signposts(
         card = _validate(Signpost, path, problems)
         if card is None:
             continue
-        if card.id != path.stem:
-            problems.append(Problem(str(path), "id", f"« {card.id} » ne correspond pas au nom du fichier"))
-        for theme in card.themes:
-            if theme not in known_themes:
-                problems.append(Problem(str(path), "themes", f"thème inconnu « {theme} »"))
+        _check_card(card, path, known_themes, paths, problems)
         for offer_id in card.complements:
             if offer_id not in offer_ids:
                 problems.append(Problem(str(path), "complements", f"offre inconnue « {offer_id} »"))
-        if card.id in signposts:
-            problems.append(Problem(str(path), "id", f"identifiant déjà utilisé par {paths[card.id]}"))
         signposts[card.id] = card
         paths[card.id] = path
     return signposts, paths
