@@ -52,7 +52,7 @@ def document_errors(schema: dict, limited: set[str], console_paths: set[str]) ->
             if path in limited:
                 codes.add(429)
             if path in console_paths:
-                codes.add(401)
+                codes |= {401, 404}  # 404: unknown conversation, or a département filter naming none
                 if method == "delete":
                     codes.add(403)
             for code in sorted(codes):

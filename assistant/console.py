@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import selectinload
 
 from assistant.store import Conversation, Database, Feedback, Review, Turn
@@ -60,14 +60,29 @@ class Filters:
     unmet: bool | None = None
 
 
+def departement_code(value: str, departements: dict) -> str:
+    """A département given by code (« 15 », « 2A », « 971 ») or by name (« Cantal », « corse-du-sud »,
+    accents and case ignored) -> its code. `departements`: code -> object with `.name` (the
+    territory tables). Raises Invalid with a French message when nothing matches."""
+    from assistant.text import fold
+
+    text = value.strip()
+    code = text.upper().zfill(2) if text.isdigit() else text.upper()
+    if code in departements:
+        return code
+    wanted = fold(text).replace("-", " ").replace("'", " ")
+    for known, departement in departements.items():
+        if fold(departement.name).replace("-", " ").replace("'", " ") == wanted:
+            return known
+    raise Invalid(f"Département inconnu : « {text} ». Donnez son code (ex. 15, 2A) ou son nom (ex. Cantal).")
+
+
 def _value(x) -> str:
     return str(getattr(x, "value", x))
 
 
-def _load(db: Database, filters: Filters) -> list[Conversation]:
-    query = select(Conversation).options(
-        selectinload(Conversation.turns).selectinload(Turn.feedback), selectinload(Conversation.reviews)
-    )
+def _where(query, filters: Filters):
+    """The filters SQL can apply on the conversation row (indexed columns), plus « has a turn »."""
     if filters.date_from:
         query = query.where(Conversation.created_at >= dt.datetime.combine(filters.date_from, dt.time()))
     if filters.date_to:
@@ -78,7 +93,20 @@ def _load(db: Database, filters: Filters) -> list[Conversation]:
         query = query.where(Conversation.region_code == filters.region)
     if filters.review:
         query = query.where(Conversation.review_status == filters.review)
-    query = query.order_by(Conversation.updated_at.desc(), Conversation.id)
+    return query.where(Conversation.turns.any())
+
+
+def _in_sql_only(filters: Filters) -> bool:
+    """True when no filter needs the turns' content (partner, theme, feedback, text, unmet)."""
+    return not any((filters.partner, filters.theme, filters.feedback, filters.q, filters.unmet is not None))
+
+
+def _with_turns(query):
+    return query.options(selectinload(Conversation.turns).selectinload(Turn.feedback), selectinload(Conversation.reviews))
+
+
+def _load(db: Database, filters: Filters) -> list[Conversation]:
+    query = _with_turns(_where(select(Conversation), filters)).order_by(Conversation.updated_at.desc(), Conversation.id)
     with db.session() as session:
         conversations = list(session.scalars(query))
     return [c for c in conversations if _matches(c, filters)]
@@ -165,6 +193,17 @@ def summary(c: Conversation) -> dict:
 
 
 def list_conversations(db: Database, filters: Filters, offset: int = 0, limit: int = 25) -> dict:
+    """One page of conversations, newest first. Filters on the conversation row are counted and
+    paged in SQL (only the page's turns are read); filters on the turns' content read the
+    matching rows' turns."""
+    if _in_sql_only(filters):
+        with db.session() as session:
+            total = session.scalar(_where(select(func.count(Conversation.id)), filters))
+            page = session.scalars(
+                _with_turns(_where(select(Conversation), filters))
+                .order_by(Conversation.updated_at.desc(), Conversation.id).offset(offset).limit(limit)
+            ).all()
+            return {"total": total, "offset": offset, "limit": limit, "items": [summary(c) for c in page]}
     found = _load(db, filters)
     return {"total": len(found), "offset": offset, "limit": limit, "items": [summary(c) for c in found[offset : offset + limit]]}
 

@@ -304,3 +304,20 @@ def test_stream_reports_failures_as_an_error_event():
     events = asyncio.run(consume())
     assert [e.event for e in events] == ["delta", "error"]
     assert json.loads(events[-1].data) == {"detail": ERROR_TEXT}
+
+
+def test_departement_filter_takes_a_code_or_a_name(http, agent_token, school):
+    from assistant.console import departement_code
+    from assistant.territory import Territories
+    from tests.conftest import CORPUS
+
+    departements = Territories.load(CORPUS).departements
+    for departement in departements.values():  # every département, by code and by name, any case
+        assert departement_code(departement.code, departements) == departement.code
+        assert departement_code(departement.name.upper(), departements) == departement.code
+    assert departement_code("corse du sud", departements) == "2A" and departement_code("1", departements) == "01"
+    by_code = http.get("/v1/conversations", params={"departement": "15"}, headers=auth(agent_token)).json()
+    by_name = http.get("/v1/conversations", params={"departement": "cantal"}, headers=auth(agent_token)).json()
+    assert by_code == by_name
+    unknown = http.get("/v1/conversations", params={"departement": "Atlantide"}, headers=auth(agent_token))
+    assert unknown.status_code == 404 and "Département inconnu : « Atlantide »" in unknown.json()["detail"]

@@ -34,9 +34,10 @@ def _day(value: str | None, name: str) -> dt.date | None:
 
 
 def filters(
+    assistant: Assistant = Depends(get_assistant),
     date_from: str | None = Query(None, pattern=DATE, description="Depuis ce jour (AAAA-MM-JJ).", json_schema_extra={"format": "date"}),
     date_to: str | None = Query(None, pattern=DATE, description="Jusqu'à ce jour inclus.", json_schema_extra={"format": "date"}),
-    departement: str | None = Query(None, pattern=r"^(\d{2,3}|2[AB])$", description="Code du département."),
+    departement: str | None = Query(None, min_length=1, max_length=60, description="Code (15, 2A) ou nom (Cantal) du département."),
     region: str | None = Query(None, pattern=r"^\d{2}$", description="Code de la région."),
     partner: str | None = Query(None, description="Partenaire d'une offre proposée (anct, ademe…)."),
     theme: str | None = Query(None, description="Thème détecté (voir corpus/themes.yaml)."),
@@ -45,6 +46,11 @@ def filters(
     q: str | None = Query(None, max_length=200, description="Texte cherché dans les messages ou le nom de la collectivité."),
     unmet: bool | None = Query(None, description="Seulement les besoins non couverts (aucune offre ou 👎)."),
 ) -> console.Filters:
+    if departement is not None:
+        try:
+            departement = console.departement_code(departement, assistant.territories.departements)
+        except console.Invalid as exc:  # a well-formed filter naming nothing known: like an unknown id
+            raise HTTPException(404, str(exc)) from None
     return console.Filters(_day(date_from, "date_from"), _day(date_to, "date_to"), departement, region, partner, theme, feedback, review, q or None, unmet)
 
 
