@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -97,3 +99,26 @@ def admin_token(assistant) -> str:
     from assistant.auth import create_token
 
     return create_token(assistant.db, "Admin de test", "admin")[0]
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """A real Debian redis-server on 127.0.0.1 (installed by .ci/run), stopped after the test."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server absent (installé par .ci/run)")
+    port = free_port()
+    process = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+                                "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    import redis
+
+    for _ in range(100):
+        try:
+            redis.Redis.from_url(url).ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    yield url, process
+    process.terminate()
+    process.wait(10)

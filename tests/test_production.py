@@ -14,7 +14,6 @@ import threading
 
 import httpx
 import pytest
-from fastapi import HTTPException
 
 from tests.conftest import CORPUS, LiveServer, free_port
 
@@ -319,32 +318,6 @@ def test_two_builds_at_once_are_serialised_and_orphans_removed(settings, embeddi
 
 
 # ---- several workers: shared limits, trusted proxies ------------------------------------------------
-@pytest.fixture
-def redis_url(tmp_path):
-    """A real Debian redis-server on 127.0.0.1 (installed by .ci/run), stopped after the test."""
-    import subprocess
-    import time
-
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server absent (installé par .ci/run)")
-    port = free_port()
-    process = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
-                                "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    import redis
-
-    for _ in range(100):
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield url, process
-    process.terminate()
-    process.wait(10)
-
-
 def asgi_client(app, ip: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(ip, 40000)), base_url="http://test")
 
