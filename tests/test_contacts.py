@@ -400,3 +400,22 @@ def test_water_agency_examples(directory: ContactDirectory) -> None:
     assert "à vérifier" in directory.signpost_door(_signpost("basin"), "45").name  # Loiret: Seine and Loire
     overseas = directory.signpost_door(_signpost("basin"), "971")
     assert overseas is not None and "pas d'agence de l'eau" in overseas.name and "à vérifier" in overseas.name
+
+
+def test_every_signpost_card_finds_its_body_for_a_commune(directory: ContactDirectory) -> None:
+    signposts = load_corpus(CORPUS).signposts
+    assert {"porte-ars", "porte-drac", "porte-agence-de-l-eau", "porte-cdg", "porte-caf"} <= set(signposts)
+    for signpost in signposts.values():
+        door = directory.signpost_door(signpost, insee="15187")  # Saint-Flour, Cantal
+        assert door is not None and door.url == signpost.url, signpost.id
+        locate = str(signpost.locate)
+        if locate == "region":
+            assert door.name.endswith(" — Auvergne-Rhône-Alpes"), door.name
+        elif locate == "departement":
+            assert "Cantal (15)" in door.name or door.name.startswith("Préfecture du Cantal"), door.name
+        elif locate == "basin":  # the Cantal drains to the Loire and to the Garonne
+            assert "selon la commune, à vérifier" in door.name, door.name
+        else:
+            assert door.name == signpost.body
+    paris = directory.signpost_door(signposts["porte-agence-de-l-eau"], insee="75056")
+    assert paris is not None and paris.name == "Agence de l'eau Seine-Normandie"
