@@ -382,3 +382,51 @@ def test_the_schema_states_what_the_code_checks(http, agent_token):
     assert http.get("/v1/stats", params={"date_from": "2026-02-30"}, headers=auth).status_code == 422
     options = http.request("OPTIONS", "/v1/conversations/abcdefgh", headers=auth)
     assert options.status_code == 405 and set(options.headers["allow"].split(", ")) >= {"GET", "DELETE"}
+
+
+# ---- fault drills ------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_a_worker_killed_mid_stream_loses_no_acknowledged_turn(settings, indexed, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    data = tmp_path / "data"
+    shutil.copytree(settings.data_dir, data, ignore=shutil.ignore_patterns("aiguillage.db*", "pending-turns"))
+    port = free_port()
+    env = {**os.environ, "AIGUILLAGE_DATA_DIR": str(data), "AIGUILLAGE_CORPUS_DIR": str(CORPUS), "AIGUILLAGE_PORT": str(port),
+           "AIGUILLAGE_RATE_LIMIT": "1000/minute"}
+    url = f"http://127.0.0.1:{port}"
+
+    def start() -> subprocess.Popen:
+        process = subprocess.Popen([str(Path(sys.executable).parent / "aiguillage"), "serve"], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(600):
+            try:
+                if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                    return process
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("server did not start")
+
+    server = start()
+    try:
+        first = httpx.post(url + "/v1/chat", json={"message": SCHOOL}, timeout=60).json()
+        conversation = first["conversation_id"]
+        with httpx.stream("POST", url + "/v1/chat/stream", timeout=60,
+                          json={"message": "et pour l'éclairage public ?", "conversation_id": conversation}) as response:
+            next(response.iter_lines())  # the stream has begun
+            os.kill(server.pid, signal.SIGKILL)
+            server.wait(10)
+        server = start()
+        messages = httpx.get(f"{url}/v1/conversations/{conversation}/public", timeout=30).json()["messages"]
+        assert messages[0]["message"] == SCHOOL and messages[0]["answer"] == first["answer"]  # acknowledged: kept
+        assert all(m["answer"] for m in messages) and len(messages) in (1, 2)  # the cut turn: whole or absent
+        after = httpx.post(url + "/v1/chat", json={"message": "qui contacter ?", "conversation_id": conversation}, timeout=60)
+        assert after.status_code == 200 and after.json()["message_id"] == len(messages) + 1
+    finally:
+        server.kill()
+        server.wait(10)

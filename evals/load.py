@@ -1,0 +1,78 @@
+"""Load a running server with N concurrent chat clients and print throughput, latencies and errors
+(printed figures, never a timed assertion).
+
+    AIGUILLAGE_RATE_LIMIT=1000000/minute .venv/bin/aiguillage serve --workers 2 &
+    .venv/bin/python -m evals.load --url http://127.0.0.1:8000 --clients 1,4,16 --seconds 20
+
+Each client keeps its connection alive and asks the questions below in turn, each as a new
+conversation (the per-conversation limit is not what is measured). Any status other than 200, or a
+connection error, counts as an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import threading
+import time
+
+import httpx
+
+QUESTIONS = [
+    "Ma commune de 800 habitants veut rénover l'école, qui peut nous aider ?",
+    "Quelle aide pour l'éclairage public d'un village du Cantal ?",
+    "Notre intercommunalité veut reconvertir une friche industrielle.",
+    "Comment financer une maison de santé dans une commune rurale ?",
+]
+
+
+def run(url: str, clients: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def client(index: int) -> None:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            n = index
+            while time.monotonic() < stop_at:
+                started = time.perf_counter()
+                try:
+                    response = http.post("/v1/chat", json={"message": QUESTIONS[n % len(QUESTIONS)]})
+                    outcome = None if response.status_code == 200 else f"HTTP {response.status_code}"
+                except httpx.HTTPError as exc:
+                    outcome = type(exc).__name__
+                with lock:
+                    (errors.append(outcome) if outcome else latencies.append(time.perf_counter() - started))
+                n += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    ordered = sorted(latencies) or [0.0]
+    return {
+        "clients": clients, "requests": len(latencies), "errors": len(errors), "rps": len(latencies) / elapsed,
+        "p50_ms": statistics.median(ordered) * 1000, "p95_ms": ordered[int(0.95 * (len(ordered) - 1))] * 1000,
+        "error_kinds": sorted(set(errors)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Concurrent chat clients against a running server.")
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--clients", default="1,4,16", help="comma-separated client counts, run in turn")
+    parser.add_argument("--seconds", type=float, default=20)
+    args = parser.parse_args()
+    print(f"{'clients':>7} {'requêtes':>9} {'erreurs':>8} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7}")
+    for clients in (int(c) for c in args.clients.split(",")):
+        row = run(args.url, clients, args.seconds)
+        print(f"{row['clients']:>7} {row['requests']:>9} {row['errors']:>8} {row['rps']:>7.1f} {row['p50_ms']:>7.0f} "
+              f"{row['p95_ms']:>7.0f}" + (f"  ({', '.join(row['error_kinds'])})" if row["error_kinds"] else ""))
+
+
+if __name__ == "__main__":
+    main()
