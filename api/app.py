@@ -62,7 +62,10 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        # Purge conversations past the retention period now, then once a day; retry spooled turns.
+        # Load the index before accepting requests (each worker would otherwise pay it on its first
+        # request); purge conversations past the retention period now, then daily; retry spooled turns.
+        with contextlib.suppress(IndexNotReady):
+            await asyncio.to_thread(app.state.assistant.handle.current)
         db = app.state.assistant.db
         tasks = [
             asyncio.create_task(purge_daily(db, settings.conversation_retention_days)),
