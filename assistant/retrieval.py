@@ -12,7 +12,6 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import bm25s
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
@@ -20,7 +19,10 @@ from assistant.config import Settings
 from assistant.schema import Offer
 from assistant.text import analyze
 from assistant.vectorstore import chroma_client
-from ingest.indexer import manifest_path, read_manifest, snapshot_path
+from ingest.indexer import bm25_path, chroma_id, manifest_path, passages_path, read_manifest, snapshot_path
+
+
+MAX_WHERE_OFFERS = 500  # offer ids in one Chroma `where` clause, far under SQLite's variable limit
 
 
 class IndexNotReady(RuntimeError):
@@ -75,21 +77,42 @@ class OfferHit:
 
 
 class LoadedIndex:
-    """One immutable generation of the index: snapshot of cards, passages, BM25 model, collection."""
+    """One immutable generation of the index: snapshot of cards, passage order, BM25 model, collection.
+
+    Everything is read from the generation's files, written by the indexer: nothing is re-analyzed
+    and no passage text is held in memory (the few shown as evidence are read from Chroma on demand).
+    """
 
     def __init__(self, settings: Settings, manifest: dict):
+        import bm25s
+
         self.manifest = manifest
         self.collection_name = manifest["collection"]
-        snapshot = json.loads(snapshot_path(settings, self.collection_name).read_text(encoding="utf-8"))
+        self.generation = manifest["generation"]
+        self.hashes: dict[str, str] = manifest["offers"]
+        self.stale = len(manifest.get("retired", []))  # retired passages still in the collection
+        snapshot = json.loads(snapshot_path(settings, self.generation).read_text(encoding="utf-8"))
         self.offers = {offer_id: Offer.model_validate(card) for offer_id, card in snapshot.items()}
         self.collection = chroma_client(settings).get_collection(self.collection_name)
-        stored = self.collection.get(include=["documents", "metadatas"])
-        self.passage_ids: list[str] = stored["ids"]
-        self.passage_texts: list[str] = stored["documents"]
-        self.passage_offer: list[str] = [m["offer_id"] for m in stored["metadatas"]]
-        self.passage_text_by_id = dict(zip(self.passage_ids, self.passage_texts))
-        self.bm25 = bm25s.BM25()
-        self.bm25.index([analyze(text) or ["∅"] for text in self.passage_texts], show_progress=False)
+        order = json.loads(passages_path(settings, self.generation).read_text(encoding="utf-8"))
+        self.passage_ids: list[str] = order["ids"]
+        self.passage_offer: list[str] = order["offers"]
+        self.offer_of: dict[str, str] = dict(zip(self.passage_ids, self.passage_offer))
+        self.bm25 = bm25s.BM25.load(str(bm25_path(settings, self.generation)), mmap=True)
+
+    def live_passage(self, stored_id: str) -> str | None:
+        """The passage id behind a Chroma id, or None for a retired version of a changed offer."""
+        passage_id, _, offer_hash = stored_id.rpartition("@")
+        offer_id = self.offer_of.get(passage_id)
+        return passage_id if offer_id is not None and self.hashes.get(offer_id) == offer_hash else None
+
+    def passage_texts(self, passage_ids: list[str]) -> dict[str, str]:
+        """passage id -> text, read from Chroma for the few passages shown to a user."""
+        wanted = [chroma_id(p, self.hashes[self.offer_of[p]]) for p in passage_ids if p in self.offer_of]
+        if not wanted:
+            return {}
+        found = self.collection.get(ids=wanted, include=["documents"])
+        return {i.rpartition("@")[0]: text for i, text in zip(found["ids"], found["documents"])}
 
 
 class IndexHandle:
@@ -156,21 +179,36 @@ class HybridRetriever:
     def dense_ranking(
         self, index: LoadedIndex, query_vector: list[float], allowed: set[str] | None
     ) -> list[tuple[str, float]]:
-        n_results = len(index.passage_ids) if allowed is not None else min(self.depth, len(index.passage_ids))
-        where = {"offer_id": {"$in": sorted(allowed)}} if allowed is not None else None
+        """Nearest live passages, best first: (passage id, cosine similarity).
+
+        Retired passages (an older version of a changed offer) are skipped, so the query asks for
+        that many more. A filter on few offers goes to Chroma as a `where` clause; a broad one is
+        applied here on a deeper unfiltered query (a `where` listing thousands of ids would hit
+        SQLite's variable limit).
+        """
         if allowed is not None and not allowed:
             return []
+        total = len(index.passage_ids) + index.stale
+        n_results, where = self.depth + index.stale, None
+        if allowed is not None and len(allowed) <= MAX_WHERE_OFFERS:
+            where = {"offer_id": {"$in": sorted(allowed)}}
+        elif allowed is not None:
+            n_results *= -(-2 * len(index.offers) // len(allowed))  # twice the expected depth
         found = index.collection.query(
-            query_embeddings=[query_vector], n_results=max(1, n_results), where=where, include=["distances"]
+            query_embeddings=[query_vector], n_results=max(1, min(total, n_results)), where=where, include=["distances"]
         )
-        pairs = [(pid, 1.0 - float(d)) for pid, d in zip(found["ids"][0], found["distances"][0])]
+        pairs = []
+        for stored_id, distance in zip(found["ids"][0], found["distances"][0]):
+            passage_id = index.live_passage(stored_id)
+            if passage_id is not None and (allowed is None or index.offer_of[passage_id] in allowed):
+                pairs.append((passage_id, 1.0 - float(distance)))
         return pairs[: self.depth]
 
     def search(self, query: str, filters: SearchFilters | None = None, limit: int = 10) -> list[OfferHit]:
         index = self.handle.current()
         filters = filters or SearchFilters()
         allowed = None if filters.empty else {i for i, o in index.offers.items() if filters.accepts(o)}
-        passage_offer = dict(zip(index.passage_ids, index.passage_offer))
+        passage_offer = index.offer_of
         bm25 = _rank_offers(self.bm25_ranking(index, query, allowed), passage_offer)
         dense = _rank_offers(
             self.dense_ranking(index, self.embeddings.embed_query(query), allowed), passage_offer

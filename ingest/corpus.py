@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -74,7 +75,8 @@ def content_hash(model: BaseModel) -> str:
 
 def _read_yaml(path: Path, problems: list[Problem]) -> object | None:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        # The C loader (libyaml, shipped in PyYAML's wheels) parses a card ~8x faster than the pure-Python one.
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         problems.append(Problem(str(path), "(fichier)", f"YAML illisible : {exc}"))
         return None
@@ -142,13 +144,17 @@ def _mark_ended(offer: Offer, today: dt.date) -> tuple[Offer, dt.date | None]:
     return offer.model_copy(update={"status_note": note}), end
 
 
-def load_corpus(corpus_dir: Path, today: dt.date | None = None) -> Corpus:
+def load_corpus(corpus_dir: Path, today: dt.date | None = None, reuse: Mapping[str, Offer] | None = None) -> Corpus:
     """Every card or nothing: CorpusError lists all problems so an editor fixes them in one pass.
 
     An active offer whose period ended before `today` gets « à confirmer » in its status note, and
     is listed in `Corpus.ended`; merged cards' old ids resolve through `Corpus.aliases`.
+    reuse: already-validated offers by path relative to corpus_dir ("offers/anct/x.yaml") for files
+    known unchanged since they were read (the indexer's snapshot); they are not parsed again but go
+    through the same checks (marking an ended period is idempotent).
     """
     today = today or dt.date.today()
+    reuse = reuse or {}
     problems: list[Problem] = []
     themes_path = corpus_dir / "themes.yaml"
     if not themes_path.exists():
@@ -164,7 +170,7 @@ def load_corpus(corpus_dir: Path, today: dt.date | None = None) -> Corpus:
     if not offer_files:
         problems.append(Problem(str(corpus_dir / "offers"), "(dossier)", "aucune carte d'offre"))
     for path in offer_files:
-        offer = _validate(Offer, path, problems)
+        offer = reuse.get(str(path.relative_to(corpus_dir))) or _validate(Offer, path, problems)
         if offer is None:
             continue
         if offer.partner != path.parent.name:

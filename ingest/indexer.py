@@ -1,10 +1,18 @@
-"""Incremental, atomic indexing of the corpus into Chroma.
+"""Incremental, atomic indexing of the corpus into one Chroma collection per embedder configuration.
 
-Every build writes a *new* collection, copying the embeddings of unchanged offers from the current
-one and embedding only what changed; then it swaps a small manifest file with os.replace. A server
-reading the manifest therefore sees either the old index or the new one, never a half-written one,
-and a failed build (invalid card, embedder down, crash) leaves the manifest and the old index as
-they were.
+A build embeds only the passages of new or changed offers and adds them under content-derived ids
+(``<passage id>@<offer hash>``); the passages of the previous version of a changed or removed offer
+are *retired*: they stay in the collection for one more generation, so that a server still reading
+the previous manifest keeps working, and are deleted by the next build. Each generation writes its
+own files beside the manifest (offer snapshot, passage order, BM25 model), then swaps the small
+manifest with os.replace: a server sees either the old generation or the new one, never a half-built
+one, and a failed build (invalid card, embedder down, crash) leaves the manifest as it was. The ids a
+build was about to add are journaled first, so the next build removes those a failed build left.
+
+Cost is proportional to what changed: a corpus whose files are untouched (same size and
+modification time) is not even parsed, unchanged cards are taken from the last snapshot instead of
+being parsed again, and BM25 tokens are cached per offer version. Every read and write to Chroma is
+paged under the client's maximum batch size and SQLite's variable limit.
 """
 
 from __future__ import annotations
@@ -14,8 +22,9 @@ import fcntl
 import functools
 import json
 import os
+import pickle
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,12 +33,17 @@ from tqdm import tqdm
 
 from assistant.config import Settings
 from assistant.embeddings import embeddings_signature
+from assistant.schema import Offer
+from assistant.text import analyze
 from assistant.vectorstore import chroma_client, create_collection
-from ingest.chunking import CHUNKER_VERSION, Passage, chunk_offer
+from ingest.chunking import CHUNKER_VERSION, chunk_offer
 from ingest.corpus import Corpus, load_corpus
 
 EMBED_BATCH = 32
-KEEP_COLLECTIONS = 2  # the live one and the previous one, still used by a server that has not reloaded
+# Ids per Chroma read or delete: far under SQLite's 32,766 bound variables and Chroma's max batch.
+PAGE = 2000
+INDEX_VERSION = "3"  # one collection per configuration, generations of files beside the manifest
+KEEP_GENERATIONS = 2  # the live one and the previous one, still used by a server that has not reloaded
 
 
 @dataclass
@@ -52,12 +66,34 @@ class IngestReport:
         )
 
 
+def index_dir(settings: Settings) -> Path:
+    return settings.data_dir / "index"
+
+
 def manifest_path(settings: Settings) -> Path:
-    return settings.data_dir / "index" / "manifest.json"
+    return index_dir(settings) / "manifest.json"
 
 
-def snapshot_path(settings: Settings, collection: str) -> Path:
-    return settings.data_dir / "index" / f"{collection}.offers.json"
+def snapshot_path(settings: Settings, generation: str) -> Path:
+    return index_dir(settings) / f"{generation}.offers.json"
+
+
+def passages_path(settings: Settings, generation: str) -> Path:
+    """JSON {"ids": [...], "offers": [...]}: live passages in BM25 document order."""
+    return index_dir(settings) / f"{generation}.passages.json"
+
+
+def bm25_path(settings: Settings, generation: str) -> Path:
+    return index_dir(settings) / f"{generation}.bm25"
+
+
+def tokens_path(settings: Settings, generation: str) -> Path:
+    """Pickle {offer id: (offer hash, passage ids, BM25 tokens per passage)}; our own cache, never shared."""
+    return index_dir(settings) / f"{generation}.tokens.pkl"
+
+
+def _pending_path(settings: Settings) -> Path:
+    return index_dir(settings) / "pending.json"
 
 
 def read_manifest(settings: Settings) -> dict | None:
@@ -67,10 +103,13 @@ def read_manifest(settings: Settings) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _write_atomically(path: Path, payload: dict) -> None:
+def _write_atomically(path: Path, payload: object, binary: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=1), encoding="utf-8")
+    if binary:
+        tmp.write_bytes(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+    else:
+        tmp.write_text(json.dumps(payload, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -78,44 +117,131 @@ def config_signature(embeddings: Embeddings) -> str:
     return f"{embeddings_signature(embeddings)}|chunker-{CHUNKER_VERSION}"
 
 
-def _copy_unchanged(old, new, offer_ids: list[str]) -> int:
-    if not offer_ids:
-        return 0
-    found = old.get(where={"offer_id": {"$in": offer_ids}}, include=["embeddings", "documents", "metadatas"])
-    if found["ids"]:
-        new.add(
-            ids=found["ids"],
-            embeddings=found["embeddings"],
-            documents=found["documents"],
-            metadatas=found["metadatas"],
-        )
-    return len(found["ids"])
+def chroma_id(passage_id: str, offer_hash: str) -> str:
+    return f"{passage_id}@{offer_hash}"
 
 
-def _embed_and_add(
-    collection, passages: list[tuple[Passage, dict]], embeddings: Embeddings, progress: bool
-) -> None:
-    bar = tqdm(total=len(passages), desc="Encodage", unit="passage", disable=not progress)
-    for start in range(0, len(passages), EMBED_BATCH):
-        batch = passages[start : start + EMBED_BATCH]
-        vectors = embeddings.embed_documents([p.text for p, _ in batch])
-        collection.add(
-            ids=[p.id for p, _ in batch],
-            embeddings=vectors,
-            documents=[p.text for p, _ in batch],
-            metadatas=[m for _, m in batch],
+def corpus_stamps(corpus_dir: Path) -> dict[str, list[int]]:
+    """relative path -> [mtime_ns, size] of every file the index is built from."""
+    files = [corpus_dir / "themes.yaml", *corpus_dir.glob("offers/*/*.yaml"), *corpus_dir.glob("partners/*.yaml")]
+    stamps = {}
+    for path in files:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            continue
+        stamps[str(path.relative_to(corpus_dir))] = [st.st_mtime_ns, st.st_size]
+    return dict(sorted(stamps.items()))
+
+
+def pages(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def page_size(client) -> int:
+    """Chroma's own maximum batch (5,461 on SQLite builds), capped by PAGE."""
+    try:
+        return max(1, min(PAGE, int(client.get_max_batch_size())))
+    except Exception:  # older servers do not tell
+        return PAGE
+
+
+def delete_ids(collection, ids: Iterable[str], size: int) -> None:
+    for page in pages(sorted(set(ids)), size):
+        collection.delete(ids=page)
+
+
+def get_pages(collection, size: int, include: list[str]) -> Iterator[dict]:
+    """The whole collection in pages of `size` records (never one unbounded `get`)."""
+    offset = 0
+    while True:
+        found = collection.get(limit=size, offset=offset, include=include)
+        if not found["ids"]:
+            return
+        yield found
+        offset += len(found["ids"])
+
+
+class _Tokens:
+    """Per offer version: its passage ids and their BM25 tokens, so a build re-analyzes only what changed."""
+
+    def __init__(self) -> None:
+        self.by_offer: dict[str, tuple[str, list[str], list[list[str]]]] = {}
+
+    def load(self, path: Path) -> bool:
+        try:
+            self.by_offer = pickle.loads(path.read_bytes())
+            return True
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError):
+            self.by_offer = {}
+            return False
+
+    def chroma_ids(self, offer_id: str) -> list[str]:
+        entry = self.by_offer.get(offer_id)
+        return [chroma_id(pid, entry[0]) for pid in entry[1]] if entry else []
+
+
+def _reusable_offers(settings: Settings, manifest: dict, stamps: dict[str, list[int]]) -> dict[str, Offer]:
+    """Cards whose file did not change since the last build, read from its snapshot instead of YAML."""
+    old_stamps = manifest.get("files", {})
+    same = {path for path, stamp in stamps.items() if old_stamps.get(path) == stamp}
+    try:
+        snapshot = json.loads(snapshot_path(settings, manifest["generation"]).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    reused = {}
+    for offer_id, card in snapshot.items():
+        path = f"offers/{card.get('partner')}/{offer_id}.yaml"
+        if path in same:
+            reused[path] = Offer.model_validate(card)
+    return reused
+
+
+def _embed_and_add(collection, fresh: list, embeddings: Embeddings, size: int, progress: bool) -> None:
+    """fresh: (chroma id, text, metadata) triples; embedded EMBED_BATCH at a time, written in pages."""
+    bar = tqdm(total=len(fresh), desc="Encodage", unit="passage", disable=not progress)
+    for page in pages(fresh, size):
+        vectors = []
+        for batch in pages(page, EMBED_BATCH):
+            vectors += embeddings.embed_documents([text for _, text, _ in batch])
+            bar.update(len(batch))
+        collection.upsert(
+            ids=[i for i, _, _ in page], embeddings=vectors, documents=[t for _, t, _ in page], metadatas=[m for _, _, m in page]
         )
-        bar.update(len(batch))
     bar.close()
 
 
-def _prune(client, settings: Settings, live: str, previous: str | None) -> None:
-    keep = {live, previous}
+def _write_bm25(settings: Settings, generation: str, tokens: _Tokens, offer_ids: list[str]) -> int:
+    import bm25s
+
+    ids, owners, corpus_tokens = [], [], []
+    for offer_id in offer_ids:
+        _, passage_ids, passage_tokens = tokens.by_offer[offer_id]
+        ids += passage_ids
+        owners += [offer_id] * len(passage_ids)
+        corpus_tokens += [t or ["∅"] for t in passage_tokens]
+    model = bm25s.BM25()
+    model.index(corpus_tokens, show_progress=False)
+    model.save(str(bm25_path(settings, generation)), show_progress=False)
+    _write_atomically(passages_path(settings, generation), {"ids": ids, "offers": owners})
+    return len(ids)
+
+
+def _prune(client, settings: Settings, collection: str, live: str, previous: dict | None) -> None:
+    """Keep the live generation's files and the previous one's; drop older generations and collections."""
+    import shutil
+
+    keep_generations = {live, previous.get("generation") if previous else None}
+    keep_collections = {collection, previous.get("collection") if previous else None}
+    for path in index_dir(settings).iterdir():
+        generation = path.name.split(".", 1)[0]
+        if path.name.endswith((".offers.json", ".passages.json", ".bm25", ".tokens.pkl")) and generation not in keep_generations:
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     prefix = settings.collection_prefix + "-"
     names = sorted(c if isinstance(c, str) else c.name for c in client.list_collections())
-    for name in (n for n in names if n.startswith(prefix) and n not in keep):
+    for name in (n for n in names if n.startswith(prefix) and n not in keep_collections):
         client.delete_collection(name)
-        snapshot_path(settings, name).unlink(missing_ok=True)
 
 
 def lock_path(settings: Settings) -> Path:
@@ -178,54 +304,92 @@ def ingest(
     log: Callable[[str], None] = lambda _: None,
 ) -> IngestReport:
     started = time.perf_counter()
-    corpus = corpus or load_corpus(settings.corpus_dir)  # raises CorpusError before anything is touched
     signature = config_signature(embeddings)
-    hashes = {offer_id: corpus.offer_hash(offer_id) for offer_id in corpus.offers}
+    stamps = corpus_stamps(settings.corpus_dir)
     manifest = read_manifest(settings)
     client = chroma_client(settings)
+    size = page_size(client)
+    tokens = _Tokens()
 
-    old = None
-    if manifest and manifest["config_signature"] == signature:
+    collection = None
+    compatible = bool(manifest) and manifest.get("index_version") == INDEX_VERSION and manifest["config_signature"] == signature
+    if compatible and tokens.load(tokens_path(settings, manifest["generation"])):
         try:
-            old = client.get_collection(manifest["collection"])
+            collection = client.get_collection(manifest["collection"])
         except Exception:  # collection lost (server reset, deleted data): rebuild everything
-            old = None
-    old_hashes: dict[str, str] = manifest["offers"] if old is not None else {}
-    if old is not None and old_hashes == hashes:
+            collection = None
+    today = dt.date.today().isoformat()  # a card's period may end overnight (ingest.corpus._mark_ended)
+    if collection is not None and corpus is None and manifest.get("files") == stamps and manifest.get("checked_on") == today:
+        return IngestReport(manifest["collection"], len(manifest["offers"]), manifest["passages"], [], [], True,
+                            time.perf_counter() - started)
+
+    reused = _reusable_offers(settings, manifest, stamps) if collection is not None else {}
+    corpus = corpus or load_corpus(settings.corpus_dir, reuse=reused)  # CorpusError before anything is touched
+    hashes = {offer_id: corpus.offer_hash(offer_id) for offer_id in corpus.offers}
+    old_hashes: dict[str, str] = manifest["offers"] if collection is not None else {}
+    if collection is not None and old_hashes == hashes:
+        # Files touched (or a new day) but no content changed: remember the stamps, keep the generation.
+        if manifest.get("files") != stamps or manifest.get("checked_on") != today:
+            _write_atomically(manifest_path(settings), {**manifest, "files": stamps, "checked_on": today})
         return IngestReport(manifest["collection"], len(hashes), manifest["passages"], [], [], True,
                             time.perf_counter() - started)
 
-    unchanged = [i for i, h in hashes.items() if old_hashes.get(i) == h]
-    changed = sorted(set(hashes) - set(unchanged))
+    now = dt.datetime.now(dt.UTC)
+    generation = f"{settings.collection_prefix}-{now:%Y%m%d%H%M%S%f}"
+    if collection is None:
+        tokens.by_offer = {}
+        collection_name = generation
+        collection = create_collection(client, collection_name)
+    else:
+        collection_name = manifest["collection"]
+    changed = sorted(i for i, h in hashes.items() if old_hashes.get(i) != h)
     removed = sorted(set(old_hashes) - set(hashes))
-    name = f"{settings.collection_prefix}-{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S%f}"
-    collection = create_collection(client, name)
     try:
-        copied = _copy_unchanged(old, collection, unchanged) if old is not None else 0
+        # Passages retired by the previous build, and those a failed build left, are no longer read.
+        pending = _pending_path(settings)
+        if pending.exists():
+            live = {cid for offer_id in old_hashes for cid in tokens.chroma_ids(offer_id)}
+            delete_ids(collection, set(json.loads(pending.read_text(encoding="utf-8"))) - live, size)
+        delete_ids(collection, (manifest or {}).get("retired", []) if compatible else [], size)
+        retired = [cid for offer_id in changed + removed for cid in tokens.chroma_ids(offer_id)]
+
         themes = corpus.themes.by_id()
-        fresh = [
-            (passage, passage.metadata(corpus.offers[offer_id], hashes[offer_id]))
-            for offer_id in changed
-            for passage in chunk_offer(corpus.offers[offer_id], themes)
-        ]
-        log(f"{len(changed)} offre(s) à encoder ({len(fresh)} passages), {len(unchanged)} inchangée(s).")
-        _embed_and_add(collection, fresh, embeddings, progress)
-        snapshot = {i: corpus.offers[i].model_dump(mode="json") for i in sorted(corpus.offers)}
-        _write_atomically(snapshot_path(settings, name), snapshot)
+        fresh, new_tokens = [], {}
+        for offer_id in changed:
+            offer, offer_hash = corpus.offers[offer_id], hashes[offer_id]
+            passages = chunk_offer(offer, themes)
+            fresh += [(chroma_id(p.id, offer_hash), p.text, p.metadata(offer, offer_hash)) for p in passages]
+            new_tokens[offer_id] = (offer_hash, [p.id for p in passages], [analyze(p.text) for p in passages])
+        log(f"{len(changed)} offre(s) à encoder ({len(fresh)} passages), {len(hashes) - len(changed)} inchangée(s).")
+        _write_atomically(pending, [i for i, _, _ in fresh])
+        _embed_and_add(collection, fresh, embeddings, size, progress)
+
+        for offer_id in removed:
+            tokens.by_offer.pop(offer_id, None)
+        tokens.by_offer.update(new_tokens)
+        passages = _write_bm25(settings, generation, tokens, sorted(hashes))
+        _write_atomically(snapshot_path(settings, generation), {i: corpus.offers[i].model_dump(mode="json") for i in sorted(hashes)})
+        _write_atomically(tokens_path(settings, generation), tokens.by_offer, binary=True)
     except BaseException:
-        client.delete_collection(name)
+        if collection_name == generation:  # a first build: nothing else reads this collection
+            client.delete_collection(collection_name)
         raise
-    passages = copied + len(fresh)
     _write_atomically(
         manifest_path(settings),
         {
-            "collection": name,
+            "index_version": INDEX_VERSION,
+            "collection": collection_name,
+            "generation": generation,
             "config_signature": signature,
             "corpus_signature": corpus.signature(),
             "offers": hashes,
+            "files": stamps,
+            "checked_on": today,
             "passages": passages,
-            "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "retired": retired,
+            "built_at": now.isoformat(timespec="seconds"),
         },
     )
-    _prune(client, settings, name, manifest["collection"] if manifest else None)
-    return IngestReport(name, len(hashes), passages, changed, removed, False, time.perf_counter() - started)
+    pending.unlink(missing_ok=True)
+    _prune(client, settings, collection_name, generation, manifest)
+    return IngestReport(collection_name, len(hashes), passages, changed, removed, False, time.perf_counter() - started)

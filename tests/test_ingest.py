@@ -63,7 +63,7 @@ def test_changed_offer_is_the_only_one_reembedded(workspace):
     assert 0 < counting.documents <= 8
     assert report.passages == first.passages
     index = IndexHandle(settings).current()
-    assert "piscine" in index.passage_text_by_id["anct-ingenierie-sur-mesure#card"]
+    assert "piscine" in index.passage_texts(["anct-ingenierie-sur-mesure#card"])["anct-ingenierie-sur-mesure#card"]
     assert "piscine" in index.offers["anct-ingenierie-sur-mesure"].summary
 
 

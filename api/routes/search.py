@@ -24,5 +24,5 @@ def search(body: SearchRequest, assistant: Assistant = Depends(get_assistant)) -
         statuses=tuple(body.filters.status),
     )
     hits = assistant.search(query, filters, body.limit)
-    texts = assistant.handle.current().passage_text_by_id
+    texts = assistant.handle.current().passage_texts([h.passages[0] for h in hits if h.passages])
     return SearchResponse(results=[search_result(h, texts.get(h.passages[0]) if h.passages else None) for h in hits])

