@@ -92,36 +92,60 @@ def serve(
         uvicorn.run("api.app:create_app", factory=True, workers=workers, **options)
 
 
+def _ask_server(settings, question: str, conversation: str | None) -> dict | None:
+    """The /v1/chat body from a server already running at AIGUILLAGE_HOST:AIGUILLAGE_PORT, or None if none answers."""
+    import httpx
+
+    url = f"http://{settings.host}:{settings.port}"
+    try:
+        if httpx.get(f"{url}/healthz", timeout=0.5).json() != {"status": "ok"}:
+            return None
+        response = httpx.post(f"{url}/v1/chat", json={"message": question, "conversation_id": conversation}, timeout=60)
+    except (httpx.TransportError, ValueError):
+        return None
+    if response.status_code >= 400:
+        detail = response.json().get("detail") if response.headers.get("content-type", "").startswith("application/json") else None
+        typer.echo(detail or f"Le serveur a répondu {response.status_code}.", err=True)
+        raise typer.Exit(2)
+    return response.json()
+
+
+def _ask_locally(settings, question: str, conversation: str | None) -> dict:
+    """Answer in this process: the index is updated if needed, nothing else than a turn needs is loaded."""
+    from api.deps import check_message
+    from api.presenters import chat_response
+    from assistant.service import Assistant
+    from fastapi import HTTPException
+
+    try:
+        message = check_message(question, settings.max_message_chars)
+    except HTTPException as exc:
+        typer.echo(exc.detail, err=True)
+        raise typer.Exit(2) from None
+    embeddings = _embeddings(settings)
+    _ensure_index(settings, embeddings, quiet=True)
+    assistant = Assistant(settings, embeddings=embeddings)
+    return chat_response(assistant.chat(message, conversation)).model_dump(mode="json")
+
+
 @app.command()
 def ask(
     question: str,
     as_json: bool = typer.Option(False, "--json", help="Afficher le corps de réponse de l'API."),
     conversation: str = typer.Option(None, help="Identifiant de conversation pour enchaîner."),
 ) -> None:
-    """Ask one question in the terminal."""
-    from api.deps import check_message
-    from api.presenters import chat_response
-    from assistant.service import Assistant
-    from fastapi import HTTPException
+    """Ask one question in the terminal (through a running server when one answers)."""
+    import json
 
     settings = get_settings()
-    embeddings = _embeddings(settings)
-    _ensure_index(settings, embeddings, quiet=True)
-    assistant = Assistant(settings, embeddings=embeddings)
-    try:
-        message = check_message(question, settings.max_message_chars)
-    except HTTPException as exc:
-        typer.echo(exc.detail, err=True)
-        raise typer.Exit(2) from None
-    response = chat_response(assistant.chat(message, conversation))
+    body = _ask_server(settings, question, conversation) or _ask_locally(settings, question, conversation)
     if as_json:
-        typer.echo(response.model_dump_json(indent=2))
+        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
         return
-    typer.echo(response.answer)
-    if response.clarification:
-        for option in response.clarification.options:
-            typer.echo(f"  → {option.label}")
-    typer.echo(f"\n(conversation {response.conversation_id})", err=True)
+    typer.echo(body["answer"])
+    for option in (body.get("clarification") or {}).get("options", []):
+        typer.echo(f"  → {option['label']}")
+    typer.echo(f"\n(conversation {body['conversation_id']})", err=True)
 
 
 @corpus_app.command("check")
@@ -163,11 +187,14 @@ def corpus_stats(corpus_dir: Path = typer.Option(None)) -> None:
 def bench(
     questions: int = typer.Option(40, help="Nombre de questions du jeu d'évaluation utilisées."),
     rounds: int = typer.Option(3, help="Passages sur ces questions."),
+    scale: int = typer.Option(1, min=1, max=1000, help="Corpus copié N fois (×100 ≈ 11 000 offres)."),
+    peer: bool = typer.Option(False, "--peer", help="Comparer le CPU par question à un RAG LangChain naïf."),
+    throughput: bool = typer.Option(False, "--throughput", help="Requêtes par seconde à 1, 4 et 16 clients, 1 et 2 processus."),
 ) -> None:
     """Print ingest, cold-start, latency and memory figures for the default configuration."""
     from evals.bench import format_report, run_bench
 
-    typer.echo(format_report(run_bench(get_settings(), questions, rounds)))
+    typer.echo(format_report(run_bench(get_settings(), questions, rounds, scale, peer, throughput)))
 
 
 @app.command("eval")

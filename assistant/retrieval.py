@@ -16,6 +16,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from assistant.config import Settings
+from assistant.offer_names import OfferNames
 from assistant.schema import Offer
 from assistant.text import analyze
 from assistant.vectorstore import chroma_client
@@ -93,12 +94,24 @@ class LoadedIndex:
         self.stale = len(manifest.get("retired", []))  # retired passages still in the collection
         snapshot = json.loads(snapshot_path(settings, self.generation).read_text(encoding="utf-8"))
         self.offers = {offer_id: Offer.model_validate(card) for offer_id, card in snapshot.items()}
+        self.names = OfferNames(self.offers.values())
+        self.by_theme: dict[str, list[str]] = {}
+        for offer in self.offers.values():
+            for theme in offer.themes:
+                self.by_theme.setdefault(theme, []).append(offer.id)
+        self._memo: dict[str, object] = {}
         self.collection = chroma_client(settings).get_collection(self.collection_name)
         order = json.loads(passages_path(settings, self.generation).read_text(encoding="utf-8"))
         self.passage_ids: list[str] = order["ids"]
         self.passage_offer: list[str] = order["offers"]
         self.offer_of: dict[str, str] = dict(zip(self.passage_ids, self.passage_offer))
         self.bm25 = bm25s.BM25.load(str(bm25_path(settings, self.generation)), mmap=True)
+
+    def memo(self, name: str, build):
+        """A structure derived from this generation (premise table…), built once on first use."""
+        if name not in self._memo:
+            self._memo[name] = build()
+        return self._memo[name]
 
     def live_passage(self, stored_id: str) -> str | None:
         """The passage id behind a Chroma id, or None for a retired version of a changed offer."""
@@ -204,8 +217,11 @@ class HybridRetriever:
                 pairs.append((passage_id, 1.0 - float(distance)))
         return pairs[: self.depth]
 
-    def search(self, query: str, filters: SearchFilters | None = None, limit: int = 10) -> list[OfferHit]:
-        index = self.handle.current()
+    def search(
+        self, query: str, filters: SearchFilters | None = None, limit: int = 10, index: LoadedIndex | None = None
+    ) -> list[OfferHit]:
+        """index: the generation a turn already holds (one generation per turn), else the current one."""
+        index = index or self.handle.current()
         filters = filters or SearchFilters()
         allowed = None if filters.empty else {i for i, o in index.offers.items() if filters.accepts(o)}
         passage_offer = index.offer_of

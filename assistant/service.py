@@ -20,6 +20,7 @@ from assistant.contacts import ContactDirectory
 from assistant.eligibility import Verdict
 from assistant.embeddings import build_embeddings
 from assistant.generators import build_generator
+from assistant.offer_names import Named
 from assistant.pipeline import persist
 from assistant.pipeline.compose import TurnResult, contact_for, focus_text, generate, join, referral
 from assistant.pipeline.judge import clarify, eligibility, scope
@@ -35,7 +36,9 @@ from assistant.retrieval import HybridRetriever, IndexHandle, OfferHit, SearchFi
 from assistant.schema import Offer, PartnerCard
 from assistant.store import Database, new_conversation_id
 from assistant.territory import Territories
+from assistant.text import fold
 from ingest.corpus import CorpusError, load_corpus, load_themes
+from ingest.indexer import corpus_stamps, unchanged_offers
 
 __all__ = [
     "Assistant",
@@ -70,9 +73,7 @@ class Assistant:
             database = Database(settings.sqlalchemy_url, spool_dir=settings.data_dir / "pending-turns")
             database.create_schema()
         self.db = database
-        self._signature_stamp: tuple | None = None
-        self._signature_cache = ""
-        self._premises: tuple[str, PremiseIndex] | None = None
+        self._warnings_for: tuple[tuple, list[str]] | None = None
 
     # ---- reading the corpus -------------------------------------------------------------
     @property
@@ -99,31 +100,37 @@ class Assistant:
         except Exception as exc:  # no manifest, lost collection, unreachable Chroma, unreadable snapshot
             return {"ready": False, "reason": f"index indisponible : {exc}"}
         expected = index.manifest["passages"]
-        if not index.offers or stored != expected or len(index.passage_ids) != expected:
+        # The collection also holds, for one more generation, the passages a build retired.
+        if not index.offers or stored < expected or len(index.passage_ids) != expected:
             return {"ready": False, "reason": f"index incohérent : {stored} passages stockés, {expected} attendus"}
-        warnings = []
-        try:
-            if self._corpus_signature() != index.manifest["corpus_signature"]:
-                warnings.append("le corpus a changé depuis la dernière indexation : relancer `aiguillage ingest`")
-        except CorpusError as exc:
-            warnings.append(f"corpus sur disque invalide ({len(exc.problems)} problème(s)) : l'index en service reste celui d'avant")
-        return {"ready": True, "collection": index.collection_name, "offers": len(index.offers), "passages": stored,
-                "built_at": index.manifest.get("built_at"), "warnings": warnings}
+        return {"ready": True, "collection": index.collection_name, "offers": len(index.offers), "passages": expected,
+                "built_at": index.manifest.get("built_at"), "warnings": self._corpus_warnings(index)}
 
-    def _corpus_signature(self) -> str:
-        files = sorted((self.settings.corpus_dir / "offers").glob("*/*.yaml"))
-        stamp = tuple((str(f), f.stat().st_mtime_ns) for f in files)
-        if stamp != self._signature_stamp:
-            self._signature_cache = load_corpus(self.settings.corpus_dir).signature()
-            self._signature_stamp = stamp
-        return self._signature_cache
+    def _corpus_warnings(self, index) -> list[str]:
+        """Whether the files on disk differ from those the live generation was built from.
+
+        Files whose size and modification time match the build's record are not read again; only
+        edited cards are parsed (the rest come from the loaded generation), once per state of the files.
+        """
+        stamps = corpus_stamps(self.settings.corpus_dir)
+        recorded = index.manifest.get("files", {})
+        if stamps == recorded:
+            return []
+        key = (index.generation, tuple((path, *stamp) for path, stamp in stamps.items()))
+        if self._warnings_for is None or self._warnings_for[0] != key:
+            try:
+                reuse = unchanged_offers(index.offers.values(), recorded, stamps)
+                changed = load_corpus(self.settings.corpus_dir, reuse=reuse).signature() != index.manifest["corpus_signature"]
+                warnings = ["le corpus a changé depuis la dernière indexation : relancer `aiguillage ingest`"] if changed else []
+            except CorpusError as exc:
+                warnings = [f"corpus sur disque invalide ({len(exc.problems)} problème(s)) : l'index en service reste celui d'avant"]
+            self._warnings_for = (key, warnings)
+        return self._warnings_for[1]
 
     def _premise_index(self) -> PremiseIndex:
         """Built once per index generation."""
         index = self.handle.current()
-        if self._premises is None or self._premises[0] != index.collection_name:
-            self._premises = (index.collection_name, PremiseIndex(index.offers))
-        return self._premises[1]
+        return index.memo("premises", lambda: PremiseIndex(index.offers))
 
     def profile_for(self, profile: Profile | None, insee: str | None) -> Profile | None:
         """The caller's known profile, completed from the territory tables when an INSEE code is given."""
@@ -196,10 +203,10 @@ class Assistant:
         profile, query = understood.profile, understood.query
 
         corrections = self._premise_index().outdated_premises(text)
-        ranked, verdicts = self._candidates(query, profile, text)
+        ranked, verdicts, named = self._candidates(query, profile, text)
         recommended, ineligible = eligibility.split(ranked, verdicts, self.settings.max_referrals)
 
-        clarification = None if corrections else clarify.clarify(text, profile, recommended, state)
+        clarification = None if corrections else clarify.clarify(text, profile, recommended, state, named)
         clarify.record(clarification, query, state)
         if clarification is not None:
             answer = GeneratedAnswer(clarification.question, "grounded")
@@ -229,7 +236,11 @@ class Assistant:
         """Candidate offers for a question, relevance-gated and ranked by the documented final score."""
         return self._candidates(query, profile or Profile(), message)[0]
 
-    def _candidates(self, query: str, profile: Profile, message: str | None) -> tuple[list[OfferHit], dict[str, Verdict]]:
-        """Ranked candidates and their eligibility verdicts, each computed once per turn."""
-        hits = retrieve(self.retriever, self.offers, query, profile.themes)
-        return rank_hits(hits, profile, message or query)
+    def _candidates(
+        self, query: str, profile: Profile, message: str | None
+    ) -> tuple[list[OfferHit], dict[str, Verdict], Named]:
+        """Ranked candidates, their eligibility verdicts and the offers the message names, once per turn."""
+        index = self.handle.current()
+        named = index.names.find(fold(message or query))
+        hits = retrieve(self.retriever, index, query, profile.themes)
+        return (*rank_hits(hits, profile, named), named)

@@ -152,17 +152,6 @@ def delete_ids(collection, ids: Iterable[str], size: int) -> None:
         collection.delete(ids=page)
 
 
-def get_pages(collection, size: int, include: list[str]) -> Iterator[dict]:
-    """The whole collection in pages of `size` records (never one unbounded `get`)."""
-    offset = 0
-    while True:
-        found = collection.get(limit=size, offset=offset, include=include)
-        if not found["ids"]:
-            return
-        yield found
-        offset += len(found["ids"])
-
-
 class _Tokens:
     """Per offer version: its passage ids and their BM25 tokens, so a build re-analyzes only what changed."""
 
@@ -182,20 +171,30 @@ class _Tokens:
         return [chroma_id(pid, entry[0]) for pid in entry[1]] if entry else []
 
 
+def unchanged_offers(offers: Iterable[Offer], recorded: dict, stamps: dict[str, list[int]]) -> dict[str, Offer]:
+    """The offers whose card file has the size and modification time a build recorded, by relative path."""
+    reused = {}
+    for offer in offers:
+        path = f"offers/{getattr(offer.partner, 'value', offer.partner)}/{offer.id}.yaml"
+        if path in stamps and recorded.get(path) == stamps[path]:
+            reused[path] = offer
+    return reused
+
+
 def _reusable_offers(settings: Settings, manifest: dict, stamps: dict[str, list[int]]) -> dict[str, Offer]:
     """Cards whose file did not change since the last build, read from its snapshot instead of YAML."""
-    old_stamps = manifest.get("files", {})
-    same = {path for path, stamp in stamps.items() if old_stamps.get(path) == stamp}
     try:
         snapshot = json.loads(snapshot_path(settings, manifest["generation"]).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    reused = {}
-    for offer_id, card in snapshot.items():
+    recorded = manifest.get("files", {})
+
+    def untouched(offer_id: str, card: dict) -> bool:
         path = f"offers/{card.get('partner')}/{offer_id}.yaml"
-        if path in same:
-            reused[path] = Offer.model_validate(card)
-    return reused
+        return path in stamps and recorded.get(path) == stamps[path]
+
+    offers = (Offer.model_validate(card) for offer_id, card in snapshot.items() if untouched(offer_id, card))
+    return unchanged_offers(offers, recorded, stamps)
 
 
 def _embed_and_add(collection, fresh: list, embeddings: Embeddings, size: int, progress: bool) -> None:
@@ -228,20 +227,15 @@ def _write_bm25(settings: Settings, generation: str, tokens: _Tokens, offer_ids:
     return len(ids)
 
 
-def _prune(client, settings: Settings, collection: str, live: str, previous: dict | None) -> None:
-    """Keep the live generation's files and the previous one's; drop older generations and collections."""
+def _prune(settings: Settings, live: str, previous: dict | None) -> None:
+    """Keep the live generation's files and the previous one's (collections: see remove_orphans)."""
     import shutil
 
-    keep_generations = {live, previous.get("generation") if previous else None}
-    keep_collections = {collection, previous.get("collection") if previous else None}
+    keep = {live, previous.get("generation") if previous else None}
     for path in index_dir(settings).iterdir():
         generation = path.name.split(".", 1)[0]
-        if path.name.endswith((".offers.json", ".passages.json", ".bm25", ".tokens.pkl")) and generation not in keep_generations:
+        if path.name.endswith((".offers.json", ".passages.json", ".bm25", ".tokens.pkl")) and generation not in keep:
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    prefix = settings.collection_prefix + "-"
-    names = sorted(c if isinstance(c, str) else c.name for c in client.list_collections())
-    for name in (n for n in names if n.startswith(prefix) and n not in keep_collections):
-        client.delete_collection(name)
 
 
 def lock_path(settings: Settings) -> Path:
@@ -391,5 +385,5 @@ def ingest(
         },
     )
     pending.unlink(missing_ok=True)
-    _prune(client, settings, collection_name, generation, manifest)
+    _prune(settings, generation, manifest)
     return IngestReport(collection_name, len(hashes), passages, changed, removed, False, time.perf_counter() - started)

@@ -13,13 +13,11 @@ Closed or historic offers are kept only when the question names them (to say the
 
 from __future__ import annotations
 
-import re
-
 from assistant.eligibility import Verdict, evaluate
+from assistant.offer_names import Named
 from assistant.profile import Profile
 from assistant.retrieval import OfferHit
 from assistant.schema import Offer
-from assistant.text import fold
 
 NAMED_BONUS = 0.02
 ALIAS_BONUS = 0.012
@@ -37,37 +35,38 @@ INFORMATION_PENALTY = -0.004
 CANDIDATES = 12
 
 
-def rank(hits: list[OfferHit], profile: Profile, message: str) -> tuple[list[OfferHit], dict[str, Verdict]]:
-    """The best CANDIDATES hits by final score (ties by offer id) and their verdicts, each computed once."""
-    folded = fold(message)
-    kept = [h for h in hits if h.offer.status == "active" or names_offer(folded, h.offer)]
-    verdicts = {h.offer.id: evaluate(h.offer, profile) for h in kept}
+def rank(hits: list[OfferHit], profile: Profile, named: Named) -> tuple[list[OfferHit], dict[str, Verdict]]:
+    """The best CANDIDATES hits by final score (ties by offer id) and their verdicts.
+
+    named: the offers the message names (assistant.offer_names). Eligibility, the costly part, is
+    evaluated only for hits that can still reach the top CANDIDATES: every other adjustment is
+    computed first, and TARGET_BONUS is the only one that depends on the verdict, so a hit whose
+    score plus TARGET_BONUS stays under the CANDIDATES-th best score cannot enter (exact, not a
+    heuristic: with thousands of themed catalogue entries, a turn evaluates a few dozen).
+    """
+    kept = [h for h in hits if h.offer.status == "active" or named.names(h.offer.id)]
     for hit in kept:
         offer, adjustments = hit.offer, {}
-        if names_offer(folded, offer, titles_only=True):
+        if named.names(offer.id, titles_only=True):
             adjustments["named"] = NAMED_BONUS
-        elif names_offer(folded, offer):
+        elif named.names(offer.id):
             adjustments["named"] = ALIAS_BONUS
         if set(offer.themes) & set(profile.themes):
             adjustments["theme"] = THEME_BONUS
         if profile.need and set(offer.support_types) & NEED_SUPPORTS[profile.need]:
             adjustments["need"] = NEED_BONUS
-        if targets(offer, verdicts[offer.id]):
-            adjustments["targeted"] = TARGET_BONUS
         if profile.need != "outil" and set(offer.support_types) <= INFORMATION_ONLY:
             adjustments["information_only"] = INFORMATION_PENALTY
         hit.adjustments = adjustments
-    ranked = sorted(kept, key=lambda h: (-h.final_score, h.offer.id))[:CANDIDATES]
+    kept.sort(key=lambda h: (-h.final_score, h.offer.id))
+    floor = kept[CANDIDATES - 1].final_score if len(kept) >= CANDIDATES else float("-inf")
+    contenders = [h for h in kept if h.final_score + TARGET_BONUS >= floor]
+    verdicts = {h.offer.id: evaluate(h.offer, profile) for h in contenders}
+    for hit in contenders:
+        if targets(hit.offer, verdicts[hit.offer.id]):
+            hit.adjustments["targeted"] = TARGET_BONUS
+    ranked = sorted(contenders, key=lambda h: (-h.final_score, h.offer.id))[:CANDIDATES]
     return ranked, {h.offer.id: verdicts[h.offer.id] for h in ranked}
-
-
-def names_offer(folded_message: str, offer: Offer, titles_only: bool = False) -> bool:
-    """Whether the question names the offer: its title, or an alias as a whole word ("PVD", "OPAH-RU")."""
-    for name in [offer.title] if titles_only else [offer.title, *offer.aliases]:
-        key = fold(name)
-        if len(key) >= 3 and re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", folded_message):
-            return True
-    return False
 
 
 def targets(offer: Offer, verdict: Verdict) -> bool:

@@ -5,22 +5,22 @@ Input: the query and the themes understood. Output: unranked `OfferHit`s (fused 
 
 from __future__ import annotations
 
-from assistant.retrieval import HybridRetriever, OfferHit
-from assistant.schema import Offer
+from assistant.retrieval import HybridRetriever, LoadedIndex, OfferHit
 
 SEARCH_DEPTH = 30  # offers fused before relevance gating; themed offers further down can still surface
 MIN_DENSE_SIMILARITY = 0.30
 MIN_BM25_SCORE = 3.0
 
 
-def retrieve(retriever: HybridRetriever, offers: dict[str, Offer], query: str, themes: list[str]) -> list[OfferHit]:
+def retrieve(retriever: HybridRetriever, index: LoadedIndex, query: str, themes: list[str]) -> list[OfferHit]:
     """Relevant hits of the hybrid search, then the offers of a named theme that neither retriever saw."""
-    hits = [h for h in retriever.search(query, limit=SEARCH_DEPTH) if relevant(h, themes)]
+    hits = [h for h in retriever.search(query, limit=SEARCH_DEPTH, index=index) if relevant(h, themes)]
     # Offers carrying a theme the question names are candidates even if neither retriever saw
     # them (short titles such as "Pose de 2 citernes DECI"); with no fused score they rank last.
+    # Looked up through the generation's theme index, not by scanning the catalogue.
     seen = {h.offer.id for h in hits}
-    themed = [o for o in offers.values() if o.id not in seen and set(o.themes) & set(themes)]
-    return hits + [OfferHit(offer=o, score=0.0) for o in sorted(themed, key=lambda o: o.id)]
+    themed = sorted({i for t in themes for i in index.by_theme.get(t, ())} - seen)
+    return hits + [OfferHit(offer=index.offers[i], score=0.0) for i in themed]
 
 
 def relevant(hit: OfferHit, themes: list[str]) -> bool:

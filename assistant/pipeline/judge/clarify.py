@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from assistant.pipeline.rank import names_offer
+from assistant.offer_names import Named
 from assistant.profile import Profile
 from assistant.retrieval import OfferHit
 from assistant.text import fold, words
@@ -39,7 +39,9 @@ class Clarification:
     options: list[tuple[str, str]]  # (button label, message sent when clicked)
 
 
-def clarify(message: str, profile: Profile, recommended: list[OfferHit], state: dict) -> Clarification | None:
+def clarify(
+    message: str, profile: Profile, recommended: list[OfferHit], state: dict, named: Named
+) -> Clarification | None:
     """One short question when the best offers hinge on who is asking and the asker did not say.
 
     Asked only if (a) a place is ambiguous, or (b) one of the two best offers has population or
@@ -55,7 +57,7 @@ def clarify(message: str, profile: Profile, recommended: list[OfferHit], state: 
         options = [(p, f"C'est {p}") for p in profile.ambiguous_places]
         return Clarification("place", "Plusieurs communes portent ce nom : laquelle est la vôtre ?", options)
     folded = fold(message)
-    if names_offer(folded, recommended[0].offer):
+    if named.names(recommended[0].offer.id):
         recommended = recommended[:1]  # the asker named the offer: only its own rules matter
 
     def has_rules(hit: OfferHit) -> bool:
