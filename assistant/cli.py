@@ -235,6 +235,32 @@ def territories_build(
     typer.echo(json.dumps(build_territories(tarball, out), ensure_ascii=False, indent=2))
 
 
+# ---- national catalogue ----------------------------------------------------------------------
+catalogue_app = typer.Typer(no_args_is_help=True, help="Catalogues nationaux d'aides (Aides-territoires).")
+app.add_typer(catalogue_app, name="catalogue")
+
+
+@catalogue_app.command("sync")
+def catalogue_sync(source: str = typer.Argument(..., help="Catalogue à synchroniser : aides-territoires.")) -> None:
+    """Read the whole Aides-territoires catalogue into a dated snapshot under DATA_DIR (all or nothing)."""
+    from ingest.aides_territoires import AidesTerritoiresClient, SyncError, sync
+
+    if source != "aides-territoires":
+        typer.echo(f"Catalogue inconnu : {source} (seul « aides-territoires » existe).", err=True)
+        raise typer.Exit(2)
+    settings = get_settings()
+    if not settings.aides_territoires_token:
+        typer.echo("AIGUILLAGE_AIDES_TERRITOIRES_TOKEN est requis (jeton de l'API Aides-territoires).", err=True)
+        raise typer.Exit(2)
+    client = AidesTerritoiresClient(settings.aides_territoires_url, settings.aides_territoires_token)
+    try:
+        report = sync(client, settings.data_dir, log=lambda line: typer.echo(line, err=True))
+    except SyncError as exc:
+        typer.echo(f"ERREUR {exc}. L'instantané précédent est conservé, rien n'a été supprimé.", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(report.summary())
+
+
 # ---- console tokens and data retention -------------------------------------------------------
 tokens_app = typer.Typer(no_args_is_help=True, help="Jetons d'accès à la console des agents.")
 app.add_typer(tokens_app, name="tokens")

@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     )
     workers: int = Field(1, ge=1, le=64, description="Worker processes started by `aiguillage serve`.")
 
+    aides_territoires_token: str | None = Field(
+        None, description="Aides-territoires API token (exchanged for a JWT by `aiguillage catalogue sync`)."
+    )
+    aides_territoires_url: str = Field(
+        "https://aides-territoires.beta.gouv.fr", description="Base URL of the Aides-territoires API."
+    )
+
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'aiguillage.db').resolve()}"

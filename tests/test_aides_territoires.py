@@ -1,0 +1,95 @@
+"""The Aides-territoires connector against a fake API on 127.0.0.1 serving the 274 public aids."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.aides_territoires import AidesTerritoiresClient, SyncError, read_aids, read_snapshot, sync
+from tests.fake_aides_territoires import TOKEN, FakeAidesTerritoires
+
+
+@pytest.fixture
+def fake():
+    with FakeAidesTerritoires() as server:
+        yield server
+
+
+def client_for(fake, token: str = TOKEN) -> AidesTerritoiresClient:
+    return AidesTerritoiresClient(fake.url, token, sleep=lambda _: None)
+
+
+def test_full_sync_reads_every_page_and_keeps_what_an_answer_needs(fake, tmp_path):
+    report = sync(client_for(fake), tmp_path, progress=False)
+    assert report.kept == 274 and len(report.new) == 274 and not report.rejected
+    pages = [r for r in fake.requests if r.startswith("GET /api/aids/")]
+    assert len(pages) == 3 and "itemsPerPage=100" in pages[0]  # 100 + 100 + 74, by the `next` links
+    aids = {a.id: a for a in read_aids(tmp_path)}
+    epf = next(a for a in aids.values() if a.name == "Accompagner la revitalisation des centres anciens")
+    assert epf.financers == ["Établissement public foncier d'Occitanie (EPF)"]
+    assert {"commune", "epci"} <= set(epf.audiences) and "technical_engineering" in epf.aid_types
+    assert epf.url.startswith("https://aides-territoires.beta.gouv.fr/aides/")
+    assert read_snapshot(tmp_path)["synced_at"] == report.synced_at
+
+
+def test_an_expired_jwt_is_renewed_and_the_page_replayed(fake, tmp_path):
+    fake.jwt_lifetime = 1  # each JWT answers one page, then 401
+    client = client_for(fake)
+    report = sync(client, tmp_path, progress=False)
+    assert report.kept == 274 and client.renewals == 3
+    assert sum(r == "POST /api/connexion/" for r in fake.requests) == 3
+
+
+def test_a_wrong_token_is_a_clear_error(fake, tmp_path):
+    with pytest.raises(SyncError, match="AIGUILLAGE_AIDES_TERRITOIRES_TOKEN"):
+        sync(client_for(fake, "mauvais"), tmp_path, progress=False)
+
+
+def test_a_5xx_mid_sync_is_retried(fake, tmp_path):
+    fake.fail_pages = {2}
+    assert sync(client_for(fake), tmp_path, progress=False).kept == 274
+    assert sum("page=2" in r for r in fake.requests) == 2
+
+
+def test_a_sync_that_fails_midway_changes_and_deletes_nothing(fake, tmp_path):
+    sync(client_for(fake), tmp_path, progress=False)
+    before = read_snapshot(tmp_path)
+    del fake.aids[0]
+    fake.fail_pages, fake.fail_always = {3}, True
+    with pytest.raises(SyncError, match="503"):
+        sync(client_for(fake), tmp_path, progress=False)
+    assert read_snapshot(tmp_path) == before and sum(1 for _ in read_aids(tmp_path)) == 274
+    assert not list((tmp_path / "catalogue" / "aides-territoires").glob("*.tmp"))
+
+
+def test_removed_and_changed_aids_are_reported_on_the_next_sync(fake, tmp_path):
+    sync(client_for(fake), tmp_path, progress=False)
+    removed = fake.aids.pop(5)
+    fake.aids[0] = {**fake.aids[0], "description": "Nouvelle description."}
+    report = sync(client_for(fake), tmp_path, progress=False)
+    assert report.removed == [str(removed["id"])] and report.changed == [str(fake.aids[0]["id"])] and not report.new
+    assert str(removed["id"]) not in {a.id for a in read_aids(tmp_path)}
+
+
+def test_a_malformed_record_is_rejected_with_a_clear_line_and_the_rest_kept(fake, tmp_path):
+    fake.aids.insert(150, {"id": 9999, "name": "", "url": "https://aides-territoires.beta.gouv.fr/aides/x/"})
+    fake.aids.insert(10, {"id": 9998, "name": "Aide", "url": "https://x.example/", "financers": "pas une liste"})
+    lines = []
+    report = sync(client_for(fake), tmp_path, progress=False, log=lines.append)
+    assert report.kept == 274
+    assert lines == ["Aide rejetée (id 9998) : « financers » doit être une liste",
+                     "Aide rejetée (id 9999) : champ « name » absent ou vide"]
+
+
+def test_the_sync_command_prints_its_summary_and_a_missing_token_is_explained(fake, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "AIGUILLAGE_DATA_DIR": str(tmp_path), "AIGUILLAGE_AIDES_TERRITOIRES_URL": fake.url}
+    env.pop("AIGUILLAGE_AIDES_TERRITOIRES_TOKEN", None)
+    command = [sys.executable, "-m", "assistant.cli", "catalogue", "sync", "aides-territoires"]
+    missing = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "AIGUILLAGE_AIDES_TERRITOIRES_TOKEN est requis" in missing.stderr
+    done = subprocess.run(command, env={**env, "AIGUILLAGE_AIDES_TERRITOIRES_TOKEN": TOKEN},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "274 aides, 274 nouvelle(s)" in done.stdout
