@@ -24,7 +24,7 @@ class PartnerCache:
         self._cards: list[dict] = []
 
     def get(self, assistant: Assistant) -> list[dict]:
-        generation = assistant.handle.current().collection_name
+        generation = assistant.handle.current().generation
         with self._lock:
             if generation != self._generation:
                 self._cards = [p.model_dump(mode="json") for p in assistant.partners()]
