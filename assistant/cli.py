@@ -203,7 +203,7 @@ def eval_command(
     full: bool = typer.Option(False, "--full", help="Tout le jeu gold et toutes les lignes du Fonds vert."),
     split: str = typer.Option(None, help="Partie du jeu gold : test, dev ou all (défaut : test, all avec --full)."),
     previous: Path = typer.Option(None, help="report.json d'une évaluation précédente, pour comparer."),
-    csv: Path = typer.Option(None, help="CSV Fonds vert 2023 (défaut : ../shared/data/fonds-vert-2023-projets.csv)."),
+    csv: Path = typer.Option(None, help="CSV Fonds vert 2023 (défaut : evals/datasets/fonds-vert-2023-projets.csv)."),
     generator: str = typer.Option("grounded", help="Générateur de réponse : grounded ou llm."),
     check: Path = typer.Option(None, help="Vérifier un report.json existant contre les seuils, sans rien relancer."),
 ) -> None:
