@@ -23,6 +23,12 @@ class ChatRequest(BaseModel):
     )
     profile: Profile | None = Field(None, description="Profil connu d'avance (ex. widget d'une commune).")
     insee: str | None = Field(None, pattern=r"^(\d{5}|2[AB]\d{3})$", description="Code INSEE de la commune hôte.")
+    format: Literal["markdown", "text", "cited"] = Field(
+        "markdown",
+        description="Forme du texte `answer` : `markdown` (citations en liens sur le nom des offres), `text` (texte "
+        "brut, sans balisage ni adresse), `cited` (citations sous la forme `[identifiant]`, à relier au champ "
+        "`citations`).",
+    )
 
 
 class Eligibility(BaseModel):
@@ -40,6 +46,12 @@ class ContactOut(BaseModel):
     phone: str | None = None
 
 
+class FigureOut(BaseModel):
+    label: str
+    value: str
+    to_confirm: bool = False
+
+
 class ReferralOut(BaseModel):
     offer_id: str
     partner: str
@@ -52,6 +64,10 @@ class ReferralOut(BaseModel):
     how_to_start: list[str]
     contact: ContactOut
     summary: str
+    fit: str = Field("", description="Éligibilité en quelques mots (« vous semblez éligible », « à vérifier : … »).")
+    entry_point: str = Field("", description="Porte d'entrée décrite par la fiche (qui saisir, pour quoi).")
+    figures: list[FigureOut] = Field(default_factory=list, description="Repères chiffrés de la fiche.")
+    status_note: str | None = None
 
 
 class Citation(BaseModel):
@@ -74,7 +90,10 @@ class ChatResponse(BaseModel):
     conversation_id: str
     message_id: int
     kind: Literal["answer", "clarification", "refusal", "no_match"]
-    answer: str
+    answer: str = Field(description="Réponse, sous la forme demandée par `format`.")
+    follow_up: bool = Field(
+        False, description="Réponse courte à une relance sur les offres déjà montrées : ne pas réafficher leurs fiches."
+    )
     generator: Literal["grounded", "llm"]
     fallback_reason: str | None = None
     referrals: list[ReferralOut]

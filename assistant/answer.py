@@ -15,17 +15,7 @@ from assistant.eligibility import Verdict
 from assistant.profile import Profile
 from assistant.retrieval import OfferHit
 from assistant.schema import OutdatedPremise, Offer
-from assistant.text import literal
 
-PARTNER_NAMES = {
-    "anct": "l'ANCT",
-    "ademe": "l'ADEME",
-    "cerema": "le Cerema",
-    "anru": "l'ANRU",
-    "anah": "l'Anah",
-    "banque-des-territoires": "la Banque des Territoires",
-    "etat": "l'État",
-}
 PARTNER_LABELS = {
     "anct": "ANCT", "ademe": "ADEME", "cerema": "Cerema", "anru": "ANRU", "anah": "Anah",
     "banque-des-territoires": "Banque des Territoires", "etat": "État",
@@ -126,19 +116,57 @@ def eligibility_line(verdict: Verdict) -> str:
 
 
 def contact_line(referral: Referral) -> str:
+    """Who to contact and how, without any web address (links belong to the cards and citations)."""
     access = referral.offer.access
     if referral.contact:
         text = referral.contact.name
-        details = [d for d in (referral.contact.url, f"tél. {referral.contact.phone}" if referral.contact.phone else None) if d]
-        if details:
-            text += f" ({', '.join(details)})"
+        if referral.contact.phone:
+            text += f" (tél. {referral.contact.phone})"
         return f"{text} — {access.entry_point}"
     return access.entry_point
 
 
+def fit_phrase(verdict: Verdict) -> str:
+    """Is it for you, in a few words: the short form of eligibility_line for the answer's first lines."""
+    if verdict.status == "eligible":
+        return "vous semblez éligible"
+    if verdict.status == "ineligible":
+        return "non éligible : " + " ; ".join(verdict.failed)
+    if verdict.missing:
+        return "éligibilité à vérifier : " + ", ".join(verdict.missing)
+    return "éligibilité à vérifier auprès de l'interlocuteur"
+
+
+def next_step_line(referral: Referral) -> str:
+    """« Prochaine étape » of an offer: the first step, then whom to ask (no URL)."""
+    steps = referral.offer.access.steps
+    who = contact_line(referral)
+    return (f"{steps[0]} Interlocuteur : {who}." if steps else f"Interlocuteur : {who}.").replace("..", ".")
+
+
+def lead_block(context: AnswerContext) -> str:
+    """The answer's first lines: the best door, is it for you, the next step; then the other leads."""
+    best = context.referrals[0]
+    lines = [
+        f"**Par où commencer** : [{best.offer.id}] ({PARTNER_LABELS[best.offer.partner]}) — {fit_phrase(best.verdict)}.",
+        f"**Prochaine étape** : {next_step_line(best)}",
+    ]
+    others = context.referrals[1:]
+    if others:
+        lines.append(
+            "**Autres pistes** : "
+            + " ; ".join(f"[{r.offer.id}] ({PARTNER_LABELS[r.offer.partner]})" for r in others)
+            + "."
+        )
+    return "\n".join(lines)
+
+
 def _offer_block(number: int, referral: Referral) -> str:
+    """The full detail of one offer (folded by the widget under its card): a `### N. [id] — Partner`
+    heading, then summary, eligibility, figures, « Prochaine étape », status. The offer's page is the
+    link the citation becomes; no raw address in the text."""
     offer = referral.offer
-    lines = [f"### {number}. {offer.title} — {PARTNER_LABELS[offer.partner]}", "", offer.summary, ""]
+    lines = [f"### {number}. [{offer.id}] — {PARTNER_LABELS[offer.partner]}", "", offer.summary, ""]
     if referral.reasons:
         lines.append("- **Pourquoi elle vous correspond** : " + " ; ".join(referral.reasons) + ".")
     eligibility = eligibility_line(referral.verdict)
@@ -150,15 +178,67 @@ def _offer_block(number: int, referral: Referral) -> str:
     ]
     if figures:
         lines.append("- **Repères** : " + " ; ".join(figures) + ".")
-    lines.append("- **Pour démarrer** : " + " ".join(offer.access.steps))
-    lines.append(f"- **Contact** : {contact_line(referral)}")
+    lines.append("- **Prochaine étape** : " + " ".join(offer.access.steps))
+    lines.append(f"- **Interlocuteur** : {contact_line(referral)}")
     warning = STATUS_WARNINGS.get(offer.status)
     if warning:
         lines.append(f"- **{warning}**" + (f" {offer.status_note}" if offer.status_note else ""))
     elif offer.status_note:
         lines.append(f"- **À savoir** : {offer.status_note}")
-    lines.append(f"- **Source** : [{offer.id}] {offer.url}")
     return "\n".join(lines)
+
+
+# An offer citation in the stored text: [offer-id] (not a markdown link, whose label is followed by "(").
+CITATION = re.compile(r"\[([a-z0-9]+(?:-[a-z0-9]+)+)\](?!\()")
+
+
+def format_answer(text: str, offers: dict[str, tuple[str, str]], fmt: str = "markdown") -> str:
+    """The stored answer (citations as `[offer-id]`) in the form a client asked for.
+
+    offers maps offer id -> (title, official url). Formats: ``markdown`` — each citation becomes a
+    link on the offer's name, `[Titre](https://…)`; ``text`` — plain text, the offer's name without
+    markup (no `**`, no `###`); ``cited`` — unchanged, `[offer-id]` markers to join with the
+    `citations` field. An id missing from offers keeps its marker (never a dangling link)."""
+    if fmt == "cited":
+        return text
+
+    def replace(match: re.Match) -> str:
+        known = offers.get(match.group(1))
+        if known is None:
+            return match.group(0)
+        title, url = known
+        return f"[{title}]({url})" if fmt == "markdown" else title
+
+    out = CITATION.sub(replace, text)
+    if fmt == "text":
+        out = re.sub(r"\*\*(.+?)\*\*", r"\1", out)
+        out = re.sub(r"^#{1,6}\s+", "", out, flags=re.MULTILINE)
+        out = re.sub(r"\[([^\]\n]+)\]\((https?://[^\s)]+)\)", r"\1", out)
+    return out
+
+
+class StreamFormatter:
+    """format_answer over a stream of text deltas: a citation split across deltas (``[bdt-ed`` then
+    ``urenov]``) is held back until it is complete, so a client never sees a raw id or half a link.
+    feed(delta) -> text ready to send; flush() -> the rest at the end."""
+
+    HOLD = 80  # a citation is shorter; an unclosed "[" further back is plain text
+
+    def __init__(self, offers: dict[str, tuple[str, str]], fmt: str = "markdown"):
+        self.offers, self.fmt, self.pending = offers, fmt, ""
+
+    def feed(self, delta: str) -> str:
+        text = self.pending + delta
+        cut = text.rfind("[")
+        if cut != -1 and "]" not in text[cut:] and len(text) - cut < self.HOLD:
+            text, self.pending = text[:cut], text[cut:]
+        else:
+            self.pending = ""
+        return format_answer(text, self.offers, self.fmt)
+
+    def flush(self) -> str:
+        text, self.pending = self.pending, ""
+        return format_answer(text, self.offers, self.fmt)
 
 
 class GroundedGenerator:
@@ -180,15 +260,10 @@ class GroundedGenerator:
             )
             return GeneratedAnswer("\n\n".join(blocks), self.name)
         if context.concise:
-            blocks.append("Sources : " + " ; ".join(f"[{r.offer.id}] {r.offer.url}" for r in context.referrals))
+            # A follow-up about the offers already shown: answer it and refer to them, no cards again.
+            blocks.append("Offres concernées : " + " ; ".join(f"[{r.offer.id}]" for r in context.referrals) + ".")
             return GeneratedAnswer("\n\n".join(blocks), self.name)
-        partners = list(dict.fromkeys(PARTNER_NAMES[r.offer.partner] for r in context.referrals))
-        who = literal(context.profile.name) if context.profile.name else "votre collectivité"
-        blocks.append(
-            f"Pour {who}, je vous recommande de vous tourner vers {' et '.join(partners[:2])}"
-            + (f" (et {', '.join(partners[2:])})" if len(partners) > 2 else "")
-            + ". Voici les offres les plus adaptées :"
-        )
+        blocks.append(lead_block(context))
         blocks += [_offer_block(i, r) for i, r in enumerate(context.referrals, start=1)]
         if context.ineligible:
             blocks.append(

@@ -1,5 +1,9 @@
 """The public API over a real HTTP server on 127.0.0.1."""
 
+import re
+
+import pytest
+
 
 def test_health_and_readiness(http):
     assert http.get("/healthz").json() == {"status": "ok"}
@@ -14,8 +18,40 @@ def test_chat_returns_referrals_and_citations_for_a_mayor(http):
     cited = {c["offer_id"] for c in body["citations"]}
     for referral in body["referrals"]:
         assert referral["offer_id"] in cited and referral["url"].startswith("http")
-        assert f"[{referral['offer_id']}]" in body["answer"]
+        assert f"[{referral['title']}]({referral['url']})" in body["answer"]  # the citation is a link on the name
     assert body["profile"]["population"] == 800
+
+
+def prose(markdown: str) -> str:
+    """The words a reader sees: markdown links reduced to their label."""
+    return re.sub(r"\[([^\]\n]+)\]\((https?://[^\s)]+)\)", r"\1", markdown)
+
+
+@pytest.mark.parametrize("question", [
+    "Ma commune de 800 habitants veut rénover l'école, qui peut nous aider ?",
+    "Notre intercommunalité veut une étude sur les friches industrielles, qui finance ?",
+    "Commune de 3 000 habitants dans le Cantal, on veut moderniser l'éclairage public",
+])
+def test_answer_starts_with_what_to_do_and_shows_no_raw_id_or_address(http, question):
+    body = http.post("/v1/chat", json={"message": question}).json()
+    assert body["kind"] == "answer"
+    best = body["referrals"][0]
+    first_lines = body["answer"].split("\n\n")[0]
+    assert first_lines.startswith("**Par où commencer**") and best["title"] in first_lines
+    assert "**Prochaine étape**" in first_lines and best["fit"] in first_lines
+    seen = prose(body["answer"])
+    assert not re.search(r"https?://", seen), "no address in the prose: links are on names"
+    for referral in body["referrals"]:
+        assert f"[{referral['offer_id']}]" not in seen
+        assert referral["fit"] and referral["entry_point"] and isinstance(referral["figures"], list)
+
+    text = http.post("/v1/chat", json={"message": question, "format": "text"}).json()["answer"]
+    assert "**" not in text and "###" not in text and not re.search(r"https?://|\]\(", text)
+    assert best["title"] in text
+    cited = http.post("/v1/chat", json={"message": question, "format": "cited"}).json()
+    assert f"[{best['offer_id']}]" in cited["answer"] and "](" not in cited["answer"]
+    bad = http.post("/v1/chat", json={"message": question, "format": "html"})
+    assert bad.status_code == 422 and "format" in bad.json()["detail"]
 
 
 def test_chat_rejects_empty_and_oversized_messages(http):
@@ -63,3 +99,13 @@ def test_openapi_documents_the_v1_routes(http):
 def test_chat_page_is_served_in_french(http):
     page = http.get("/")
     assert page.status_code == 200 and 'lang="fr"' in page.text
+
+
+def test_a_citation_split_across_stream_deltas_becomes_one_link():
+    from assistant.answer import StreamFormatter
+
+    offers = {"bdt-edurenov": ("EduRénov", "https://www.banquedesterritoires.fr/edurenov")}
+    formatter = StreamFormatter(offers)
+    pieces = [formatter.feed(d) for d in ["Voyez [bdt-ed", "urenov] et ", "[un crochet ouvert"]] + [formatter.flush()]
+    assert "".join(pieces) == "Voyez [EduRénov](https://www.banquedesterritoires.fr/edurenov) et [un crochet ouvert"
+    assert pieces[0] == "Voyez "  # nothing half-made is sent

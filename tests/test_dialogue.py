@@ -71,7 +71,9 @@ def test_follow_ups_keep_the_territory_and_the_topic(http):
     assert contact["answer"].startswith("Qui contacter")
     assert "Préfecture de l'Aveyron" in contact["answer"]
     assert "### 1." not in contact["answer"], "a short follow-up gets a short answer, not the cards again"
-    assert "[etat-fonds-vert-eclairage-public]" in contact["answer"]
+    lighting_offer = contact["referrals"][0]
+    assert f"[{lighting_offer['title']}]({lighting_offer['url']})" in contact["answer"]  # named, linked
+    assert contact["follow_up"] is True and lighting["follow_up"] is False
     assert contact["referrals"][0]["offer_id"] == "etat-fonds-vert-eclairage-public"
 
 

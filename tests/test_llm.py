@@ -491,7 +491,7 @@ def with_generator(assistant):
 def test_chat_with_llm_reports_the_generator_and_records_usage(fake_llm, with_generator):
     assistant = with_generator(make_llm(fake_llm, "good"))
     result = assistant.chat(SCHOOL)
-    body = chat_response(result)
+    body = chat_response(result, "cited")  # the stored form: citations as [id]
     assert (body.generator, body.fallback_reason) == ("llm", None)
     assert [r.offer_id for r in body.referrals] == [r.offer.id for r in result.referrals]
     assert body.answer.startswith(f"La première piste est [{result.referrals[0].offer.id}]")
@@ -503,7 +503,7 @@ def test_chat_with_llm_reports_the_generator_and_records_usage(fake_llm, with_ge
 def test_chat_falls_back_and_says_why(fake_llm, with_generator):
     assistant = with_generator(make_llm(fake_llm, "down", llm_max_retries=0))
     result = assistant.chat(SCHOOL)
-    body = chat_response(result)
+    body = chat_response(result, "cited")
     assert (body.generator, body.fallback_reason) == ("grounded", "http 500")
     assert body.referrals and body.answer == grounded(result.context)
 

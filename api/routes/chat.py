@@ -15,4 +15,4 @@ def chat(body: ChatRequest, assistant: Assistant = Depends(get_assistant)) -> Ch
     message = check_message(body.message, assistant.settings.max_message_chars)
     check_conversation(assistant, body.conversation_id)
     profile = assistant.profile_for(body.profile, body.insee)
-    return chat_response(assistant.chat(message, body.conversation_id, profile))
+    return chat_response(assistant.chat(message, body.conversation_id, profile), body.format)

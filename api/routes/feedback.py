@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import get_assistant
 from api.models import CONVERSATION_ID, MAX_MESSAGE_ID
+from api.presenters import public_body
 from assistant import console
 from assistant.service import Assistant
 
@@ -50,6 +51,7 @@ def public_conversation(
     conversation_id: str = Path(pattern=CONVERSATION_ID), assistant: Assistant = Depends(get_assistant)
 ) -> dict:
     try:
-        return console.public_conversation(assistant.db, conversation_id)
+        body = console.public_conversation(assistant.db, conversation_id)
     except console.NotFound as exc:
         raise HTTPException(404, str(exc)) from None
+    return public_body(body, assistant.handle.current().offers)

@@ -19,8 +19,8 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from api.deps import check_conversation, check_message, get_assistant
 from api.models import ChatRequest
-from api.presenters import chat_response
-from assistant.answer import GeneratedAnswer
+from api.presenters import chat_response, cited_offers
+from assistant.answer import GeneratedAnswer, StreamFormatter
 from assistant.retrieval import IndexNotReady
 from assistant.service import Assistant, TurnResult
 
@@ -41,7 +41,10 @@ def _event(name: str, payload: dict) -> ServerSentEvent:
     return ServerSentEvent(data=json.dumps(payload, ensure_ascii=False), event=name)
 
 
-async def sse_events(events: Iterator[tuple[str, object]], request: Request) -> AsyncIterator[ServerSentEvent]:
+async def sse_events(
+    events: Iterator[tuple[str, object]], request: Request, fmt: str = "markdown"
+) -> AsyncIterator[ServerSentEvent]:
+    formatter = StreamFormatter({}, fmt)
     try:
         while True:
             if await request.is_disconnected():
@@ -51,11 +54,17 @@ async def sse_events(events: Iterator[tuple[str, object]], request: Request) -> 
             if kind is _END:
                 return
             if kind == "start":
+                formatter = StreamFormatter(cited_offers(payload), fmt)
                 yield _event("meta", meta_payload(payload))
             elif kind == "delta":
-                yield _event("delta", {"text": payload})
+                text = formatter.feed(payload)
+                if text:
+                    yield _event("delta", {"text": text})
             elif kind == "done":
-                yield _event("done", chat_response(payload).model_dump(mode="json"))
+                rest = formatter.flush()
+                if rest:
+                    yield _event("delta", {"text": rest})
+                yield _event("done", chat_response(payload, fmt).model_dump(mode="json"))
     except IndexNotReady as exc:
         yield _event("error", {"detail": f"Service en cours de préparation : {exc}"})
     except Exception:
@@ -77,4 +86,4 @@ async def chat_stream(body: ChatRequest, request: Request, assistant: Assistant 
     profile = await anyio.to_thread.run_sync(assistant.profile_for, body.profile, body.insee)
     log.info("streamed question (conversation %s): %.300s", body.conversation_id or "new", message)
     events = assistant.chat_stream(message, body.conversation_id, profile)
-    return EventSourceResponse(sse_events(events, request), ping=15, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return EventSourceResponse(sse_events(events, request, body.format), ping=15, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
