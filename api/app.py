@@ -84,6 +84,8 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
         version="0.1.0",
         description="Orienter les collectivités vers l'offre de l'ANCT et de ses partenaires.",
         lifespan=lifespan,
+        docs_url=None,  # served by api.web with local Swagger UI assets (no CDN)
+        redoc_url=None,
     )
     # No redirect built from the Host header (/static → http://<host>/static/): unknown paths are 404.
     app.router.redirect_slashes = False

@@ -138,10 +138,12 @@ def fit_phrase(verdict: Verdict) -> str:
 
 
 def next_step_line(referral: Referral) -> str:
-    """« Prochaine étape » of an offer: the first step, then whom to ask (no URL)."""
+    """« Prochaine étape » of an offer in one line: its first step, then whom to ask (no URL)."""
     steps = referral.offer.access.steps
-    who = contact_line(referral)
-    return (f"{steps[0]} Interlocuteur : {who}." if steps else f"Interlocuteur : {who}.").replace("..", ".")
+    contact = referral.contact
+    who = contact.name + (f" (tél. {contact.phone})" if contact.phone else "") if contact else referral.offer.access.entry_point
+    first = steps[0].rstrip(".") + ". " if steps else ""
+    return f"{first}Interlocuteur : {who}."
 
 
 def lead_block(context: AnswerContext) -> str:

@@ -469,6 +469,7 @@ def unmet_needs(db: Database, filters: Filters, theme_labels: dict[str, str]) ->
                 })
                 group["count"] += 1
                 group["questions"].append({"conversation_id": c.id, "message_id": t.number, "message": t.message,
+                                           "first_message": c.turns[0].message if c.turns else t.message,
                                            "reasons": reasons, "created_at": _iso(t.created_at),
                                            "collectivity": profile.get("name")})
     ordered = sorted(groups.values(), key=lambda g: (-g["count"], g["theme_label"], g["departement_label"]))

@@ -1,10 +1,13 @@
 """The widget and the agents' console in headless Chromium (Debian's), driven by Playwright, against the
-real server on 127.0.0.1. Screenshots land in test-artifacts/ for a person to look at."""
+real server on 127.0.0.1: the phone and zoom layouts measured, three hostile host pages, keyboard-only
+flows, the screen-reader announcement, printing to PDF and axe-core (served from the tested origin).
+Screenshots land in test-artifacts/ for a person to look at."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import shutil
 from pathlib import Path
 
@@ -18,17 +21,25 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    # The CORS test serves a host page from http://localhost (fulfilled by Playwright, so of no known address
+    # space) calling http://127.0.0.1: Chromium's local-network checks would block it before CORS does.
+    "--disable-features=LocalNetworkAccessChecks",
 ]
 ARTIFACTS = ROOT / "test-artifacts"
+AXE = ROOT / "tests" / "vendor" / "axe-core" / "axe.min.js"
 DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 375, "height": 740}
 NARROW = {"width": 320, "height": 640}
+ZOOM_200 = {"width": 640, "height": 400}  # a 1280×800 screen at 200 % zoom, in CSS px
 INPUT = "aiguillage-chat form.composer textarea"
+SCHOOL = "Notre commune de 800 habitants dans le Cantal veut rénover l'école : qui peut nous aider ?"
 # Questions that make the assistant ask which collectivity is asking before it answers.
 VAGUE = [
     "Est-ce que l'ingénierie de l'ANCT est gratuite pour nous ?",
     "On voudrait être accompagnés pour un projet de revitalisation, on peut entrer dans quel programme ?",
     "On peut bénéficier de Territoires Conseils de la Banque des Territoires ?",
 ]
+STRICT_CSP = "default-src 'self'; script-src 'self' {api}; style-src 'self'; connect-src 'self' {api}; img-src 'self' data:"
 
 
 @pytest.fixture(scope="module")
@@ -44,15 +55,21 @@ def browser():
         browser.close()
 
 
+def _context(browser, **options):
+    context = browser.new_context(locale="fr-FR", accept_downloads=True, **{"viewport": DESKTOP, **options})
+    context.errors = []
+    context.on("weberror", lambda error: context.errors.append(str(error.error)))
+    context.on("console", lambda message: context.errors.append(message.text)
+               if "Content Security Policy" in message.text or "Refused to" in message.text else None)
+    return context
+
+
 @pytest.fixture
 def context(browser):
-    context = browser.new_context(viewport=DESKTOP, locale="fr-FR", accept_downloads=True)
-    errors: list[str] = []
-    context.on("weberror", lambda error: errors.append(str(error.error)))
-    context.on("console", lambda message: errors.append(message.text) if "Content Security Policy" in message.text else None)
+    context = _context(browser)
     yield context
     context.close()
-    assert not errors, f"erreurs JavaScript ou violations de la politique de sécurité : {errors}"
+    assert not context.errors, f"erreurs JavaScript ou violations de la politique de sécurité : {context.errors}"
 
 
 def shot(page, name: str, full_page: bool = False) -> None:
@@ -80,6 +97,26 @@ def ask(page, text: str) -> None:
     page.locator(INPUT).press("Enter")
 
 
+def shadow(page, script: str):
+    """Evaluate `script` (an expression over `root`, the widget's shadow root)."""
+    return page.evaluate(f"(() => {{ const root = document.querySelector('aiguillage-chat').shadowRoot; return {script}; }})()")
+
+
+def log_height(page) -> float:
+    return shadow(page, "root.querySelector('.log').getBoundingClientRect().height")
+
+
+def active(page) -> str:
+    """The focused element, through the shadow root: 'tag.class' or 'host:tag'."""
+    return page.evaluate("""() => {
+      const host = document.activeElement;
+      if (host && host.shadowRoot && host.shadowRoot.activeElement) {
+        const el = host.shadowRoot.activeElement; return el.tagName.toLowerCase() + '.' + (el.className || '');
+      }
+      return 'host:' + (host ? host.tagName.toLowerCase() : '');
+    }""")
+
+
 def watch_streaming(page) -> None:
     """Count how many times an answer bubble changes while it is marked busy (progressive rendering)."""
     page.evaluate("""() => {
@@ -94,82 +131,198 @@ def watch_streaming(page) -> None:
     }""")
 
 
-def test_mayor_asks_answers_a_clarification_gives_feedback_and_reloads(context, server, vague_question, assistant):
+def watch_announcements(page) -> None:
+    """Record every text the widget's live regions receive (what a screen reader would say)."""
+    page.evaluate("""() => {
+      window.__said = [];
+      const root = document.querySelector('aiguillage-chat').shadowRoot;
+      new MutationObserver(() => {
+        for (const region of root.querySelectorAll('[aria-live], [role=log], [role=status], [role=alert]')) {
+          if (region.getAttribute('aria-live') === 'off') continue;
+          const text = region.textContent.trim();
+          if (text && region.dataset.said !== text) { region.dataset.said = text; window.__said.push(text); }
+        }
+      }).observe(root, {childList: true, subtree: true, characterData: true});
+    }""")
+
+
+def axe(page, server, name: str) -> list[dict]:
+    """Run axe-core (WCAG 2.1 A/AA rules) on the page, served from the page's own origin so that the
+    CSP stays strict; returns the serious and critical violations, and saves the full report."""
+    url = server.url + "/__tests__/axe.min.js"
+    page.route(url, lambda route: route.fulfill(status=200, content_type="text/javascript", body=AXE.read_text(encoding="utf-8")))
+    page.add_script_tag(url=url)
+    result = page.evaluate("""async () => {
+      const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}});
+      return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length,
+        targets: v.nodes.slice(0, 3).map(n => JSON.stringify(n.target))}));
+    }""")
+    (ARTIFACTS / f"axe-{name}.txt").write_text(
+        "\n".join(f"{v['impact']}\t{v['id']}\t{v['nodes']}\t{v['help']}\t{v['targets']}" for v in result) or "aucune violation\n",
+        encoding="utf-8",
+    )
+    return [v for v in result if v["impact"] in {"serious", "critical"}]
+
+
+def host_page(page, server, name: str, body: str, head: str = "", csp: str | None = None, origin: str | None = None) -> str:
+    """Serve a collectivity's page (from `origin`, the server's by default) that embeds the widget."""
+    url = f"{origin or server.url}/{name}.html"
+    html = f"""<!doctype html><html lang="fr"><head><meta charset="utf-8">
+      <meta name="viewport" content="width=device-width, initial-scale=1"><title>Mairie d'Exemple</title>{head}</head>
+      <body><header><h1>Mairie d'Exemple</h1><nav><a href="#actu">Actualités</a> <a href="#demarches">Démarches</a></nav></header>
+      <main>{body}<p id="actu">Bienvenue sur le site de la commune.</p></main>
+      <script src="{server.url}/widget.js" data-api="{server.url}" data-insee="15187" defer></script></body></html>"""
+    headers = {"Content-Security-Policy": csp} if csp else {}
+    page.route(url, lambda route: route.fulfill(status=200, content_type="text/html; charset=utf-8", body=html, headers=headers))
+    page.goto(url)
+    page.locator("aiguillage-chat button.launcher").wait_for()
+    return url
+
+
+def test_mayor_on_a_phone_gets_what_to_do_first_then_compact_cards(context, server, vague_question, assistant):
     question, option_label = vague_question
     page = context.new_page()
+    page.set_viewport_size(PHONE)
     page.goto(server.url + "/")
     page.locator(INPUT).wait_for()
-    shot(page, "widget-page-accueil")
+    # the notice comes before the first question: what is kept, how long, who reads it
+    privacy = page.locator("aiguillage-chat .privacy")
+    assert "180 jours" in privacy.inner_text() and "agents" in privacy.inner_text()
+    assert page.evaluate("document.documentElement.scrollHeight") <= PHONE["height"], "/ fits the phone screen"
+    assert page.locator("header .fr-logo").text_content().strip() == "RépubliqueFrançaise"
+    shot(page, "telephone-1-accueil")
 
     # 1. a vague question: the assistant asks who we are, with quick replies
     watch_streaming(page)
+    watch_announcements(page)
     with page.expect_response("**/v1/chat/stream") as streamed:
         ask(page, question)
     assert streamed.value.headers["content-type"].startswith("text/event-stream")
     quick = page.locator("aiguillage-chat .quick button")
     quick.first.wait_for()
-    assert quick.count() >= 2
-    assert page.locator(INPUT).input_value() == ""
+    assert quick.count() >= 2 and page.locator(INPUT).input_value() == ""
 
-    # 2. answer it by clicking: the answer streams in, with offer cards under it
+    # 2. answer it by clicking: the answer streams in; its first lines say what to do
     page.locator("aiguillage-chat .quick button", has_text=option_label).click()
     answer = bot_messages(page).nth(1)
     answer.locator(".feedback").wait_for()
     assert page.evaluate("window.__paints") >= 2, "la réponse n'a pas été affichée progressivement"
-    assert answer.get_attribute("aria-busy") is None
-    assert page.locator("aiguillage-chat .quick").count() == 0  # used quick replies go away
+    assert answer.get_attribute("aria-busy") is None and page.locator("aiguillage-chat .quick").count() == 0
+    lead = answer.locator(".md > p").first.inner_text()
+    assert lead.startswith("Par où commencer") and "Prochaine étape" in answer.locator(".md").inner_text()
+    visible = answer.locator(".md").evaluate("el => [...el.children].filter(c => c.tagName !== 'DETAILS').map(c => c.innerText).join(' ')")
+    assert not re.search(r"https?://|\[[a-z0-9]+(?:-[a-z0-9]+)+\]", visible), "ni adresse ni identifiant brut dans le texte"
+    assert answer.locator(".md a").first.get_attribute("href").startswith("http")  # citations: links on names
     cards = answer.locator(".card")
-    assert cards.count() >= 1
-    first_card = cards.first
-    assert first_card.locator(".card-partner").inner_text().strip()
-    assert first_card.locator("h3").inner_text().strip()
-    # the cards say it all: the per-offer text is folded, one click away
-    detail = answer.locator("details.more")
-    assert detail.count() == 1 and detail.get_attribute("open") is None
-    detail.locator("summary").click()
-    assert "Pour démarrer" in detail.inner_text()
-    assert first_card.locator(".badge").first.inner_text().strip().lower() in {"éligible", "éligibilité à vérifier", "non éligible"}
-    assert first_card.locator("dt", has_text="Pour démarrer").count() == 1
-    assert first_card.locator("a.official").get_attribute("href").startswith("http")
-    assert answer.locator(".md h3").count() >= 1 and answer.locator(".md strong").count() >= 1
-    shot(page, "widget-page-reponse")
+    assert 1 <= cards.count() <= 3
+    card = cards.first
+    assert card.locator(".card-partner").inner_text().strip() and card.locator("h3").inner_text().strip()
+    assert card.locator(".badge").first.inner_text().strip().lower() in {"éligible", "à vérifier", "non éligible"}
+    step = card.locator(".next")
+    assert step.locator("h4").inner_text() == "Prochaine étape"
+    assert step.locator("dt").all_inner_texts()[:1] == ["Qui"] and step.locator("a", has_text="Page officielle").count() == 1
+    assert card.locator("details").get_attribute("open") is None  # the detail is one tap away
+    card.locator("details summary").click()
+    assert card.locator("details dd").count() >= 1
+    shot(page, "telephone-2-reponse")
+    answer.locator(".offers").scroll_into_view_if_needed()
+    shot(page, "telephone-3-fiches")
 
-    # 3. thumbs down with a reason
+    # one announcement for the answer, once complete, short: not the whole conversation
+    said = [t for t in page.evaluate("window.__said") if t.startswith("Réponse de l'assistant")]
+    answer_text = answer.locator(".md").inner_text()
+    assert len(said) >= 1 and said[-1].count("Par où commencer") == 1
+    assert len(said[-1]) <= 600 and len(said[-1]) < len(answer_text) + 80
+    assert shadow(page, "root.querySelector('.log').getAttribute('aria-live')") is None
+    assert shadow(page, "root.querySelector('.log').getAttribute('role')") != "log"
+
+    # 3. a follow-up answers the follow-up and does not repeat the cards
+    ask(page, "et qui je contacte ?")
+    follow = bot_messages(page).nth(2)
+    follow.locator(".feedback").wait_for()
+    assert follow.locator(".card").count() == 0
+    assert follow.locator(".md a").count() >= 1  # the offers, referred to by name
+    shot(page, "telephone-4-relance")
+
+    # 4. thumbs down with a reason
     answer.locator("button.vote-down").click()
     answer.locator("label", has_text="Mauvais territoire").click()
     answer.locator("fieldset textarea").fill("Nous sommes dans le Cantal, pas en Île-de-France.")
-    shot(page, "widget-page-avis-negatif")
     answer.locator("button", has_text="Envoyer mon avis").click()
     answer.locator(".feedback .done", has_text="Merci pour votre retour").wait_for()
-    assert answer.locator("button.vote-down").get_attribute("aria-pressed") == "true"
-
-    conversation = page.evaluate("""() => Object.entries(localStorage)
-        .find(([k]) => k.endsWith(':conversation'))[1]""")
+    conversation = page.evaluate("() => Object.entries(localStorage).find(([k]) => k.endsWith(':conversation'))[1]")
     detail = __import__("assistant.console", fromlist=["conversation_detail"]).conversation_detail(assistant.db, conversation)
-    feedback = detail["messages"][1]["feedback"]
-    assert [(f["rating"], f["reason"]) for f in feedback] == [("down", "mauvais-territoire")]
+    assert [(f["rating"], f["reason"]) for f in detail["messages"][1]["feedback"]] == [("down", "mauvais-territoire")]
 
-    # 4. reload: the conversation is still there
+    # 5. reload: the conversation is still there, cards only where they were
     page.reload()
-    bot_messages(page).nth(1).locator(".card").first.wait_for()
+    bot_messages(page).nth(2).locator(".feedback").wait_for()
     assert page.locator("aiguillage-chat .user .bubble").first.inner_text() == question
-    assert bot_messages(page).count() == 2
-    restored = bot_messages(page).nth(1)
-    assert restored.locator("button.vote-down").get_attribute("aria-pressed") == "true"
+    assert bot_messages(page).nth(1).locator(".card").count() >= 1 and bot_messages(page).nth(2).locator(".card").count() == 0
+    assert bot_messages(page).nth(1).locator("button.vote-down").get_attribute("aria-pressed") == "true"
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
-    # 5. at 320 px wide, nothing overflows sideways
-    page.set_viewport_size(NARROW)
-    page.reload()
-    bot_messages(page).nth(1).locator(".card").first.wait_for()
-    assert page.evaluate("document.documentElement.scrollWidth") <= 320
-    shot(page, "widget-page-320px")
-
-    # 6. nouvelle conversation
-    page.set_viewport_size(DESKTOP)
+    # 6. « Nouvelle conversation » asks before erasing; « Annuler » keeps everything
     page.locator("aiguillage-chat button", has_text="Nouvelle conversation").click()
-    assert bot_messages(page).count() == 0
-    assert page.locator("aiguillage-chat .welcome").is_visible()
+    confirm = page.locator("aiguillage-chat .confirm")
+    assert confirm.is_visible() and active(page).startswith("button.btn btn-secondary")
+    confirm.locator("button", has_text="Annuler").click()
+    assert bot_messages(page).count() == 3 and confirm.is_hidden()
+    page.locator("aiguillage-chat button", has_text="Nouvelle conversation").click()
+    confirm.locator("button", has_text="Effacer").click()
+    assert bot_messages(page).count() == 0 and page.locator("aiguillage-chat .welcome").is_visible()
     assert page.evaluate("Object.keys(localStorage).filter(k => k.endsWith(':conversation')).length") == 0
+
+
+def test_copy_print_and_share_keep_the_whole_answer(browser, server):
+    context = _context(browser)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    page = context.new_page()
+    page.goto(server.url + "/")
+    ask(page, SCHOOL)
+    answer = bot_messages(page).first
+    answer.locator(".feedback").wait_for()
+    titles = answer.locator(".card h3").all_inner_texts()
+    assert len(titles) >= 2
+
+    answer.locator("button", has_text="Copier la réponse").click()
+    answer.locator(".actions .status", has_text="Réponse copiée").wait_for()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith("Par où commencer") and all(t in copied for t in titles) and "Prochaine étape" in copied
+
+    answer.locator("button", has_text="Partager").click()
+    answer.locator(".actions .status", has_text="Lien de partage copié").wait_for()
+    shared = page.evaluate("navigator.clipboard.readText()")
+    assert re.fullmatch(re.escape(server.url) + r"/conversation/[A-Za-z0-9_-]{8,64}", shared)
+
+    # print to PDF (Chromium's print path, print CSS): the question, the answer and every card, all readable
+    page.emulate_media(media="print")
+    page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
+    pdf = ARTIFACTS / "impression-reponse.pdf"
+    page.pdf(path=str(pdf), format="A4")
+    page.evaluate("window.dispatchEvent(new Event('afterprint'))")
+    from pypdf import PdfReader
+
+    printed = re.sub(r"\s+", " ", " ".join(p.extract_text() for p in PdfReader(str(pdf)).pages))
+    flat = lambda text: re.sub(r"\s+", " ", text)  # noqa: E731
+    assert flat(SCHOOL)[:40] in printed, "la question de l'usager est imprimée"
+    assert "Par où commencer" in printed and printed.count("Prochaine étape") >= len(titles)
+    for title in titles:
+        assert flat(title)[:30] in printed
+    assert "Montants et repères" in printed or "En résumé" in printed  # the folded detail is printed unfolded
+    question_colors = shadow(page, "(() => { const s = getComputedStyle(root.querySelector('.user .bubble')); return [s.color, s.backgroundColor]; })()")
+    assert question_colors[0] != question_colors[1]
+
+    # the share link opens a read-only view of the same conversation
+    page.emulate_media(media="screen")
+    view = context.new_page()
+    view.goto(shared)
+    bot_messages(view).first.locator(".card").first.wait_for()
+    assert view.locator("aiguillage-chat .user .bubble").first.inner_text() == SCHOOL
+    assert view.locator("aiguillage-chat form.composer").is_hidden() and view.locator("aiguillage-chat .feedback").count() == 0
+    shot(view, "conversation-partagee")
+    context.close()
+    assert not context.errors, context.errors
 
 
 def test_errors_are_explained_in_french_and_the_question_is_kept(context, server):
@@ -207,46 +360,156 @@ def test_errors_are_explained_in_french_and_the_question_is_kept(context, server
     assert bot_messages(page).first.locator(".card").count() >= 1
 
 
-def test_one_script_tag_embeds_a_floating_widget(context, server):
-    host = server.url + "/mairie-exemple.html"
-    html = f"""<!doctype html><html lang="fr"><head><meta charset="utf-8">
-      <meta name="viewport" content="width=device-width, initial-scale=1"><title>Mairie d'Exemple</title></head>
-      <body style="font-family: Georgia, serif; margin: 2rem"><h1>Mairie d'Exemple</h1>
-      <p>Bienvenue sur le site de la commune.</p>
-      <script src="{server.url}/widget.js" data-api="{server.url}" data-insee="15187" defer></script></body></html>"""
+def test_a_site_not_allowed_by_cors_is_told_so_not_to_check_its_connection(context, server):
+    # localhost and 127.0.0.1 are two origins: the API does not list the host's, the browser blocks the answer.
     page = context.new_page()
-    page.route(host, lambda route: route.fulfill(status=200, content_type="text/html; charset=utf-8", body=html))
-    page.goto(host)
-    launcher = page.locator("aiguillage-chat button.launcher")
-    launcher.wait_for()
-    assert launcher.get_attribute("aria-expanded") == "false"
-    assert page.locator("aiguillage-chat section.panel").is_hidden()
+    origin = server.url.replace("127.0.0.1", "localhost")
+    host_page(page, server, "mairie-non-autorisee", "<p>Site d'une commune non déclarée.</p>", origin=origin)
+    page.locator("aiguillage-chat button.launcher").click()
+    ask(page, "Quelle aide pour l'éclairage public ?")
+    alert = page.locator("aiguillage-chat .alert")
+    alert.wait_for()
+    assert "Ce site n'est pas autorisé" in alert.inner_text() and "connexion internet" not in alert.inner_text()
+    assert page.locator(INPUT).input_value() == "Quelle aide pour l'éclairage public ?"
+    shot(page, "widget-cors-refuse")
 
-    launcher.focus()
+
+HOSTILE = {
+    # (head, what the host does)
+    "racine-62-5": "<style>html { font-size: 62.5%; } body { font-size: 1.6rem; }</style>",
+    "styles-etoile": "<style>* { color: red !important; text-align: center !important; font-size: 11px !important;"
+                     " line-height: 1 !important; letter-spacing: 3px !important; box-sizing: content-box !important;"
+                     " font-family: 'Comic Sans MS', cursive !important; }</style>",
+    "csp-stricte": "",
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_the_widget_keeps_its_look_on_hostile_host_pages(context, server, name):
+    page = context.new_page()
+    csp = STRICT_CSP.format(api=server.url) if name == "csp-stricte" else None
+    host_page(page, server, f"hote-{name}", "<p>Page d'accueil.</p>", head=HOSTILE[name], csp=csp)
+    launcher = page.locator("aiguillage-chat button.launcher")
+    assert shadow(page, "getComputedStyle(root.querySelector('.launcher')).fontSize") == "16px"
+    assert shadow(page, "getComputedStyle(root.querySelector('.launcher')).position") == "fixed"
+    launcher.click()
+    panel = page.locator("aiguillage-chat section.panel")
+    box = panel.bounding_box()
+    assert box["width"] >= 440 and box["height"] >= 600, f"panneau rétréci : {box}"
+    assert shadow(page, "getComputedStyle(root.querySelector('.panel')).backgroundColor") == "rgb(255, 255, 255)"
+    ask(page, SCHOOL)
+    answer = bot_messages(page).first
+    answer.locator(".feedback").wait_for()
+    paragraph = shadow(page, "(() => { const s = getComputedStyle(root.querySelector('.bot .md p')); return [s.color, s.textAlign, s.fontSize, s.letterSpacing]; })()")
+    assert paragraph == ["rgb(22, 22, 22)", "left", "16px", "normal"], paragraph
+    buttons = shadow(page, "[...root.querySelectorAll('button')].filter(b => b.getClientRects().length).map(b => parseFloat(getComputedStyle(b).fontSize))")
+    assert min(buttons) >= 14
+    assert log_height(page) >= 0.5 * box["height"]
+    shot(page, f"hote-{name}")
+
+
+def test_floating_widget_by_keyboard_only_with_focus_trapped_when_full_screen(context, server):
+    page = context.new_page()
+    host_page(page, server, "mairie-clavier", "<p>Page.</p>")
+    launcher = page.locator("aiguillage-chat button.launcher")
+    assert launcher.get_attribute("aria-expanded") == "false" and page.locator("aiguillage-chat section.panel").is_hidden()
+
+    # from the top of the page, Tab reaches the host's links, then the launcher
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert active(page).startswith("button.btn launcher"), active(page)
     page.keyboard.press("Enter")
     panel = page.locator("aiguillage-chat section.panel")
     panel.wait_for()
     assert launcher.get_attribute("aria-expanded") == "true" and panel.get_attribute("role") == "dialog"
-    assert page.evaluate("document.querySelector('aiguillage-chat').shadowRoot.activeElement.tagName") == "TEXTAREA"
-
+    assert active(page).startswith("textarea")
     with page.expect_request("**/v1/chat/stream") as sent:
-        ask(page, "Nous voulons rénover l'école communale.")
+        page.keyboard.type("Nous voulons rénover l'école communale.")
+        page.keyboard.press("Enter")
     assert sent.value.post_data_json["insee"] == "15187"
-    answer = bot_messages(page).first
-    answer.locator(".feedback").wait_for()
+    bot_messages(page).first.locator(".feedback").wait_for()
     shot(page, "widget-flottant-bureau")
-
     page.keyboard.press("Escape")
-    assert panel.is_hidden()
-    assert page.evaluate("document.querySelector('aiguillage-chat').shadowRoot.activeElement.className").find("launcher") >= 0
+    assert panel.is_hidden() and active(page).startswith("button.btn launcher")
 
+    # on a phone the panel covers the page: Tab and Shift+Tab stay inside it (RGAA 12.8)
     page.set_viewport_size(NARROW)
-    launcher.click()
+    page.keyboard.press("Enter")
     panel.wait_for()
+    assert panel.get_attribute("aria-modal") == "true"
+    seen = []
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        seen.append(active(page))
+    assert all(not s.startswith("host:") for s in seen), f"le focus est sorti du panneau : {seen}"
+    assert seen.count("textarea.") >= 2, "Tab revient au début du panneau"
+    for _ in range(5):
+        page.keyboard.press("Shift+Tab")
+        assert not active(page).startswith("host:")
     box = panel.bounding_box()
-    assert box["width"] <= 320 and box["x"] >= 0
-    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    assert box["width"] <= 320 and box["x"] >= 0 and page.evaluate("document.documentElement.scrollWidth") <= 320
+    assert log_height(page) >= 0.5 * NARROW["height"]
     shot(page, "widget-flottant-320px")
+    page.keyboard.press("Escape")
+    assert active(page).startswith("button.btn launcher")
+
+
+@pytest.mark.parametrize("viewport,scale", [(ZOOM_200, 2), (NARROW, 1), (PHONE, 3)])
+def test_conversation_keeps_half_the_screen_at_200_percent_zoom_and_on_phones(browser, server, viewport, scale):
+    context = _context(browser, viewport=viewport, device_scale_factor=scale)
+    page = context.new_page()
+    host_page(page, server, "mairie-zoom", "<p>Page.</p>", head="<style>html { font-size: 62.5%; }</style>")
+    page.locator("aiguillage-chat button.launcher").click()
+    page.locator("aiguillage-chat section.panel").wait_for()
+    height = log_height(page)
+    name = f"{viewport['width']}x{viewport['height']}"
+    shot(page, f"widget-zoom-{name}")
+    assert height >= 0.5 * viewport["height"], f"conversation : {height} px sur {viewport['height']}"
+    page.goto(server.url + "/")
+    page.locator(INPUT).wait_for()
+    shot(page, f"page-{name}")
+    if viewport["height"] >= 600:  # phones: the page is the screen, only the conversation scrolls
+        assert page.evaluate("document.documentElement.scrollHeight") <= viewport["height"]
+    else:  # a short viewport: the chat takes a whole screen and the conversation half of it
+        assert log_height(page) >= 0.5 * viewport["height"]
+    context.close()
+    assert not context.errors, context.errors
+
+
+def test_axe_finds_no_serious_violation_on_the_page_and_the_embedded_widget(context, server):
+    page = context.new_page()
+    page.goto(server.url + "/")
+    page.locator(INPUT).wait_for()
+    assert axe(page, server, "accueil") == []
+    ask(page, SCHOOL)
+    bot_messages(page).first.locator(".feedback").wait_for()
+    bot_messages(page).first.locator(".card details summary").first.click()
+    assert axe(page, server, "accueil-reponse") == []
+
+    for path in ("/mentions-legales", "/donnees-personnelles", "/accessibilite"):
+        page.goto(server.url + path)
+        assert page.locator("h1").count() == 1 and page.locator("header .fr-logo").count() == 1
+        assert axe(page, server, path.strip("/")) == []
+    assert "180 jours" in page.goto(server.url + "/donnees-personnelles").text()
+    assert "non conforme" in page.goto(server.url + "/accessibilite").text()
+
+    host = context.new_page()
+    host_page(host, server, "mairie-axe", "<p>Page.</p>")
+    host.locator("aiguillage-chat button.launcher").click()
+    ask(host, SCHOOL)
+    bot_messages(host).first.locator(".feedback").wait_for()
+    assert axe(host, server, "widget-integre") == []
+
+
+def test_api_docs_are_served_from_local_assets(context, server):
+    page = context.new_page()
+    outside = []
+    page.on("request", lambda request: outside.append(request.url) if not request.url.startswith(server.url) else None)
+    page.goto(server.url + "/docs")
+    page.locator(".swagger-ui .opblock").first.wait_for()
+    assert page.locator(".opblock-summary-path", has_text="/v1/chat").count() >= 1
+    assert outside == []
 
 
 def test_agent_finds_corrects_and_exports_a_conversation(context, server, agent_token, assistant):
@@ -290,7 +553,7 @@ def test_agent_finds_corrects_and_exports_a_conversation(context, server, agent_
     row_link.first.click()
     page.locator("#review-form").wait_for()
     page.locator("details summary", has_text="Offres retrouvées").first.click()
-    assert page.locator(".turn .table th", has_text="Rang BM25").count() >= 1
+    assert page.locator(".turn .table th", has_text="Rang « mots » (BM25)").count() >= 1
     assert page.locator(".feedback-item", has_text="Mauvais partenaire").count() == 1
     assert page.locator("#profile-title").is_visible()
 

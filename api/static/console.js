@@ -75,6 +75,12 @@
     return href ? h("a", { href, target: "_blank", rel: "noopener noreferrer" }, label) : document.createTextNode(label);
   }
 
+  function swatch(color) {
+    const node = h("span", { class: "swatch" });
+    node.style.background = color; // CSSOM, not a style attribute: allowed by the CSP style-src 'self'
+    return node;
+  }
+
   function badge(label, tone) {
     return h("span", { class: `badge badge-${tone}` }, label);
   }
@@ -83,6 +89,10 @@
     if (!iso) return "";
     const options = withTime ? { dateStyle: "short", timeStyle: "short" } : { dateStyle: "short" };
     return new Intl.DateTimeFormat("fr-FR", options).format(new Date(iso));
+  }
+
+  function short(text, max) {
+    return text.length > max ? `${text.slice(0, max - 3)}…` : text;
   }
 
   function plural(n, one, many) {
@@ -341,11 +351,24 @@
   // Names of the ranking adjustments documented in assistant/service.py.
   const ADJUSTMENTS = { named: "offre nommée", theme: "thème", need: "besoin", targeted: "ciblée", information_only: "outil seul" };
 
+  const SCORE_LEGEND = [
+    ["Rang « mots » (BM25)", "place de l'offre quand on compare les mots de la question à ceux des fiches (pertinence des mots, méthode BM25) ; 1 = la plus proche."],
+    ["Rang « sens » (dense)", "place de l'offre quand on compare le sens de la question à celui des fiches (proximité de sens, calculée par un modèle de langue), même sans mot commun."],
+    ["Score « mots » / proximité de sens", "les valeurs brutes derrière ces deux rangs (plus c'est haut, plus c'est proche)."],
+    ["Score fusionné", "les deux rangs combinés (fusion par rangs réciproques : 1/(60 + rang) pour chacun) : une offre bien placée des deux côtés passe devant."],
+    ["Ajustements", "bonus ou malus expliqués : offre nommée dans la question, thème reconnu, type de besoin, offre ciblée sur ce territoire ou cette taille, simple outil."],
+    ["Score final", "score fusionné plus ajustements : l'ordre des offres proposées. Une offre non éligible n'est jamais proposée."],
+  ];
+
+  function scoreLegend() {
+    return h("dl", { class: "legend-scores" }, SCORE_LEGEND.map(([term, text]) => [h("dt", {}, term), h("dd", {}, text)]));
+  }
+
   function retrievedTable(retrieved) {
     const fmt = (value, digits) => (value === null || value === undefined ? "—" : Number(value).toFixed(digits));
-    return h("div", { class: "table-wrap" }, h("table", { class: "table scores" },
+    return h("div", { class: "table-wrap" }, scoreLegend(), h("table", { class: "table scores" },
       h("caption", { class: "sr-only" }, "Offres retrouvées, détail du score et éligibilité"),
-      h("thead", {}, h("tr", {}, ["#", "Offre", "Rang BM25", "Rang dense", "Score BM25", "Similarité dense", "Score fusionné", "Ajustements", "Score final", "Éligibilité"]
+      h("thead", {}, h("tr", {}, ["#", "Offre", "Rang « mots » (BM25)", "Rang « sens » (dense)", "Score « mots »", "Proximité de sens", "Score fusionné", "Ajustements", "Score final", "Éligibilité"]
         .map((label) => h("th", { scope: "col" }, label)))),
       h("tbody", {}, retrieved.map((r, i) => {
         const [label, tone] = ELIGIBILITY[r.eligibility.status] || [r.eligibility.status, "neutral"];
@@ -371,7 +394,7 @@
       : h("p", { class: "muted" }, "Aucune offre proposée.");
     return h("article", { class: "turn", "aria-labelledby": `turn-${turn.message_id}` },
       h("header", {},
-        h("h2", { id: `turn-${turn.message_id}`, style: "margin:0;font-size:1rem" }, `Échange ${turn.message_id} — ${KINDS[turn.kind] || turn.kind}`),
+        h("h2", { id: `turn-${turn.message_id}`, class: "turn-title" }, `Échange ${turn.message_id} — ${KINDS[turn.kind] || turn.kind}`),
         h("span", { class: "muted" }, `${date(turn.created_at)} · réponse ${turn.generator === "llm" ? "générée (LLM)" : "ancrée"}`)),
       h("div", { class: "body" },
         h("p", { class: "bubble-q" }, turn.message),
@@ -384,7 +407,10 @@
           f.comment ? h("div", {}, `« ${f.comment} »`) : null,
           h("div", { class: "muted" }, date(f.created_at))))] : null,
         turn.retrieved.length ? h("details", {}, h("summary", {}, `Offres retrouvées et détail du score (${turn.retrieved.length})`),
-          retrievedTable(turn.retrieved)) : null));
+          retrievedTable(turn.retrieved)) : null,
+        turn.kind !== "clarification"
+          ? h("p", {}, h("button", { type: "button", class: "btn btn-secondary btn-sm review-this", "data-message": turn.message_id },
+            `Relire l'échange ${turn.message_id}`)) : null));
   }
 
   async function loadDetail(id) {
@@ -415,6 +441,14 @@
           h("h2", { id: "review-title" }, "Relecture"),
           reviewed,
           reviewForm(detail, catalogue)))));
+    for (const button of document.querySelectorAll("#detail .review-this")) {
+      button.addEventListener("click", () => {
+        const select = $("#r-turn");
+        select.value = button.dataset.message;
+        select.dispatchEvent(new Event("change"));
+        select.focus();
+      });
+    }
   }
 
   function reviewForm(detail, catalogue) {
@@ -422,7 +456,8 @@
     const turns = answered.length ? answered : detail.messages;
     const turnSelect = h("select", { id: "r-turn", name: "message_id" },
       turns.map((t) => h("option", { value: t.message_id }, `Échange ${t.message_id} : ${t.message.slice(0, 60)}`)));
-    turnSelect.value = String(turns[turns.length - 1].message_id);
+    const disliked = turns.filter((t) => t.feedback.some((f) => f.rating === "down"));
+    turnSelect.value = String((disliked.length ? disliked[disliked.length - 1] : turns[turns.length - 1]).message_id);
     const roles = new Map();
     const preset = () => {
       roles.clear();
@@ -433,6 +468,8 @@
     const search = h("input", { id: "r-search", type: "search", placeholder: "Filtrer les offres du corpus…", oninput: () => renderPicker() });
     const picker = h("div", { class: "picker", role: "group", "aria-label": "Offres du corpus" });
     const chosenSummary = h("p", { class: "muted", "aria-live": "polite" });
+    const limitError = h("p", { class: "error", role: "alert", hidden: true });
+    const count = (role) => [...roles].filter(([, r]) => r === role).length;
     function renderPicker() {
       const needle = search.value.trim().toLowerCase();
       const visible = catalogue.filter((o) => roles.has(o.id) || !needle || `${o.title} ${o.id} ${PARTNERS[o.partner] || ""}`.toLowerCase().includes(needle));
@@ -441,20 +478,31 @@
         const select = h("select", { "aria-label": `Rôle de l'offre ${offer.title}`, "data-offer": offer.id },
           h("option", { value: "" }, "—"), h("option", { value: "primary" }, "Principale"), h("option", { value: "acceptable" }, "Acceptable"));
         select.value = roles.get(offer.id) || "";
+        // The evaluation format's rule (evals/datasets/README.md): at most 2 main and 4 acceptable offers.
+        for (const [role, max] of Object.entries(LIMITS)) {
+          if (roles.get(offer.id) !== role && count(role) >= max) select.querySelector(`option[value=${role}]`).disabled = true;
+        }
         select.addEventListener("change", () => {
-          if (select.value) roles.set(offer.id, select.value); else roles.delete(offer.id);
+          const role = select.value;
+          if (role && roles.get(offer.id) !== role && count(role) >= LIMITS[role]) {
+            select.value = roles.get(offer.id) || "";
+            limitError.textContent = LIMIT_TEXT[role];
+            limitError.hidden = false;
+            return;
+          }
+          limitError.hidden = true;
+          if (role) roles.set(offer.id, role); else roles.delete(offer.id);
           renderPicker();
+          picker.querySelector(`select[data-offer="${offer.id}"]`).focus();
         });
         return h("div", { class: `option${roles.has(offer.id) ? " chosen" : ""}` },
           h("span", {}, h("strong", {}, offer.title), h("span", { class: "muted" }, ` — ${PARTNERS[offer.partner] || offer.partner}${offer.status !== "active" ? " (close)" : ""}`)),
           select);
       }));
-      const primary = [...roles].filter(([, r]) => r === "primary").length;
-      const acceptable = [...roles].filter(([, r]) => r === "acceptable").length;
-      chosenSummary.textContent = `${primary} principale(s) sur 2 au plus, ${acceptable} acceptable(s) sur 4 au plus.`;
+      chosenSummary.textContent = `${count("primary")} offre(s) principale(s) sur 2 au plus, ${count("acceptable")} acceptable(s) sur 4 au plus.`;
     }
     const correctBox = h("div", { hidden: true },
-      h("div", { class: "field" }, h("label", { for: "r-search" }, "Les bonnes offres"), search), chosenSummary, picker);
+      h("div", { class: "field" }, h("label", { for: "r-search" }, "Les bonnes offres"), search), chosenSummary, limitError, picker);
     const status = (value, label, hint) => h("label", { class: "choice" },
       h("input", { type: "radio", name: "status", value, required: true,
         onchange: () => { correctBox.hidden = value !== "corrected"; if (value === "corrected") { preset(); search.focus(); } } }),
@@ -481,6 +529,11 @@
         return;
       }
       const body = { status: chosen.value, message_id: Number(turnSelect.value), note: note.value.trim() || null };
+      if (chosen.value === "corrected" && count("primary") === 0) {
+        error.textContent = "Choisissez au moins une offre principale, ou validez l'orientation proposée.";
+        error.hidden = false;
+        return;
+      }
       if (chosen.value === "corrected") {
         body.primary = [...roles].filter(([, r]) => r === "primary").map(([id]) => id);
         body.acceptable = [...roles].filter(([, r]) => r === "acceptable").map(([id]) => id);
@@ -499,6 +552,12 @@
     });
     return form;
   }
+
+  const LIMITS = { primary: 2, acceptable: 4 };
+  const LIMIT_TEXT = {
+    primary: "Deux offres principales au plus : passez-en une en « Acceptable » ou retirez-la avant d'en choisir une autre.",
+    acceptable: "Quatre offres acceptables au plus : retirez-en une avant d'en ajouter une autre.",
+  };
 
   // ---- charts (plain SVG) -------------------------------------------------------------------------
   function dataTable(caption, headers, rows) {
@@ -572,7 +631,7 @@
     svg.append(s("line", { x1: left, x2: width - 10, y1: top + plotH, y2: top + plotH, stroke: "#161616" }));
     if (!series.length) svg.append(s("text", { x: left + 8, y: top + 24, "font-size": 14, fill: "#3a3a3a" }, "Aucune donnée sur la période."));
     const legend = h("ul", { class: "legend" }, partners.map((p) =>
-      h("li", {}, h("span", { class: "swatch", style: `background:${COLORS[p] || "#666"}` }), PARTNERS[p] || p)));
+      h("li", {}, swatch(COLORS[p] || "#666"), PARTNERS[p] || p)));
     return h("figure", { class: "chart wide" }, h("figcaption", {}, title), svg, legend,
       dataTable(title, ["Période", ...partners.map((p) => PARTNERS[p] || p)], series.map((p) => [p.period, ...partners.map((x) => p.counts[x] || 0)])));
   }
@@ -601,7 +660,9 @@
     const groups = body.groups.map((g) => h("section", { class: "group" },
       h("h2", {}, h("span", {}, `${g.theme_label} — ${g.departement_label}`), badge(plural(g.count, "question", "questions"), "warn")),
       h("ul", {}, g.questions.map((q) => h("li", {},
-        h("a", { href: `#/conversations/${q.conversation_id}` }, q.message.length > 200 ? `${q.message.slice(0, 197)}…` : q.message),
+        h("a", { href: `#/conversations/${q.conversation_id}` }, short(q.message, 200)),
+        // A follow-up ("et qui je contacte ?") means nothing alone: show where the conversation started.
+        q.first_message && q.message_id > 1 ? h("div", { class: "context" }, `Début de la conversation : « ${short(q.first_message, 200)} »`) : null,
         h("div", { class: "muted" }, `${date(q.created_at)}${q.collectivity ? ` · ${q.collectivity}` : ""} · ${q.reasons.join(" ; ")}`))))));
     $("#unmet").replaceChildren(
       h("p", { role: "status" }, plural(body.total, "question sans réponse satisfaisante", "questions sans réponse satisfaisante")),
