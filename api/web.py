@@ -100,6 +100,13 @@ def api_docs() -> FileResponse:
     return FileResponse(STATIC_DIR / "docs.html", headers=HTML_HEADERS)
 
 
+@router.get("/console/departements.json")
+def departements(request: Request) -> FileResponse:
+    # Codes and names of the départements (corpus/territoires/), for the console's filter by code or name.
+    path = Path(request.app.state.settings.corpus_dir) / "territoires" / "departements.json"
+    return FileResponse(path, media_type="application/json", headers={"Cache-Control": "public, max-age=3600"})
+
+
 @router.get("/console")
 def console_page() -> FileResponse:
     # The page holds no data: everything comes from the API with the agent's token.

@@ -15,6 +15,7 @@ from assistant.eligibility import Verdict
 from assistant.profile import Profile
 from assistant.retrieval import OfferHit
 from assistant.schema import OutdatedPremise, Offer
+from assistant.text import literal
 
 PARTNER_LABELS = {
     "anct": "ANCT", "ademe": "ADEME", "cerema": "Cerema", "anru": "ANRU", "anah": "Anah",
@@ -149,8 +150,9 @@ def next_step_line(referral: Referral) -> str:
 def lead_block(context: AnswerContext) -> str:
     """The answer's first lines: the best door, is it for you, the next step; then the other leads."""
     best = context.referrals[0]
+    who = f" pour {literal(context.profile.name)}" if context.profile.name else ""
     lines = [
-        f"**Par où commencer** : [{best.offer.id}] ({PARTNER_LABELS[best.offer.partner]}) — {fit_phrase(best.verdict)}.",
+        f"**Par où commencer**{who} : [{best.offer.id}] ({PARTNER_LABELS[best.offer.partner]}) — {fit_phrase(best.verdict)}.",
         f"**Prochaine étape** : {next_step_line(best)}",
     ]
     others = context.referrals[1:]
@@ -199,7 +201,7 @@ def format_answer(text: str, offers: dict[str, tuple[str, str]], fmt: str = "mar
 
     offers maps offer id -> (title, official url). Formats: ``markdown`` — each citation becomes a
     link on the offer's name, `[Titre](https://…)`; ``text`` — plain text, the offer's name without
-    markup (no `**`, no `###`); ``cited`` — unchanged, `[offer-id]` markers to join with the
+    markup (no `**`, no `###`, escapes of user text undone); ``cited`` — unchanged, `[offer-id]` markers to join with the
     `citations` field. An id missing from offers keeps its marker (never a dangling link)."""
     if fmt == "cited":
         return text
@@ -216,6 +218,7 @@ def format_answer(text: str, offers: dict[str, tuple[str, str]], fmt: str = "mar
         out = re.sub(r"\*\*(.+?)\*\*", r"\1", out)
         out = re.sub(r"^#{1,6}\s+", "", out, flags=re.MULTILINE)
         out = re.sub(r"\[([^\]\n]+)\]\((https?://[^\s)]+)\)", r"\1", out)
+        out = re.sub(r"\\([\\`*_\[\]<>]|:)", r"\1", out)  # user text: « \X » is X (assistant.text.literal)
     return out
 
 

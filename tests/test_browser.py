@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import ROOT
 
@@ -521,6 +522,11 @@ def test_agent_finds_corrects_and_exports_a_conversation(context, server, agent_
         conversation = body["conversation_id"]
         assert http.post("/v1/feedback", json={"conversation_id": conversation, "message_id": body["message_id"],
                                                "rating": "down", "reason": "mauvais-partenaire"}).status_code == 201
+        # a follow-up judged not useful: the unmet-needs view must show where its conversation started
+        hall = http.post("/v1/chat", json={"message": "Notre commune veut rénover la salle des fêtes, quelles aides ?"}).json()
+        follow = http.post("/v1/chat", json={"message": "et qui je contacte ?", "conversation_id": hall["conversation_id"]}).json()
+        assert http.post("/v1/feedback", json={"conversation_id": hall["conversation_id"], "message_id": follow["message_id"],
+                                               "rating": "down", "reason": "autre"}).status_code == 201
         # a request without a token is refused
         assert http.get("/v1/conversations").status_code == 401
         assert http.get(f"/v1/conversations/{conversation}").status_code == 401
@@ -531,6 +537,8 @@ def test_agent_finds_corrects_and_exports_a_conversation(context, server, agent_
     page.goto(server.url + "/console")
     page.locator("#token").wait_for()
     assert page.locator("#view-conversations").is_hidden()  # no token, no data
+    assert page.locator("header .fr-logo").count() == 1
+    assert axe(page, server, "console-connexion") == []
 
     page.fill("#token", "aig_faux-jeton")
     page.click("text=Se connecter")
@@ -540,6 +548,21 @@ def test_agent_finds_corrects_and_exports_a_conversation(context, server, agent_
     page.click("text=Se connecter")
     page.locator("#list tbody tr").first.wait_for()
     assert "Agent de test" in page.locator("#who-name").inner_text()
+    assert axe(page, server, "console-liste") == []
+
+    # a département by name or code; an unknown one is refused in French and the stale rows go away
+    page.fill("#f-departement", "Département imaginaire")
+    page.click("#filters button[type=submit]")
+    error = page.locator("#f-departement-error")
+    error.wait_for()
+    assert "inconnu" in error.inner_text() and page.locator("#f-departement").get_attribute("aria-invalid") == "true"
+    assert page.locator("#list tbody a").count() == 0 and page.locator("#list tbody", has_text="corrigez le filtre").count() == 1
+    shot(page, "console-filtre-invalide")
+    page.fill("#f-departement", "cantal")
+    with page.expect_request(re.compile(r".*/v1/conversations\?.*departement=15.*")):
+        page.click("#filters button[type=submit]")
+    assert error.is_hidden()
+    page.fill("#f-departement", "")
 
     # find it by filter: negative feedback + words of the question
     page.select_option("#f-feedback", "down")
@@ -547,13 +570,18 @@ def test_agent_finds_corrects_and_exports_a_conversation(context, server, agent_
     page.click("#filters button[type=submit]")
     row_link = page.locator("#list tbody a", has_text="chaufferie bois")
     row_link.first.wait_for()
-    page.wait_for_function("document.querySelectorAll('#list tbody tr').length === 1")
+    expect(page.locator("#list tbody tr")).to_have_count(1)  # (no wait_for_function: it evals, the CSP forbids it)
     shot(page, "console-liste")
 
     row_link.first.click()
     page.locator("#review-form").wait_for()
     page.locator("details summary", has_text="Offres retrouvées").first.click()
     assert page.locator(".turn .table th", has_text="Rang « mots » (BM25)").count() >= 1
+    legend = page.locator(".turn .legend-scores").first.inner_text()
+    assert "pertinence des mots" in legend and "proximité de sens" in legend and "fusion" in legend
+    page.locator("button.review-this", has_text="Relire l'échange 1").click()
+    assert page.locator("#r-turn").input_value() == "1" and page.evaluate("document.activeElement.id") == "r-turn"
+    assert axe(page, server, "console-detail") == []
     assert page.locator(".feedback-item", has_text="Mauvais partenaire").count() == 1
     assert page.locator("#profile-title").is_visible()
 
@@ -567,6 +595,13 @@ def test_agent_finds_corrects_and_exports_a_conversation(context, server, agent_
     target.wait_for()
     chosen = target.get_attribute("data-offer")
     target.select_option("primary")
+    # the evaluation format's rule, in the form: two main offers at most
+    page.fill("#r-search", "")
+    others = page.locator(".picker .option:not(.chosen) select")
+    others.first.select_option("primary")
+    assert page.locator(".picker .option:not(.chosen) select option[value=primary][disabled]").count() >= 1
+    assert "2 offre(s) principale(s) sur 2 au plus" in page.locator("#review-form").inner_text()
+    page.locator(f".picker .option.chosen select:not([data-offer='{chosen}'])").first.select_option("")
     page.fill("#r-note", "Chaufferie bois : Fonds chaleur de l'ADEME d'abord.")
     shot(page, "console-detail", full_page=True)
     page.click("text=Enregistrer la relecture")
@@ -580,7 +615,7 @@ def test_agent_finds_corrects_and_exports_a_conversation(context, server, agent_
     page.click("text=← Retour à la liste")
     page.select_option("#f-review", "corrected")
     page.click("#filters button[type=submit]")
-    page.wait_for_function("[...document.querySelectorAll('#list tbody tr')].some(r => r.textContent.includes('Corrigée'))")
+    page.locator("#list tbody tr", has_text="Corrigée").first.wait_for()
     with page.expect_download() as downloaded:
         page.click("#export-csv")
     text = Path(downloaded.value.path()).read_text(encoding="utf-8-sig")
@@ -597,9 +632,13 @@ def test_agent_finds_corrects_and_exports_a_conversation(context, server, agent_
     page.locator("#stats figure svg").first.wait_for()
     assert page.locator("#stats figure").count() == 4
     shot(page, "console-statistiques", full_page=True)
+    assert axe(page, server, "console-statistiques") == []
     page.click("#tabs a[data-tab=unmet]")
     page.locator("#unmet a", has_text="chaufferie bois").first.wait_for()
+    follow_up = page.locator("#unmet li", has_text="et qui je contacte")
+    assert "salle des fêtes" in follow_up.first.locator(".context").inner_text()
     shot(page, "console-besoins-non-couverts", full_page=True)
+    assert axe(page, server, "console-besoins-non-couverts") == []
 
     # logging out removes the token: data routes answer 401 again, the page shows the login form
     page.click("#logout")

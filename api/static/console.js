@@ -215,6 +215,7 @@
     $("#tabs").hidden = false;
     $("#login").hidden = true;
     await loadReferenceData();
+    departementList();
     route();
   }
 
@@ -279,10 +280,70 @@
   }
 
   // ---- conversations list -----------------------------------------------------------------------
-  function readFilters(form) {
+  class InvalidFilter extends Error {}
+
+  const fold = (text) => text.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase().replace(/[\s'’-]+/g, " ").trim();
+
+  async function departementList() {
+    if (!state.departements) {
+      try {
+        const response = await fetch("/console/departements.json");
+        state.departements = response.ok ? await response.json() : [];
+      } catch (_) {
+        state.departements = [];
+      }
+      $("#departements").replaceChildren(...state.departements.map((d) => h("option", { value: `${d.code} — ${d.nom}` })));
+    }
+    return state.departements;
+  }
+
+  // A département by code (15, 2A, 971) or by name (Cantal, « cote d'or »), or as picked from the list.
+  async function departementCode(value) {
+    const text = value.trim();
+    const code = /^(\d{2,3}|2[ab])\b/i.exec(text);
+    const list = await departementList();
+    if (code) {
+      const found = list.find((d) => d.code === code[1].toUpperCase());
+      if (found || !list.length) return code[1].toUpperCase();
+    } else {
+      const found = list.find((d) => fold(d.nom) === fold(text));
+      if (found) return found.code;
+    }
+    throw new InvalidFilter(`Département « ${text} » inconnu : saisissez son numéro (ex. 15, 2A, 971) ou son nom (ex. Cantal).`);
+  }
+
+  async function readFilters(form) {
     const values = {};
+    const field = form.querySelector("[name=departement]");
+    const error = field ? $(`#${field.id}-error`) : null;
+    if (error) {
+      error.hidden = true;
+      field.removeAttribute("aria-invalid");
+    }
     for (const [key, value] of new FormData(form).entries()) if (String(value).trim()) values[key] = String(value).trim();
+    if (values.departement) {
+      try {
+        values.departement = await departementCode(values.departement);
+      } catch (failure) {
+        error.textContent = failure.message;
+        error.hidden = false;
+        field.setAttribute("aria-invalid", "true");
+        field.focus();
+        throw failure;
+      }
+    }
     return values;
+  }
+
+  // A refused filter (here or by the server) clears what was shown: no stale results under an error.
+  function filterFailed(failure, clear, form) {
+    if (failure instanceof Unauthorized) return;
+    clear();
+    if (failure instanceof InvalidFilter) return;
+    const error = $("#filter-error");
+    form.after(error);
+    error.textContent = failure.message;
+    error.hidden = false;
   }
 
   function collectivity(item) {
@@ -293,7 +354,14 @@
     return [h("strong", {}, who), parts.length ? h("div", { class: "muted" }, parts.join(" · ")) : null];
   }
 
+  function clearList() {
+    $("#list tbody").replaceChildren(h("tr", {}, h("td", { colspan: 6, class: "empty" }, "Aucun résultat : corrigez le filtre.")));
+    $("#count").textContent = "";
+    $("#page").textContent = "";
+  }
+
   async function loadList() {
+    $("#filter-error").hidden = true;
     const body = await api(`/v1/conversations${query({ ...state.filters, offset: state.offset, limit: PAGE_SIZE })}`);
     const rows = body.items.map((item) => h("tr", {},
       h("td", {}, date(item.created_at), h("div", { class: "muted" }, plural(item.turns, "échange", "échanges"))),
@@ -493,7 +561,8 @@
           limitError.hidden = true;
           if (role) roles.set(offer.id, role); else roles.delete(offer.id);
           renderPicker();
-          picker.querySelector(`select[data-offer="${offer.id}"]`).focus();
+          const again = picker.querySelector(`select[data-offer="${offer.id}"]`);
+          (again || search).focus(); // the list was redrawn: keep the focus on this offer, or on the search
         });
         return h("div", { class: `option${roles.has(offer.id) ? " chosen" : ""}` },
           h("span", {}, h("strong", {}, offer.title), h("span", { class: "muted" }, ` — ${PARTNERS[offer.partner] || offer.partner}${offer.status !== "active" ? " (close)" : ""}`)),
@@ -637,7 +706,7 @@
   }
 
   async function loadStats() {
-    const params = readFilters($("#stats-form"));
+    const params = await readFilters($("#stats-form"));
     const stats = await api(`/v1/stats${query(params)}`);
     const t = stats.totals;
     const card = (value, label) => h("div", { class: "stat" }, h("span", { class: "value" }, value.toLocaleString("fr-FR")), h("span", { class: "label" }, label));
@@ -655,8 +724,14 @@
 
   // ---- unmet needs --------------------------------------------------------------------------------
   async function loadUnmet() {
-    const params = readFilters($("#unmet-form"));
-    const body = await api(`/v1/unmet-needs${query(params)}`);
+    $("#filter-error").hidden = true;
+    let body;
+    try {
+      body = await api(`/v1/unmet-needs${query(await readFilters($("#unmet-form")))}`);
+    } catch (failure) {
+      filterFailed(failure, () => $("#unmet").replaceChildren(), $("#unmet-form"));
+      return;
+    }
     const groups = body.groups.map((g) => h("section", { class: "group" },
       h("h2", {}, h("span", {}, `${g.theme_label} — ${g.departement_label}`), badge(plural(g.count, "question", "questions"), "warn")),
       h("ul", {}, g.questions.map((q) => h("li", {},
@@ -690,16 +765,23 @@
     }
   });
   $("#logout").addEventListener("click", () => { logout(); toast("Vous êtes déconnecté."); });
-  $("#filters").addEventListener("submit", (event) => {
+  $("#filters").addEventListener("submit", async (event) => {
     event.preventDefault();
-    state.filters = readFilters(event.target);
+    try {
+      state.filters = await readFilters(event.target);
+    } catch (failure) {
+      filterFailed(failure, clearList, event.target);
+      return;
+    }
     sessionStorage.setItem(FILTERS_KEY, JSON.stringify(state.filters));
     state.offset = 0;
     if (location.hash !== "#/conversations") location.hash = "#/conversations";
-    else loadList().catch((error) => { if (!(error instanceof Unauthorized)) toast(error.message, true); });
+    else loadList().catch((failure) => filterFailed(failure, clearList, event.target));
   });
   $("#filters").addEventListener("reset", () => {
     state.filters = {};
+    $("#f-departement-error").hidden = true;
+    $("#f-departement").removeAttribute("aria-invalid");
     sessionStorage.removeItem(FILTERS_KEY);
     state.offset = 0;
     setTimeout(() => loadList().catch((error) => toast(error.message, true)));
@@ -709,7 +791,7 @@
   $("#export-csv").addEventListener("click", () => download(`/v1/exports/conversations.csv${query(state.filters)}`, "conversations.csv"));
   $("#export-gold").addEventListener("click", () => download("/v1/exports/gold.jsonl", "relectures.jsonl"));
   $("#stats-form").addEventListener("submit", (event) => { event.preventDefault(); loadStats().catch((e) => toast(e.message, true)); });
-  $("#unmet-form").addEventListener("submit", (event) => { event.preventDefault(); loadUnmet().catch((e) => toast(e.message, true)); });
+  $("#unmet-form").addEventListener("submit", (event) => { event.preventDefault(); loadUnmet(); });
   window.addEventListener("hashchange", route);
 
   if (state.token) login(state.token).catch(() => logout("Votre session a expiré : reconnectez-vous."));

@@ -280,18 +280,21 @@ form.composer { display: flex; gap: 8px; align-items: flex-end; padding: 12px 16
   }
 
   // ---- the markdown subset of the answers: ### headings, **bold**, - lists, [label](url) links ---
-  const INLINE = /\*\*(.+?)\*\*|\[([^\]\n]+)\]\((https?:\/\/[^\s)]+)\)|(https?:\/\/[^\s<>()"]+[^\s<>()".,;:!?'])/g;
+  // Text typed by the user comes back escaped (README, « Contrat du champ answer ») : « \X » is the
+  // character X, never markup, and « \:// » is « :// », never a link.
+  const INLINE = /\\([\\`*_[\]<>])|\\(:\/\/)|\*\*(.+?)\*\*|\[([^\]\n]+)\]\((https?:\/\/[^\s)]+)\)|(https?:\/\/[^\s<>()"\\]+[^\s<>()".,;:!?'\\])/g;
 
   function inline(text, parent) {
     let last = 0;
     for (const match of text.matchAll(INLINE)) {
       if (match.index > last) parent.append(text.slice(last, match.index));
-      if (match[1] !== undefined) {
+      if (match[1] !== undefined || match[2] !== undefined) parent.append(match[1] || match[2]);
+      else if (match[3] !== undefined) {
         const strong = h("strong");
-        inline(match[1], strong);
+        inline(match[3], strong);
         parent.append(strong);
-      } else if (match[2] !== undefined) parent.append(link(match[3], match[2]));
-      else parent.append(link(match[4], match[4]));
+      } else if (match[4] !== undefined) parent.append(link(match[5], match[4]));
+      else parent.append(link(match[6], match[6]));
       last = match.index + match[0].length;
     }
     if (last < text.length) parent.append(text.slice(last));
@@ -347,7 +350,7 @@ form.composer { display: flex; gap: 8px; align-items: flex-end; padding: 12px 16
     const split = source.search(/^### /m);
     const lead = split > 0 ? source.slice(0, split) : source;
     return lead.replace(/\[([^\]\n]+)\]\((https?:\/\/[^\s)]+)\)/g, "$1").replace(/\*\*|^#+\s*/gm, "")
-      .replace(/\s+/g, " ").trim();
+      .replace(/\\([\\`*_[\]<>]|:\/\/)/g, "$1").replace(/\s+/g, " ").trim();
   }
 
   // ---- Server-Sent Events over fetch (EventSource cannot POST) ----------------------------------
@@ -788,6 +791,18 @@ form.composer { display: flex; gap: 8px; align-items: flex-end; padding: 12px 16
         } catch (error) {
           if (controller.signal.aborted) return;
           throw await this.diagnose(error);
+        }
+        if (response.status === 404 && body.conversation_id) {
+          // The server no longer knows this conversation (retention period, purge): start a new one.
+          this.conversation = null;
+          this.save(this.storageKey, null);
+          delete body.conversation_id;
+          response = await fetch(this.url("/v1/chat/stream"), {
+            method: "POST",
+            headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+            body: JSON.stringify(body),
+            signal: controller.signal,
+          });
         }
         if (!response.ok) throw await failure(response);
         for await (const { event, data } of readEvents(response)) {
