@@ -553,15 +553,15 @@ def test_agent_finds_corrects_and_exports_a_conversation(context, server, agent_
     # a département by name or code; an unknown one is refused in French and the stale rows go away
     page.fill("#f-departement", "Département imaginaire")
     page.click("#filters button[type=submit]")
-    error = page.locator("#f-departement-error")
-    error.wait_for()
-    assert "inconnu" in error.inner_text() and page.locator("#f-departement").get_attribute("aria-invalid") == "true"
+    error = page.locator("#filter-error")
+    error.wait_for()  # the server's French message, next to the filters
+    assert "Département inconnu" in error.inner_text() and page.locator("#f-departement").get_attribute("aria-invalid") == "true"
     assert page.locator("#list tbody a").count() == 0 and page.locator("#list tbody", has_text="corrigez le filtre").count() == 1
     shot(page, "console-filtre-invalide")
     page.fill("#f-departement", "cantal")
-    with page.expect_request(re.compile(r".*/v1/conversations\?.*departement=15.*")):
+    with page.expect_response(re.compile(r".*/v1/conversations\?.*departement=cantal.*")) as listed:
         page.click("#filters button[type=submit]")
-    assert error.is_hidden()
+    assert listed.value.ok and error.is_hidden() and page.locator("#f-departement").get_attribute("aria-invalid") is None
     page.fill("#f-departement", "")
 
     # find it by filter: negative feedback + words of the question

@@ -280,11 +280,8 @@
   }
 
   // ---- conversations list -----------------------------------------------------------------------
-  class InvalidFilter extends Error {}
-
-  const fold = (text) => text.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase().replace(/[\s'’-]+/g, " ").trim();
-
   async function departementList() {
+    // Suggestions for the filter (names); the server resolves a code or a name and explains a miss in French.
     if (!state.departements) {
       try {
         const response = await fetch("/console/departements.json");
@@ -292,58 +289,31 @@
       } catch (_) {
         state.departements = [];
       }
-      $("#departements").replaceChildren(...state.departements.map((d) => h("option", { value: `${d.code} — ${d.nom}` })));
+      $("#departements").replaceChildren(...state.departements.map((d) => h("option", { value: d.nom }, d.code)));
     }
     return state.departements;
   }
 
-  // A département by code (15, 2A, 971) or by name (Cantal, « cote d'or »), or as picked from the list.
-  async function departementCode(value) {
-    const text = value.trim();
-    const code = /^(\d{2,3}|2[ab])\b/i.exec(text);
-    const list = await departementList();
-    if (code) {
-      const found = list.find((d) => d.code === code[1].toUpperCase());
-      if (found || !list.length) return code[1].toUpperCase();
-    } else {
-      const found = list.find((d) => fold(d.nom) === fold(text));
-      if (found) return found.code;
-    }
-    throw new InvalidFilter(`Département « ${text} » inconnu : saisissez son numéro (ex. 15, 2A, 971) ou son nom (ex. Cantal).`);
-  }
-
-  async function readFilters(form) {
+  function readFilters(form) {
     const values = {};
-    const field = form.querySelector("[name=departement]");
-    const error = field ? $(`#${field.id}-error`) : null;
-    if (error) {
-      error.hidden = true;
-      field.removeAttribute("aria-invalid");
-    }
     for (const [key, value] of new FormData(form).entries()) if (String(value).trim()) values[key] = String(value).trim();
-    if (values.departement) {
-      try {
-        values.departement = await departementCode(values.departement);
-      } catch (failure) {
-        error.textContent = failure.message;
-        error.hidden = false;
-        field.setAttribute("aria-invalid", "true");
-        field.focus();
-        throw failure;
-      }
-    }
     return values;
   }
 
-  // A refused filter (here or by the server) clears what was shown: no stale results under an error.
+  // A filter the server refuses (unknown département…) shows its French message next to the form
+  // and clears what was shown: no stale results under an error.
   function filterFailed(failure, clear, form) {
     if (failure instanceof Unauthorized) return;
     clear();
-    if (failure instanceof InvalidFilter) return;
     const error = $("#filter-error");
     form.after(error);
     error.textContent = failure.message;
     error.hidden = false;
+    const field = form.querySelector("[name=departement]");
+    if (field && /[Dd]épartement/.test(failure.message)) {
+      field.setAttribute("aria-invalid", "true");
+      field.focus();
+    }
   }
 
   function collectivity(item) {
@@ -706,7 +676,7 @@
   }
 
   async function loadStats() {
-    const params = await readFilters($("#stats-form"));
+    const params = readFilters($("#stats-form"));
     const stats = await api(`/v1/stats${query(params)}`);
     const t = stats.totals;
     const card = (value, label) => h("div", { class: "stat" }, h("span", { class: "value" }, value.toLocaleString("fr-FR")), h("span", { class: "label" }, label));
@@ -725,9 +695,10 @@
   // ---- unmet needs --------------------------------------------------------------------------------
   async function loadUnmet() {
     $("#filter-error").hidden = true;
+    $("#u-departement").removeAttribute("aria-invalid");
     let body;
     try {
-      body = await api(`/v1/unmet-needs${query(await readFilters($("#unmet-form")))}`);
+      body = await api(`/v1/unmet-needs${query(readFilters($("#unmet-form")))}`);
     } catch (failure) {
       filterFailed(failure, () => $("#unmet").replaceChildren(), $("#unmet-form"));
       return;
@@ -765,22 +736,18 @@
     }
   });
   $("#logout").addEventListener("click", () => { logout(); toast("Vous êtes déconnecté."); });
-  $("#filters").addEventListener("submit", async (event) => {
+  $("#filters").addEventListener("submit", (event) => {
     event.preventDefault();
-    try {
-      state.filters = await readFilters(event.target);
-    } catch (failure) {
-      filterFailed(failure, clearList, event.target);
-      return;
-    }
+    $("#f-departement").removeAttribute("aria-invalid");
+    state.filters = readFilters(event.target);
     sessionStorage.setItem(FILTERS_KEY, JSON.stringify(state.filters));
     state.offset = 0;
-    if (location.hash !== "#/conversations") location.hash = "#/conversations";
-    else loadList().catch((failure) => filterFailed(failure, clearList, event.target));
+    if (location.hash !== "#/conversations") history.replaceState(null, "", "#/conversations");
+    loadList().catch((failure) => filterFailed(failure, clearList, event.target));
   });
   $("#filters").addEventListener("reset", () => {
     state.filters = {};
-    $("#f-departement-error").hidden = true;
+    $("#filter-error").hidden = true;
     $("#f-departement").removeAttribute("aria-invalid");
     sessionStorage.removeItem(FILTERS_KEY);
     state.offset = 0;
