@@ -89,7 +89,7 @@ class Assistant:
     def readiness(self) -> dict:
         """Ready when the loaded index generation is consistent and its collection answers.
 
-        Shape: {"ready": bool, "collection", "offers", "passages", "built_at", "warnings": [str]}
+        Shape: {"ready": bool, "collection", "generation", "offers", "passages", "built_at", "warnings": [str]}
         or {"ready": False, "reason": str}. A corpus edited (or broken) on disk since the build is a
         warning, never a failure: the live index keeps serving what it was built from, and a load
         balancer must not pull every instance because of a card waiting for re-ingest.
@@ -103,7 +103,8 @@ class Assistant:
         # The collection also holds, for one more generation, the passages a build retired.
         if not index.offers or stored < expected or len(index.passage_ids) != expected:
             return {"ready": False, "reason": f"index incohérent : {stored} passages stockés, {expected} attendus"}
-        return {"ready": True, "collection": index.collection_name, "offers": len(index.offers), "passages": expected,
+        return {"ready": True, "collection": index.collection_name, "generation": index.generation,
+                "offers": len(index.offers), "passages": expected,
                 "built_at": index.manifest.get("built_at"), "warnings": self._corpus_warnings(index)}
 
     def _corpus_warnings(self, index) -> list[str]:

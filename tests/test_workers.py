@@ -110,12 +110,12 @@ def test_two_workers_share_limits_conversations_and_index_reloads(deployment):
     assert statuses == [404, 404, 429, 429]
     # a re-ingest by a third process: both workers serve the new generation
     with fresh(url) as client:
-        before = client.get("/readyz").json()["collection"]
+        before = client.get("/readyz").json()["generation"]
     card = sorted(Path(env["AIGUILLAGE_CORPUS_DIR"], "offers").glob("*/*.yaml"))[0]
     card.write_text(card.read_text(encoding="utf-8").replace("summary:", "summary: Mise à jour.", 1), encoding="utf-8")
     subprocess.run([str(BIN / "aiguillage"), "ingest"], env=env, check=True, capture_output=True)
-    collections = set()
+    generations = set()
     for _ in range(6):
         with fresh(url) as client:
-            collections.add(client.get("/readyz").json()["collection"])
-    assert len(collections) == 1 and before not in collections
+            generations.add(client.get("/readyz").json()["generation"])
+    assert len(generations) == 1 and before not in generations
