@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from api.deps import VISIBLE
+
 ERROR_SCHEMA = {
     "title": "Erreur",
     "type": "object",
@@ -67,7 +69,7 @@ def describe_inputs(schema: dict, max_chars: int, themes: list[str], offers: lis
     """Write into the schema the checks made in code: non-blank text of at most `max_chars`
     characters for the question fields, themes from the vocabulary, reviewed offers from the index."""
     schemas = schema.get("components", {}).get("schemas", {})
-    text = {"type": "string", "minLength": 1, "maxLength": max_chars, "pattern": r"\S"}
+    text = {"type": "string", "minLength": 1, "maxLength": max_chars, "pattern": VISIBLE}
     for model, field in (("ChatRequest", "message"), ("SearchRequest", "query")):
         if model in schemas:
             schemas[model]["properties"][field].update(text)

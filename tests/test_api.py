@@ -109,3 +109,17 @@ def test_a_citation_split_across_stream_deltas_becomes_one_link():
     pieces = [formatter.feed(d) for d in ["Voyez [bdt-ed", "urenov] et ", "[un crochet ouvert"]] + [formatter.flush()]
     assert "".join(pieces) == "Voyez [EduRénov](https://www.banquedesterritoires.fr/edurenov) et [un crochet ouvert"
     assert pieces[0] == "Voyez "  # nothing half-made is sent
+
+
+@pytest.mark.parametrize("blank", [" ", "\u00a0\u202f", "\u001f", "\u001d\u001d", "\ufeff", "\t\u0085\n"])
+def test_a_question_without_a_visible_character_is_refused_as_the_spec_says(http, blank):
+    """Blank, control-only or BOM-only text: French 422 on both question routes, and the spec's pattern agrees."""
+    import re
+
+    spec = http.get("/openapi.json").json()["components"]["schemas"]
+    for route, body, schema in (("/v1/chat", {"message": blank}, ("ChatRequest", "message")),
+                                ("/v1/search", {"query": blank}, ("SearchRequest", "query"))):
+        response = http.post(route, json=body)
+        assert response.status_code == 422 and "vide" in response.json()["detail"]
+        assert not re.search(spec[schema[0]]["properties"][schema[1]]["pattern"], blank)
+    assert http.post("/v1/search", json={"query": "\u001féclairage"}).status_code == 200
