@@ -15,6 +15,7 @@ import threading
 import httpx
 import pytest
 
+from api.deps import VISIBLE
 from tests.conftest import CORPUS, LiveServer, free_port
 
 SCHOOL = "Ma commune de 800 habitants veut rénover l'école, qui peut nous aider ?"
@@ -373,7 +374,7 @@ async def test_client_address_is_the_rightmost_untrusted_hop(settings, assistant
 def test_the_schema_states_what_the_code_checks(http, agent_token):
     spec = http.get("/openapi.json").json()
     message = spec["components"]["schemas"]["ChatRequest"]["properties"]["message"]
-    assert message["maxLength"] == 2000 and message["minLength"] == 1 and message["pattern"] == r"\S"
+    assert message["maxLength"] == 2000 and message["minLength"] == 1 and message["pattern"] == VISIBLE
     assert "eau-assainissement" in json.dumps(spec["components"]["schemas"]["SearchFiltersIn"]) or \
         spec["components"]["schemas"]["SearchFiltersIn"]["properties"]["theme"]["items"]["enum"]
     auth = {"Authorization": f"Bearer {agent_token}"}
