@@ -2,8 +2,9 @@
 
 Measures, on the current machine and the default configuration, on the corpus or a copy N times
 its size (evals/scaled.py): full, no-op and one-card ingest; cold start of `aiguillage serve`
-until /readyz answers 200 with an existing index; latency of /v1/search and /v1/chat in process
-and over HTTP on 127.0.0.1; peak RSS of the server process. Optionally: CPU per chat request
+until /readyz answers 200 with an existing index; cold load of the territory tables and the time
+to find the territory in a question; latency of /v1/search and /v1/chat in process and over HTTP
+on 127.0.0.1; peak RSS of the server process. Optionally: CPU per chat request
 against a naive LangChain RAG on the same index and embedder (evals/peer.py), and chat requests
 per second at 1, 4 and 16 concurrent clients with 1 and 2 `serve` workers.
 Targets are those of issue 15 (2 cores, 10,000 entries for latency, ready time and memory).
@@ -89,6 +90,20 @@ def measure_ingest(settings: Settings, work: Path, embeddings, scale: int = 1) -
         "one_offer_changed_ingest_s": round(one.seconds, 2),
         "local": local,
     }
+
+
+def measure_territories(settings: Settings, asked: list[str]) -> dict:
+    """Cold load of the territory tables (s) and mean resolve time per question (ms)."""
+    from assistant.territory import Territories, _load
+
+    _load.cache_clear()
+    start = time.perf_counter()
+    territories = Territories.load(settings.corpus_dir)
+    loaded = time.perf_counter() - start
+    start = time.perf_counter()
+    for text in asked:
+        territories.resolve(text)
+    return {"load_s": loaded, "resolve_ms": (time.perf_counter() - start) * 1000 / max(1, len(asked))}
 
 
 def measure_in_process(local: Settings, embeddings, asked: list[str], rounds: int) -> dict:
@@ -186,7 +201,7 @@ def run_bench(
     throughput: bool = False,
 ) -> dict:
     asked = questions(n_questions)
-    result: dict = {"cores": os.cpu_count(), "scale": scale}
+    result: dict = {"cores": os.cpu_count(), "scale": scale, "territories": measure_territories(settings, asked)}
     with tempfile.TemporaryDirectory(prefix="aiguillage-bench-") as tmp:
         embeddings = build_embeddings(settings)
         ingested = measure_ingest(settings, Path(tmp), embeddings, scale)
@@ -230,6 +245,9 @@ def format_report(result: dict) -> str:
     ):
         lines.append(f"{label + f' (p50 / p95, n={timing.n})':<48}{f'{timing.p50:.1f} / {timing.p95:.1f} ms':>16}{target:>16}")
     lines.append(f"{'CPU par chat, en processus':<48}{local['chat_cpu_ms']:>13.1f} ms")
+    places = result["territories"]
+    lines.append(f"{'chargement des tables territoriales':<48}{places['load_s']:>14.2f} s")
+    lines.append(f"{'repérage du territoire, par question':<48}{places['resolve_ms']:>13.2f} ms")
     lines.append(f"{'CPU du serveur par POST /v1/chat':<48}{http['chat_cpu_ms']:>13.1f} ms")
     if "peer" in result:
         peer, naive = result["peer"], result["peer"]["chat"]

@@ -6,7 +6,6 @@ import gzip
 import io
 import json
 import tarfile
-import time
 from pathlib import Path
 
 import pytest
@@ -53,12 +52,10 @@ def test_every_commune_is_consistent_with_its_epci_and_departement(territories):
         assert all(territories.communes[code].epci == epci.siren for code in epci.members)
 
 
-def test_load_is_fast_and_cached():
+def test_load_is_cached():
+    """Loaded once per process: every turn reads the same tables (load time: `aiguillage bench`)."""
     _load.cache_clear()
-    start = time.perf_counter()
     first = Territories.load(ROOT / "corpus")
-    elapsed = time.perf_counter() - start
-    assert elapsed < 2.0  # about 0.3 s on a developer machine; CI gets slack
     assert Territories.load(DATA) is first
 
 
@@ -317,18 +314,6 @@ def test_no_false_positive(territories, text):
     result = territories.resolve(text)
     assert not result.found, f"{text!r} -> {result.matched_text!r}"
     assert result.matched_text is None and not result.ambiguous
-
-
-def test_resolve_is_fast(territories):
-    texts = NO_PLACE + ["je suis maire de Saint-Flour", "Saint-Martin dans le Gers", "Je suis maire de Saint-Flourr"]
-    for text in texts:
-        territories.resolve(text)
-    start = time.perf_counter()
-    for _ in range(5):
-        for text in texts:
-            territories.resolve(text)
-    average_ms = (time.perf_counter() - start) / (5 * len(texts)) * 1000
-    assert average_ms < 5
 
 
 # --- build ---
