@@ -353,9 +353,9 @@ def test_injected_instruction_recommending_an_offer_outside_the_context_falls_ba
 
 def test_slow_answer_past_the_timeout_falls_back(fake_llm, contexts):
     context = contexts["school"]
-    started = time.monotonic()
+    sent = len(requests_for(fake_llm, "slow"))
     answer = make_llm(fake_llm, "slow", llm_timeout_s=0.4).generate(context)
-    assert time.monotonic() - started < 1.4  # no retry on a timeout
+    assert len(requests_for(fake_llm, "slow")) == sent + 1  # no retry on a timeout
     assert (answer.generator, answer.fallback_reason) == ("grounded", "timeout")
     assert answer.text == grounded(context)
     assert len(requests_for(fake_llm, "slow")) == 1
@@ -469,9 +469,9 @@ def test_follow_up_rewriting(fake_llm, contexts):
 
 def test_follow_up_rewriting_is_skipped_past_its_budget(fake_llm, contexts):
     generator = LLMGenerator(llm_settings(fake_llm.url, "slow"), rewrite_budget_s=0.3)
-    started = time.monotonic()
+    sent = len(requests_for(fake_llm, "slow"))
     rewrite = generator.rewrite_follow_up(FOLLOW_UP, contexts["follow_up"].history)
-    assert time.monotonic() - started < 1.2
+    assert len(requests_for(fake_llm, "slow")) == sent + 1  # one try within the budget, no retry
     assert (rewrite.text, rewrite.rewritten, rewrite.reason) == (FOLLOW_UP, False, "timeout")
 
 
