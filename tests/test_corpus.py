@@ -264,3 +264,49 @@ def test_gold_cases_name_only_current_or_merged_cards(corpus):
         expected = json.loads(line)["expected"] if line.strip() else {}
         for offer_id in [*expected.get("primary", []), *expected.get("acceptable", [])]:
             assert corpus.resolve(offer_id), offer_id
+
+
+# --- Offers of section 11.2 written in the second pass, and the Mission Adaptation facts -----------
+
+from assistant.answer import eligibility_line  # noqa: E402
+from assistant.eligibility import evaluate  # noqa: E402
+from assistant.profile import Profile  # noqa: E402
+
+RESIDENT_AIDS = ["etat-denormandie", "anah-maprimerenov"]
+
+
+def test_ort_and_denormandie_are_their_own_entries(corpus):
+    ort, denormandie = corpus.offers["etat-operation-revitalisation-territoire"], corpus.offers["etat-denormandie"]
+    # The ORT is the collectivity's own tool, open beyond the two national programmes (offers-facts.md § 11.2).
+    assert ort.eligibility.beneficiaries == "collectivity" and not ort.eligibility.programmes_any
+    assert "ORT" in ort.aliases and "Denormandie" in _text(ort)
+    # Denormandie needs an ORT or an Action cœur de ville town, and its end date stays « à confirmer ».
+    assert set(denormandie.eligibility.programmes_any) == {"ort", "action-coeur-de-ville"}
+    assert denormandie.period.end == "2027-12-31" and "à confirmer" in denormandie.status_note
+    rates = next(f for f in denormandie.figures if "21 %" in f.value)
+    assert rates.to_confirm
+
+
+@pytest.mark.parametrize("offer_id", RESIDENT_AIDS)
+def test_aids_for_residents_are_presented_for_the_residents(corpus, offer_id):
+    member = Profile(collectivity_type="commune", population=9000, facts=["ort"])
+    verdict = evaluate(corpus.offers[offer_id], member)
+    assert verdict.for_residents and verdict.status != "eligible"
+    assert eligibility_line(verdict).startswith("Pour vos habitants")
+
+
+def test_maprimerenov_card_carries_the_2025_2026_changes(corpus):
+    text = _text(corpus.offers["anah-maprimerenov"])
+    for fact in ("23 février 2026", "23 juin au 30 septembre 2025", "très modestes", "Espace Conseil France Rénov'"):
+        assert fact in text, fact
+    # Ceilings and rates are ⚠ in the reference: no euro amount is stated as fact.
+    assert not re.search(r"\d\s*(€|M€|%)", text.replace("15 ans", ""))
+
+
+def test_mission_adaptation_matches_the_reference(corpus):
+    offer = corpus.offers["anct-mission-adaptation"]
+    text = _text(offer)
+    for fact in ("18 avril 2024", "19 novembre 2024", "PNACC-3", "ANAP", "+4 °C", "2025"):
+        assert fact in text, fact
+    # The référent is the Mission's: the collectivity is not required to appoint one.
+    assert not any("référent" in c for c in offer.eligibility.conditions)
