@@ -8,13 +8,13 @@ import csv
 import datetime as dt
 import io
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import and_, delete, func, or_, select, true
+from sqlalchemy.orm import aliased, selectinload
 
-from assistant.store import Conversation, Database, Feedback, Review, Turn
+from assistant.store import Conversation, Database, Feedback, Review, Turn, TurnReferral, TurnTheme
 
 RATINGS = ("up", "down")
 REASONS = {
@@ -81,8 +81,20 @@ def _value(x) -> str:
     return str(getattr(x, "value", x))
 
 
+def _unmet_turn():
+    """SQL condition on Turn: no eligible offer, or a 👎 (the SQL form of _turn_unmet)."""
+    return or_(Turn.kind == "no_match", Turn.id.in_(select(Feedback.turn_id).where(Feedback.rating == "down")))
+
+
+def _rated(rating: str | None = None):
+    """Ids of the conversations with feedback (of this rating when given)."""
+    query = select(Turn.conversation_id).join(Feedback, Feedback.turn_id == Turn.id)
+    return query.where(Feedback.rating == rating) if rating else query
+
+
 def _where(query, filters: Filters):
-    """The filters SQL can apply on the conversation row (indexed columns), plus « has a turn »."""
+    """The conversations a console request is about, as SQL conditions on the conversation row
+    (indexed columns, or membership in the indexed per-turn tables), plus « has a turn »."""
     if filters.date_from:
         query = query.where(Conversation.created_at >= dt.datetime.combine(filters.date_from, dt.time()))
     if filters.date_to:
@@ -93,23 +105,40 @@ def _where(query, filters: Filters):
         query = query.where(Conversation.region_code == filters.region)
     if filters.review:
         query = query.where(Conversation.review_status == filters.review)
+    if filters.partner:
+        query = query.where(Conversation.id.in_(select(TurnReferral.conversation_id).where(TurnReferral.partner == filters.partner)))
+    if filters.theme:
+        query = query.where(Conversation.id.in_(select(TurnTheme.conversation_id).where(TurnTheme.theme == filters.theme)))
+    if filters.feedback in RATINGS:
+        query = query.where(Conversation.id.in_(_rated(filters.feedback)))
+    elif filters.feedback == "any":
+        query = query.where(Conversation.id.in_(_rated()))
+    elif filters.feedback == "none":
+        query = query.where(Conversation.id.not_in(_rated()))
+    if filters.unmet is not None:
+        unmet = Conversation.id.in_(select(Turn.conversation_id).where(_unmet_turn()))
+        query = query.where(unmet if filters.unmet else ~unmet)
+    if filters.q and filters.q.strip():
+        from assistant.text import fold
+
+        query = query.where(Conversation.search_text.contains(fold(filters.q.strip()), autoescape=True))
     return query.where(Conversation.turns.any())
 
 
-def _in_sql_only(filters: Filters) -> bool:
-    """True when no filter needs the turns' content (partner, theme, feedback, text, unmet)."""
-    return not any((filters.partner, filters.theme, filters.feedback, filters.q, filters.unmet is not None))
+def _scoped(column, filters: Filters):
+    """SQL condition: `column` (a conversation id) belongs to a conversation the filters select.
+    Without filters it is always true (every per-turn row belongs to a conversation with a turn)."""
+    if filters == Filters():
+        return true()
+    return column.in_(_where(select(Conversation.id), filters))
 
 
 def _with_turns(query):
     return query.options(selectinload(Conversation.turns).selectinload(Turn.feedback), selectinload(Conversation.reviews))
 
 
-def _load(db: Database, filters: Filters) -> list[Conversation]:
-    query = _with_turns(_where(select(Conversation), filters)).order_by(Conversation.updated_at.desc(), Conversation.id)
-    with db.session() as session:
-        conversations = list(session.scalars(query))
-    return [c for c in conversations if _matches(c, filters)]
+def _newest_first(query):
+    return query.order_by(Conversation.updated_at.desc(), Conversation.id)
 
 
 def _partners(conversation: Conversation) -> list[str]:
@@ -124,41 +153,14 @@ def _ratings(conversation: Conversation) -> Counter:
     return Counter(f.rating for t in conversation.turns for f in t.feedback)
 
 
+def _reasons(kind: str, down_reasons: list[str | None]) -> list[str]:
+    """Why a turn is an unmet need (French labels): no eligible offer, then each 👎 with its reason."""
+    reasons = ["aucune offre éligible"] if kind == "no_match" else []
+    return reasons + ["avis négatif" + (f" : {REASONS.get(r, r)}" if r else "") for r in down_reasons]
+
+
 def _turn_unmet(turn: Turn) -> list[str]:
-    reasons = []
-    if turn.kind == "no_match":
-        reasons.append("aucune offre éligible")
-    for f in turn.feedback:
-        if f.rating == "down":
-            reasons.append("avis négatif" + (f" : {REASONS.get(f.reason, f.reason)}" if f.reason else ""))
-    return reasons
-
-
-def _matches(c: Conversation, f: Filters) -> bool:
-    if not c.turns:
-        return False
-    if f.partner and f.partner not in _partners(c):
-        return False
-    if f.theme and f.theme not in _themes(c):
-        return False
-    if f.feedback:
-        ratings = _ratings(c)
-        if f.feedback in RATINGS and not ratings[f.feedback]:
-            return False
-        if f.feedback == "none" and ratings:
-            return False
-        if f.feedback == "any" and not ratings:
-            return False
-    if f.unmet is not None and f.unmet != any(_turn_unmet(t) for t in c.turns):
-        return False
-    if f.q:
-        from assistant.text import fold
-
-        needle = fold(f.q.strip())
-        haystack = fold(" ".join([c.id, (c.profile or {}).get("name") or ""] + [t.message for t in c.turns]))
-        if needle not in haystack:
-            return False
-    return True
+    return _reasons(turn.kind, [f.reason for f in turn.feedback if f.rating == "down"])
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
@@ -193,19 +195,24 @@ def summary(c: Conversation) -> dict:
 
 
 def list_conversations(db: Database, filters: Filters, offset: int = 0, limit: int = 25) -> dict:
-    """One page of conversations, newest first. Filters on the conversation row are counted and
-    paged in SQL (only the page's turns are read); filters on the turns' content read the
-    matching rows' turns."""
-    if _in_sql_only(filters):
+    """One page of conversations, newest first: {total, offset, limit, items: [summary]}. Every
+    filter is counted and paged in SQL; only the page's turns are read."""
+    with db.session() as session:
+        total = session.scalar(_where(select(func.count(Conversation.id)), filters))
+        page = session.scalars(_with_turns(_newest_first(_where(select(Conversation), filters))).offset(offset).limit(limit)).all()
+        return {"total": total, "offset": offset, "limit": limit, "items": [summary(c) for c in page]}
+
+
+def _each(db: Database, filters: Filters, chunk: int = 500) -> Iterator[Conversation]:
+    """Every conversation the filters select, newest first, read `chunk` conversations at a time
+    (with their turns) so that memory stays bounded."""
+    with db.session() as session:
+        ids = session.scalars(_newest_first(_where(select(Conversation.id), filters))).all()
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
         with db.session() as session:
-            total = session.scalar(_where(select(func.count(Conversation.id)), filters))
-            page = session.scalars(
-                _with_turns(_where(select(Conversation), filters))
-                .order_by(Conversation.updated_at.desc(), Conversation.id).offset(offset).limit(limit)
-            ).all()
-            return {"total": total, "offset": offset, "limit": limit, "items": [summary(c) for c in page]}
-    found = _load(db, filters)
-    return {"total": len(found), "offset": offset, "limit": limit, "items": [summary(c) for c in found[offset : offset + limit]]}
+            found = {c.id: c for c in session.scalars(_with_turns(select(Conversation).where(Conversation.id.in_(part))))}
+        yield from (found[i] for i in part if i in found)
 
 
 def _feedback_dict(f: Feedback) -> dict:
@@ -341,7 +348,7 @@ def csv_export(db: Database, filters: Filters) -> str:
     out.write("\ufeff")  # spreadsheet programs then read UTF-8 accents correctly
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    for c in _load(db, filters):
+    for c in _each(db, filters):
         s = summary(c)
         writer.writerow([_cell(v) for v in (
             s["id"], s["created_at"], s["updated_at"], s["collectivity"], s["collectivity_type"], s["population"],
@@ -397,80 +404,130 @@ def gold_cases(db: Database, offers: dict) -> list[dict]:
 
 
 # ---- statistics and unmet needs -------------------------------------------------------------
-def _period(moment: dt.datetime, granularity: str) -> str:
+def _period(day: dt.date, granularity: str) -> str:
     if granularity == "day":
-        return moment.date().isoformat()
+        return day.isoformat()
     if granularity == "week":
-        year, week, _ = moment.isocalendar()
+        year, week, _ = day.isocalendar()
         return f"{year}-S{week:02d}"
-    return moment.strftime("%Y-%m")
+    return day.strftime("%Y-%m")
+
+
+def _ranked(rows: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+    """(key, count) pairs, most frequent first, ties by key (a stable order from one call to the next)."""
+    return sorted(rows, key=lambda row: (-row[1], row[0]))
+
+
+def _departement_label(code: str | None, name: str | None) -> str:
+    if code is None:
+        return UNKNOWN_DEPARTEMENT
+    return f"{code} — {name}" if name else code
+
+
+def _departement_names(session, codes: list[str]) -> dict[str, str]:
+    """Département code -> the name stored in the profiles of its conversations."""
+    name = Conversation.profile["departement_name"].as_string()
+    rows = session.execute(
+        select(Conversation.departement_code, func.max(name))
+        .where(Conversation.departement_code.in_(codes), name.is_not(None)).group_by(Conversation.departement_code)
+    )
+    return {code: value for code, value in rows if value}
 
 
 def statistics(db: Database, filters: Filters, theme_labels: dict[str, str], granularity: str = "week") -> dict:
+    """Referrals of the filtered conversations, counted in SQL (turn_referrals, turn_themes).
+
+    Returns {granularity, totals: {conversations, messages, referrals, unmet, feedback_up,
+    feedback_down}, by_partner, by_theme, by_departement: [{key, label, count}] most frequent first
+    (ties by key), series: [{period, counts: {partner: n}}] oldest first}. A referral counts once
+    per theme of its turn (« sans-theme » when the turn has none) and under its conversation's
+    département (« ? » when unknown); periods are ISO days, ISO weeks (2026-S05) or months.
+    Raises Invalid for an unknown granularity."""
     if granularity not in GRANULARITIES:
         raise Invalid("Pas de temps invalide : day, week ou month.")
-    by_partner: Counter = Counter()
-    by_theme: Counter = Counter()
-    by_departement: Counter = Counter()
+    referral_scope = _scoped(TurnReferral.conversation_id, filters)
+    turn_scope = _scoped(Turn.conversation_id, filters)
+    with db.session() as session:
+        conversations = session.scalar(_where(select(func.count(Conversation.id)), filters))
+        messages = session.scalar(select(func.count(Turn.id)).where(turn_scope))
+        unmet = session.scalar(select(func.count(Turn.id)).where(turn_scope, _unmet_turn()))
+        ratings = dict(session.execute(
+            select(Feedback.rating, func.count(Feedback.id)).join(Turn, Turn.id == Feedback.turn_id)
+            .where(turn_scope).group_by(Feedback.rating)
+        ).all())
+        by_partner = _ranked(session.execute(
+            select(TurnReferral.partner, func.count(TurnReferral.id)).where(referral_scope).group_by(TurnReferral.partner)
+        ).all())
+        by_theme = _ranked((theme or NO_THEME, n) for theme, n in session.execute(
+            select(TurnTheme.theme, func.count(TurnReferral.id)).select_from(TurnReferral)
+            .outerjoin(TurnTheme, TurnTheme.turn_id == TurnReferral.turn_id).where(referral_scope).group_by(TurnTheme.theme)
+        ))
+        by_departement = _ranked((code or "?", n) for code, n in session.execute(
+            select(Conversation.departement_code, func.count(TurnReferral.id)).select_from(TurnReferral)
+            .join(Conversation, Conversation.id == TurnReferral.conversation_id).where(referral_scope)
+            .group_by(Conversation.departement_code)
+        ))
+        days = session.execute(
+            select(TurnReferral.day, TurnReferral.partner, func.count(TurnReferral.id)).where(referral_scope)
+            .group_by(TurnReferral.day, TurnReferral.partner)
+        ).all()
+        names = _departement_names(session, [code for code, _ in by_departement if code != "?"])
     series: dict[str, Counter] = defaultdict(Counter)
-    departement_names: dict[str, str] = {}
-    conversations = _load(db, filters)
-    totals = Counter()
-    for c in conversations:
-        totals["conversations"] += 1
-        departement = c.departement_code or "?"
-        if c.departement_code and (c.profile or {}).get("departement_name"):
-            departement_names[departement] = c.profile["departement_name"]
-        for t in c.turns:
-            totals["messages"] += 1
-            totals["unmet"] += bool(_turn_unmet(t))
-            for f in t.feedback:
-                totals[f"feedback_{f.rating}"] += 1
-            for r in t.referrals or []:
-                partner = _value(r["partner"])
-                totals["referrals"] += 1
-                by_partner[partner] += 1
-                for theme in t.themes or [NO_THEME]:
-                    by_theme[theme] += 1
-                by_departement[departement] += 1
-                series[_period(t.created_at, granularity)][partner] += 1
+    for when, partner, count in days:
+        series[_period(when, granularity)][partner] += count
     labels = {**theme_labels, NO_THEME: NO_THEME_LABEL}
     return {
         "granularity": granularity,
-        "totals": {k: totals[k] for k in ("conversations", "messages", "referrals", "unmet", "feedback_up", "feedback_down")},
-        "by_partner": [{"key": k, "label": k, "count": n} for k, n in by_partner.most_common()],
-        "by_theme": [{"key": k, "label": labels.get(k, k), "count": n} for k, n in by_theme.most_common()],
-        "by_departement": [
-            {"key": k, "label": f"{k} — {departement_names[k]}" if k in departement_names else (UNKNOWN_DEPARTEMENT if k == "?" else k), "count": n}
-            for k, n in by_departement.most_common()
-        ],
+        "totals": {"conversations": conversations, "messages": messages, "referrals": sum(n for _, n in by_partner),
+                   "unmet": unmet, "feedback_up": ratings.get("up", 0), "feedback_down": ratings.get("down", 0)},
+        "by_partner": [{"key": k, "label": k, "count": n} for k, n in by_partner],
+        "by_theme": [{"key": k, "label": labels.get(k, k), "count": n} for k, n in by_theme],
+        "by_departement": [{"key": k, "label": _departement_label(None if k == "?" else k, names.get(k)), "count": n}
+                           for k, n in by_departement],
         "series": [{"period": p, "counts": dict(series[p])} for p in sorted(series)],
     }
 
 
 def unmet_needs(db: Database, filters: Filters, theme_labels: dict[str, str]) -> dict:
-    """Questions that got no eligible offer or a 👎, grouped by theme and département."""
-    groups: dict[tuple[str, str], dict] = {}
-    for c in _load(db, filters):
-        profile = c.profile or {}
-        departement = c.departement_code or "?"
-        departement_label = f"{departement} — {profile['departement_name']}" if c.departement_code and profile.get("departement_name") else (
-            UNKNOWN_DEPARTEMENT if departement == "?" else departement)
-        for t in c.turns:
-            reasons = _turn_unmet(t)
-            if not reasons:
-                continue
-            for theme in (t.themes or [NO_THEME])[:1]:
-                key = (theme, departement)
-                group = groups.setdefault(key, {
-                    "theme": theme, "theme_label": {**theme_labels, NO_THEME: NO_THEME_LABEL}.get(theme, theme),
-                    "departement": None if departement == "?" else departement, "departement_label": departement_label,
-                    "count": 0, "questions": [],
-                })
-                group["count"] += 1
-                group["questions"].append({"conversation_id": c.id, "message_id": t.number, "message": t.message,
-                                           "first_message": c.turns[0].message if c.turns else t.message,
-                                           "reasons": reasons, "created_at": _iso(t.created_at),
-                                           "collectivity": profile.get("name")})
+    """Questions of the filtered conversations that got no eligible offer or a 👎, selected in SQL
+    and grouped by the turn's first theme (« sans-theme » when none) and département.
+
+    Returns {total, groups: [{theme, theme_label, departement (None when unknown),
+    departement_label, count, questions: [{conversation_id, message_id, message, first_message,
+    reasons, created_at, collectivity}]}]}, largest group first; questions newest conversation first."""
+    first, theme = aliased(Turn), aliased(TurnTheme)
+    scope = _scoped(Turn.conversation_id, filters)
+    rows = (
+        select(Turn.id, Turn.conversation_id, Turn.number, Turn.message, Turn.kind, Turn.created_at,
+               first.message.label("first_message"), theme.theme, Conversation.departement_code,
+               Conversation.profile["name"].as_string().label("collectivity"),
+               Conversation.profile["departement_name"].as_string().label("departement_name"))
+        .join(Conversation, Conversation.id == Turn.conversation_id)
+        .outerjoin(first, and_(first.conversation_id == Turn.conversation_id, first.number == 1))  # numbers are 1..n
+        .outerjoin(theme, and_(theme.turn_id == Turn.id, theme.position == 0))
+        .where(scope, _unmet_turn())
+        .order_by(Conversation.updated_at.desc(), Conversation.id, Turn.number)
+    )
+    down = (
+        select(Feedback.turn_id, Feedback.reason).join(Turn, Turn.id == Feedback.turn_id)
+        .where(Feedback.rating == "down", scope).order_by(Feedback.id)
+    )
+    labels = {**theme_labels, NO_THEME: NO_THEME_LABEL}
+    with db.session() as session:
+        down_reasons: dict[int, list[str | None]] = defaultdict(list)
+        for turn_id, reason in session.execute(down):
+            down_reasons[turn_id].append(reason)
+        groups: dict[tuple[str, str | None], dict] = {}
+        for row in session.execute(rows):
+            key = (row.theme or NO_THEME, row.departement_code)
+            group = groups.setdefault(key, {
+                "theme": key[0], "theme_label": labels.get(key[0], key[0]), "departement": row.departement_code,
+                "departement_label": _departement_label(row.departement_code, row.departement_name), "count": 0, "questions": [],
+            })
+            group["count"] += 1
+            group["questions"].append({"conversation_id": row.conversation_id, "message_id": row.number, "message": row.message,
+                                       "first_message": row.first_message or row.message,
+                                       "reasons": _reasons(row.kind, down_reasons[row.id]), "created_at": _iso(row.created_at),
+                                       "collectivity": row.collectivity})
     ordered = sorted(groups.values(), key=lambda g: (-g["count"], g["theme_label"], g["departement_label"]))
     return {"total": sum(g["count"] for g in ordered), "groups": ordered}

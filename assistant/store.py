@@ -5,6 +5,11 @@ by URL) through SQLAlchemy. The schema is owned by the Alembic migrations in ass
 The conversation row carries the dialogue state (profile, last query, clarifications in a row) so
 that a restarted server picks a conversation up where it was.
 
+For the agents' console, each turn's referrals and themes are also written as rows
+(`turn_referrals`, `turn_themes`) and the conversation keeps its folded searchable text
+(`search_text`): the console filters, counts and pages in SQL instead of reading the JSON of every
+turn (assistant/console.py).
+
 Turns are written by `Database.save_turn`: the turn number is taken inside the write transaction
 (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: the conversation row locked `FOR UPDATE`), a unique index
 on (conversation_id, number) backs it, and a conflict is retried — so concurrent messages on one
@@ -27,7 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import (
-    JSON, DateTime, ForeignKey, Index, Integer, String, Text, create_engine, delete, event, func, inspect, select,
+    JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text, create_engine, delete, event, inspect, select,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -35,6 +40,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 INITIAL_REVISION = "0001"
+KEY_CHARS = 80  # partner and theme keys in the console's tables
 CONFLICT_RETRIES = 20  # concurrent turns on one conversation: each conflict costs one retry
 log = logging.getLogger("aiguillage.store")
 
@@ -62,6 +68,7 @@ class Conversation(Base):
     departement_code: Mapped[str | None] = mapped_column(String(3), index=True)
     region_code: Mapped[str | None] = mapped_column(String(3), index=True)
     review_status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")  # see search_text(): the console's free-text filter
     turns: Mapped[list[Turn]] = relationship(back_populates="conversation", order_by="Turn.number", cascade="all, delete-orphan")
     reviews: Mapped[list[Review]] = relationship(
         back_populates="conversation", order_by="Review.id", cascade="all, delete-orphan"
@@ -77,7 +84,7 @@ class Turn(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     message: Mapped[str] = mapped_column(Text)
     answer: Mapped[str] = mapped_column(Text)
-    kind: Mapped[str] = mapped_column(String(24))  # answer, clarification, refusal, no_match
+    kind: Mapped[str] = mapped_column(String(24), index=True)  # answer, clarification, refusal, no_match
     generator: Mapped[str] = mapped_column(String(16), default="grounded")
     referrals: Mapped[list] = mapped_column(JSON, default=list)
     retrieved: Mapped[list] = mapped_column(JSON, default=list)
@@ -87,6 +94,55 @@ class Turn(Base):
     clarification: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # {question, options}
     conversation: Mapped[Conversation] = relationship(back_populates="turns")
     feedback: Mapped[list[Feedback]] = relationship(back_populates="turn", cascade="all, delete-orphan")
+
+
+class TurnReferral(Base):
+    """One offer proposed in a turn (a row per entry of Turn.referrals, duplicates kept): the console
+    filters and counts referrals by partner, département and day without reading the JSON."""
+
+    __tablename__ = "turn_referrals"
+    __table_args__ = (
+        Index("ix_turn_referrals_partner_conversation", "partner", "conversation_id"),
+        Index("ix_turn_referrals_day_partner", "day", "partner"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    day: Mapped[dt.date] = mapped_column(Date)  # the turn's UTC day
+    partner: Mapped[str] = mapped_column(String(KEY_CHARS))
+
+
+class TurnTheme(Base):
+    """One theme detected in a turn, with its place in Turn.themes (0 = the first, which groups
+    unmet needs)."""
+
+    __tablename__ = "turn_themes"
+    __table_args__ = (Index("ix_turn_themes_theme_conversation", "theme", "conversation_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    turn_id: Mapped[int] = mapped_column(ForeignKey("turns.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    theme: Mapped[str] = mapped_column(String(KEY_CHARS))
+
+
+def referral_rows(referrals: list | None) -> list[dict]:
+    """Turn.referrals -> [{"partner": str}], one per referral in order (a partner enum gives its
+    value; cut to KEY_CHARS so that a strange value can never make a turn unwritable)."""
+    return [{"partner": str(getattr(r["partner"], "value", r["partner"]))[:KEY_CHARS]} for r in referrals or []]
+
+
+def theme_rows(themes: list | None) -> list[dict]:
+    """Turn.themes -> [{"position": 0-based place, "theme": str}]."""
+    return [{"position": n, "theme": str(theme)[:KEY_CHARS]} for n, theme in enumerate(themes or [])]
+
+
+def search_text(conversation_id: str, profile: dict | None, messages: list[str]) -> str:
+    """What the console's free-text filter searches: the id, the collectivity's name and every
+    message in order, joined by spaces and folded (lowercase, no accents: assistant.text.fold), so
+    that a folded needle is found with SQL `LIKE '%needle%'` on SQLite and PostgreSQL alike."""
+    from assistant.text import fold
+
+    return fold(" ".join([conversation_id, (profile or {}).get("name") or "", *messages]))
 
 
 class Feedback(Base):
@@ -220,9 +276,19 @@ class Database:
                     for key, value in conversation.items():
                         setattr(row, key, value)
                     row.updated_at = utcnow()
-                    last = session.scalar(select(func.max(Turn.number)).where(Turn.conversation_id == conversation_id))
-                    number = (last or 0) + 1
-                    session.add(Turn(conversation_id=conversation_id, number=number, **turn))
+                    earlier = session.execute(
+                        select(Turn.number, Turn.message).where(Turn.conversation_id == conversation_id).order_by(Turn.number)
+                    ).all()
+                    number = (earlier[-1].number if earlier else 0) + 1
+                    row.search_text = search_text(conversation_id, row.profile, [*(t.message for t in earlier), turn["message"]])
+                    stored = Turn(conversation_id=conversation_id, number=number, **{"created_at": utcnow(), **turn})
+                    session.add(stored)
+                    session.flush()
+                    session.add_all(
+                        [TurnReferral(turn_id=stored.id, conversation_id=conversation_id, day=stored.created_at.date(), **r)
+                         for r in referral_rows(stored.referrals)]
+                        + [TurnTheme(turn_id=stored.id, conversation_id=conversation_id, **t) for t in theme_rows(stored.themes)]
+                    )
                 return number
             except IntegrityError:
                 if attempt == CONFLICT_RETRIES - 1:

@@ -26,6 +26,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.fixture
+def postgres_url():
+    """A fresh schema on the PostgreSQL of AIGUILLAGE_TEST_POSTGRES_URL (.ci/run starts one), dropped
+    afterwards so runs never see each other's rows; the test is skipped when the variable is unset."""
+    import os
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    url = os.environ.get("AIGUILLAGE_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("AIGUILLAGE_TEST_POSTGRES_URL not set (.ci/run sets it)")
+    schema = f"t_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield f"{url}?options=-csearch_path%3D{schema}"
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def embeddings():
     return UniversalSentenceEncoderEmbeddings()

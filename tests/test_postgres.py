@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import os
-import uuid
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect
 
 from assistant.store import Database
 
 URL = os.environ.get("AIGUILLAGE_TEST_POSTGRES_URL")
 pytestmark = pytest.mark.skipif(not URL, reason="AIGUILLAGE_TEST_POSTGRES_URL not set (.ci/run sets it)")
-
-
-@pytest.fixture
-def postgres_url():
-    """A fresh schema per test, dropped afterwards, so runs never see each other's rows."""
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(URL)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{URL}?options=-csearch_path%3D{schema}"
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 def test_migrations_and_a_conversation_on_postgresql(postgres_url, settings, embeddings, indexed):
