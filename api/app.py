@@ -17,6 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -123,7 +124,12 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
         return JSONResponse({"detail": f"Service en cours de préparation : {exc}"}, status_code=503)
 
     @app.exception_handler(DatabaseUnavailable)
-    async def database_unavailable(_: Request, exc: DatabaseUnavailable) -> JSONResponse:
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        """The database refused a read or a write (locked, read-only, full, unreachable): a French 503,
+        not a 500 — a chat turn never gets here (it is spooled), a 👍/👎 or a review is to be retried."""
+        if isinstance(exc, OperationalError):
+            log.warning("database unavailable (%s)", type(exc.orig).__name__)
         return JSONResponse({"detail": DB_UNAVAILABLE}, status_code=503, headers={"Retry-After": "5"})
 
     limited = [Depends(public_rate_limit)]

@@ -14,8 +14,10 @@ Turns are written by `Database.save_turn`: the turn number is taken inside the w
 (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: the conversation row locked `FOR UPDATE`), a unique index
 on (conversation_id, number) backs it, and a conflict is retried — so concurrent messages on one
 conversation get distinct, consecutive numbers. When the database refuses the write (locked,
-read-only, unreachable), the turn is spooled as a JSON file and written later by `flush_pending`:
-the user still gets the answer and nothing acknowledged is lost.
+read-only, full, unreachable), the turn is spooled as a JSON file and written later by
+`flush_pending`, and the conversation's next turns wait behind it (its order is kept): the user
+still gets the answer and nothing acknowledged is lost. A turn the spool's disk refuses too is held
+in memory until the database accepts it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import logging
 import os
 import random
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -203,6 +206,8 @@ class Database:
             if spool_dir is None and database and database != ":memory:":
                 spool_dir = Path(database).resolve().parent / "pending-turns"
         self.spool_dir = spool_dir
+        self._held: list[dict] = []  # turns neither the database nor the spool's disk accepted
+        self._held_lock = threading.Lock()
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._writes = sessionmaker(self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
 
@@ -235,9 +240,9 @@ class Database:
             yield session
 
     def conversation_known(self, conversation_id: str) -> bool:
-        """True when the conversation is stored, or has a turn waiting in the spool.
+        """True when the conversation is stored, or has a turn waiting (spool or memory).
         Raises DatabaseUnavailable when the database cannot be read."""
-        if self.spool_dir is not None and any(self.spool_dir.glob(f"{_spool_stem(conversation_id)}.*.json")):
+        if self._waiting(conversation_id):
             return True
         try:
             with self.session() as session:
@@ -250,18 +255,42 @@ class Database:
 
         `conversation`: profile, state, departement_code, region_code; `turn`: the Turn columns but
         conversation_id and number. Conflicts (two turns at once) are retried; when the database
-        refuses the write, the turn goes to the spool and None is returned (written by flush_pending).
+        refuses the write (locked, read-only, full, unreachable), the turn goes to the spool and None
+        is returned (written by flush_pending). When the spool's disk refuses it too, the turn is held
+        in this process's memory until the database accepts it (lost only if the process dies first).
         """
+        if self._waiting(conversation_id):
+            self.flush_pending()  # its earlier turns first: a conversation's order is kept
+        if self._waiting(conversation_id):
+            reason = "earlier turns of the conversation still waiting"
+        else:
+            try:
+                number = self._write_turn(conversation_id, conversation, turn)
+            except (OperationalError, DBAPIError) as exc:
+                if self.spool_dir is None:
+                    raise
+                reason = f"database write failed ({type(exc.orig).__name__})"
+            else:
+                self.flush_pending()
+                return number
+        payload = {"conversation_id": conversation_id, "conversation": conversation,
+                   "turn": {"created_at": utcnow().isoformat(), **turn}}  # the time the user got the answer
         try:
-            number = self._write_turn(conversation_id, conversation, turn)
-        except (OperationalError, DBAPIError) as exc:
-            if self.spool_dir is None:
-                raise
-            path = self._spool(conversation_id, conversation, turn)
-            log.warning("database write failed (%s): turn kept in %s, written later", type(exc.orig).__name__, path.name)
+            path = self._spool(payload)
+        except OSError as disk:
+            with self._held_lock:
+                self._held.append(payload)
+            log.error("%s and the spool refused the turn (%s): turn held in memory, written when the database accepts it",
+                      reason, type(disk).__name__)
             return None
-        self.flush_pending()
-        return number
+        log.warning("%s: turn kept in %s, written later", reason, path.name)
+        return None
+
+    def _waiting(self, conversation_id: str) -> bool:
+        """True when turns of this conversation wait in the spool or in memory."""
+        if self.spool_dir is not None and any(self.spool_dir.glob(f"{_spool_stem(conversation_id)}.*.json")):
+            return True
+        return any(p["conversation_id"] == conversation_id for p in list(self._held))
 
     def _write_turn(self, conversation_id: str, conversation: dict, turn: dict) -> int:
         for attempt in range(CONFLICT_RETRIES):
@@ -296,13 +325,11 @@ class Database:
                 time.sleep(random.uniform(0, 0.01 * (attempt + 1)))  # another turn took the number
         raise AssertionError("unreachable")
 
-    def _spool(self, conversation_id: str, conversation: dict, turn: dict) -> Path:
+    def _spool(self, payload: dict) -> Path:
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         stamp = f"{time.time_ns():020d}-{secrets.token_hex(4)}"
-        path = self.spool_dir / f"{_spool_stem(conversation_id)}.{stamp}.json"
+        path = self.spool_dir / f"{_spool_stem(payload['conversation_id'])}.{stamp}.json"
         tmp = path.with_suffix(".tmp")
-        turn = {"created_at": utcnow().isoformat(), **turn}  # the time the user got the answer
-        payload = {"conversation_id": conversation_id, "conversation": conversation, "turn": turn}
         with open(tmp, "w", encoding="utf-8") as handle:
             json.dump(payload, handle, ensure_ascii=False, default=str)
             handle.flush()
@@ -317,8 +344,9 @@ class Database:
         return sorted(self.spool_dir.glob("*.json"), key=lambda p: p.name.split(".", 1)[1])
 
     def flush_pending(self) -> int:
-        """Write the spooled turns the database now accepts; returns how many were written.
-        Each file is claimed by an atomic rename, so several workers may flush the same spool."""
+        """Write the spooled turns the database now accepts, then those held in memory (oldest
+        first); returns how many were written. Each file is claimed by an atomic rename, so several
+        workers may flush the same spool."""
         written = 0
         for path in self.pending():
             claimed = path.with_name(f"{path.name}.{os.getpid()}.claimed")
@@ -327,13 +355,26 @@ class Database:
             except FileNotFoundError:  # another worker took it
                 continue
             payload = json.loads(claimed.read_text(encoding="utf-8"))
-            try:
-                self._write_turn(payload["conversation_id"], payload["conversation"], _revive(payload["turn"]))
-            except DBAPIError:
+            if not self._write_payload(payload):
                 os.rename(claimed, path)
-                break
+                return self._flushed(written)
             claimed.unlink()
             written += 1
+        with self._held_lock:
+            while self._held and self._write_payload(self._held[0]):
+                self._held.pop(0)
+                written += 1
+        return self._flushed(written)
+
+    def _write_payload(self, payload: dict) -> bool:
+        try:
+            self._write_turn(payload["conversation_id"], payload["conversation"], _revive(payload["turn"]))
+        except DBAPIError:
+            return False
+        return True
+
+    @staticmethod
+    def _flushed(written: int) -> int:
         if written:
             log.info("%d spooled turn(s) written to the database", written)
         return written

@@ -431,3 +431,78 @@ def test_a_worker_killed_mid_stream_loses_no_acknowledged_turn(settings, indexed
     finally:
         server.kill()
         server.wait(10)
+
+
+@pytest.mark.parametrize("failure", ["read-only", "disk full"])
+def test_a_read_only_or_full_database_still_answers_and_loses_no_turn(own_db_server, failure):
+    """Drill: while SQLite refuses every write (opened read-only, or its file may not grow), chats
+    get their answers and their turns wait in DATA_DIR/pending-turns; feedback gets a French 503;
+    once the database accepts writes again every turn is stored, in order."""
+    from sqlalchemy import event
+
+    db, url = own_db_server.db, own_db_server.url
+    first = httpx.post(url + "/v1/chat", json={"message": SCHOOL}, timeout=60).json()
+    conversation = first["conversation_id"]
+    with sqlite3.connect(own_db_server.path) as probe:
+        pages = probe.execute("PRAGMA page_count").fetchone()[0]
+    broken = {"on": True}
+
+    def refuse_writes(connection, _record) -> None:
+        if broken["on"]:
+            connection.execute("PRAGMA query_only = ON" if failure == "read-only" else f"PRAGMA max_page_count = {pages}")
+
+    event.listen(db.engine, "connect", refuse_writes)
+    db.engine.dispose()  # every connection from now on refuses writes
+    try:
+        during = httpx.post(url + "/v1/chat", json={"message": "et pour l'éclairage public ?", "conversation_id": conversation},
+                            timeout=60)
+        assert during.status_code == 200 and during.json()["answer"] and during.json()["referrals"], during.text
+        fresh = httpx.post(url + "/v1/chat", json={"message": SCHOOL}, timeout=60).json()
+        again = httpx.post(url + "/v1/chat", json={"message": "qui contacter ?", "conversation_id": fresh["conversation_id"]},
+                           timeout=60)
+        assert again.status_code == 200 and again.json()["answer"], again.text  # a spooled conversation is known
+        assert len(db.pending()) == 3
+        rated = httpx.post(url + "/v1/feedback", json={"conversation_id": conversation, "message_id": 1, "rating": "up"})
+        # a full file still takes a row that fits in its free pages; a read-only one takes nothing
+        if failure == "read-only" or rated.status_code != 201:
+            assert rated.status_code == 503 and rated.headers["retry-after"] == "5"
+            assert rated.json()["detail"] == "Base de données momentanément indisponible. Réessayez dans un instant."
+        still = httpx.get(f"{url}/v1/conversations/{conversation}/public").json()
+        assert [m["message_id"] for m in still["messages"]] == [1]  # reads go on
+    finally:
+        broken["on"] = False
+        db.engine.dispose()
+    db.flush_pending()
+    assert db.pending() == []
+    restored = httpx.get(f"{url}/v1/conversations/{conversation}/public").json()["messages"]
+    assert [(m["message_id"], m["message"]) for m in restored] == [(1, SCHOOL), (2, "et pour l'éclairage public ?")]
+    assert restored[1]["answer"] == during.json()["answer"]
+    later = httpx.get(f"{url}/v1/conversations/{fresh['conversation_id']}/public").json()["messages"]
+    assert [m["message"] for m in later] == [SCHOOL, "qui contacter ?"]
+
+
+def test_a_turn_neither_the_database_nor_the_spool_accepts_is_held_until_written(tmp_path, caplog):
+    """Disk full for the database and the spool alike: the turn is held in memory, still counts as a
+    known conversation, and is written once the database accepts writes again."""
+    from sqlalchemy import event, select
+
+    from assistant.store import Database, Turn
+
+    blocker = tmp_path / "plein"
+    blocker.write_text("")  # the spool's directory cannot be created under a file
+    db = Database(f"sqlite:///{tmp_path / 'held.db'}", spool_dir=blocker / "pending-turns")
+    db.create_schema()
+    broken = {"on": True}
+    event.listen(db.engine, "connect", lambda c, _r: c.execute("PRAGMA query_only = ON") if broken["on"] else None)
+    db.engine.dispose()
+    turn = {"message": "Rénover la mairie", "answer": "Réponse.", "kind": "answer", "referrals": [], "retrieved": [],
+            "profile": {}, "themes": [], "usage": {}}
+    with caplog.at_level(logging.ERROR):
+        assert db.save_turn("tenue-en-memoire", {"state": {}}, turn) is None
+    assert "turn held in memory" in caplog.text and db.conversation_known("tenue-en-memoire")
+    assert db.flush_pending() == 0  # still refused: kept
+    broken["on"] = False
+    db.engine.dispose()
+    assert db.flush_pending() == 1 and db.flush_pending() == 0
+    with db.session() as session:
+        assert session.scalars(select(Turn.message).where(Turn.conversation_id == "tenue-en-memoire")).all() == ["Rénover la mairie"]
