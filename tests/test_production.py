@@ -506,3 +506,59 @@ def test_a_turn_neither_the_database_nor_the_spool_accepts_is_held_until_written
     assert db.flush_pending() == 1 and db.flush_pending() == 0
     with db.session() as session:
         assert session.scalars(select(Turn.message).where(Turn.conversation_id == "tenue-en-memoire")).all() == ["Rénover la mairie"]
+
+
+@pytest.mark.slow
+def test_an_ingest_killed_midway_leaves_the_live_generation_serving(copied_index, embeddings):
+    """Drill: `aiguillage ingest` (a real process) is SIGKILLed while it embeds an edited corpus into
+    the live collection. The running server keeps serving the previous generation (/readyz 200, same
+    search results), and the next ingest completes and is picked up."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from api.app import create_app
+    from assistant.service import Assistant
+    from ingest.indexer import index_dir, read_manifest
+
+    before = read_manifest(copied_index)
+    env = {**os.environ, "AIGUILLAGE_DATA_DIR": str(copied_index.data_dir), "AIGUILLAGE_CORPUS_DIR": str(copied_index.corpus_dir)}
+    command = [str(Path(sys.executable).parent / "aiguillage"), "ingest"]
+    for card in sorted((copied_index.corpus_dir / "offers").glob("*/*.yaml")):  # every offer to embed again
+        text = card.read_text(encoding="utf-8")
+        assert "summary: >-\n  " in text
+        card.write_text(text.replace("summary: >-\n  ", "summary: >-\n  Fiche relue. ", 1), encoding="utf-8")
+    query = {"query": "rénovation énergétique de l'école communale", "limit": 10}
+    with LiveServer(create_app(copied_index, Assistant(copied_index, embeddings=embeddings)), free_port()) as live:
+        served = httpx.post(live.url + "/v1/search", json=query, timeout=60).json()["results"]
+        journal = index_dir(copied_index) / "pending.json"
+        build = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(1200):  # the build has journaled its ids and is embedding into the live collection
+                if journal.exists() or build.poll() is not None:
+                    break
+                time.sleep(0.05)
+            assert build.poll() is None, "the build ended before it could be killed"
+            time.sleep(1.0)
+            os.kill(build.pid, signal.SIGKILL)
+            build.wait(30)
+        finally:
+            build.kill()
+        assert read_manifest(copied_index)["generation"] == before["generation"] and journal.exists()
+        ready = httpx.get(live.url + "/readyz", timeout=30)
+        assert ready.status_code == 200 and ready.json()["generation"] == before["generation"], ready.text
+        after_kill = httpx.post(live.url + "/v1/search", json=query, timeout=60).json()["results"]
+        assert [r["offer_id"] for r in after_kill] == [r["offer_id"] for r in served]
+        assert all("Fiche relue." not in r["summary"] for r in after_kill)
+
+        finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800)
+        assert finished.returncode == 0, finished.stderr[-2000:]
+        rebuilt = read_manifest(copied_index)
+        assert rebuilt["generation"] != before["generation"] and not journal.exists()
+        ready = httpx.get(live.url + "/readyz", timeout=30)
+        assert ready.status_code == 200 and ready.json()["generation"] == rebuilt["generation"], ready.text
+        reloaded = httpx.post(live.url + "/v1/search", json=query, timeout=60).json()["results"]
+        assert reloaded and all(r["summary"].startswith("Fiche relue.") for r in reloaded)  # the new generation
