@@ -235,6 +235,24 @@ def territories_build(
     typer.echo(json.dumps(build_territories(tarball, out), ensure_ascii=False, indent=2))
 
 
+@territories_app.command("common-words")
+def territories_common_words(
+    out: Path = typer.Option(Path("corpus/territoires"), help="Dossier des tables (communes.json.gz)."),
+    dictionary: str = typer.Option("/usr/share/hunspell/fr", help="Dictionnaire hunspell (sans .dic/.aff)."),
+) -> None:
+    """Regenerate noms-communs.txt: commune and département names that are ordinary French words
+    (needs `apt-get install hunspell hunspell-fr-classical`)."""
+    import json
+
+    from ingest.common_words import write_common_words
+
+    try:
+        typer.echo(json.dumps(write_common_words(out, dictionary), ensure_ascii=False))
+    except RuntimeError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
 # ---- national catalogue ----------------------------------------------------------------------
 catalogue_app = typer.Typer(no_args_is_help=True, help="Catalogues nationaux d'aides (Aides-territoires).")
 app.add_typer(catalogue_app, name="catalogue")

@@ -84,7 +84,8 @@ FACTS = {
     "rural": re.compile(r"\brural|\bvillage\b|campagne"),
     "coastal": re.compile(r"littoral|\bcotiere?s?\b|bord de mer|trait de cote"),
     "mountain": re.compile(r"montagne|\bstation de ski|massif"),
-    "overseas": re.compile(r"outre-mer|\bdrom\b|guadeloupe|martinique|guyane|reunion|mayotte"),
+    # La Réunion only through the territory tables (apply_territory): « salle de réunion » is no island.
+    "overseas": re.compile(r"outre-mer|\bdrom\b|guadeloupe|martinique|guyane|mayotte"),
     "frr": re.compile(r"\bfrr\b|france ruralites"),
     "ort": re.compile(r"\bort\b|operation de revitalisation"),
 }
@@ -201,6 +202,8 @@ def apply_territory(profile: Profile, resolution) -> None:
             _set_population(profile, epci.population)
     if resolution.departement is not None:
         profile.departement_code, profile.departement_name = resolution.departement.code, resolution.departement.name
+        if len(resolution.departement.code) == 3 and "overseas" not in profile.facts:  # 971…976
+            profile.facts = sorted([*profile.facts, "overseas"])
     if resolution.region is not None:
         profile.region_code, profile.region_name = resolution.region.code, resolution.region.name
 

@@ -12,6 +12,7 @@ import gzip
 import json
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -42,48 +43,23 @@ ARTICLES = frozenset({"le", "la", "les", "l"})
 JOINERS = ARTICLES | {"de", "du", "des", "d", "en", "sur", "sous", "et", "aux", "au", "a", "lez", "lo", "los"}
 SAINTS = frozenset({"saint", "sainte", "saints", "saintes"})
 
-# Everyday French words that are also names of communes (or content words of names): such a
-# name is taken only with a capital letter and a place cue ("à Eu", "commune de Pont").
-COMMON_WORDS = frozenset(
+# Grammar words, numbers and the country (« France services », « France Rénov' ») : never a place
+# on their own, nor the content of a name ("Le Y").
+GRAMMAR_WORDS = frozenset(
     """
     y eu a en le la les un une des du de au aux et ou sur sous dans par pour avec sans chez entre vers
     pres apres avant contre selon depuis ce cet cette ces mon ma mes son sa ses notre nos votre vos leur
     leurs qui que dont on nous vous ils elles est sont suis ai as avons avez ont fait plus moins tres bien
     tout tous toute toutes autre autres meme aussi donc mais car ni ne pas si comme quand oui non
     deux trois quatre cinq six sept huit neuf dix onze douze vingt trente quarante cinquante cent mille
-    premier premiere nouveau nouvelle nouvelles nouveaux vieux vieille vieil neuve neufs grand grande
-    grands grandes petit petite petits petites haut haute hauts hautes bas basse basses beau belle bel
-    beaux bon bonne bonnes bons long longue longues court courte courtes gros grosse vert verte verts
-    rouge rouges blanc blanche noir noire doux douce franc francs fort forte riche pauvre pauvres simple
-    seul seule vrai faux fausse plein pleine vide vif vive vives moyen moyenne sec seche frais precieux
-    allons allez aller va vais vont viens vient venir vienne faut peut peux veut veux voir vue vu vues
-    lu lue dit mis mise cherche change charge force monte passe reste porte tient serre serres serez sera
-    soyons aurons irai irais espere louer publier lutter sort
-    janvier fevrier mars avril mai juin juillet aout septembre octobre novembre decembre
-    commune communes ville villes village villages bourg bourgs centre hameau mairie eglise ecole ecoles
-    college lycee creche salle salles place places rue rues route routes chemin chemins pont ponts port
-    ports plan plans projet projets maison maisons logement logements gare parc parcs jardin jardins
-    champ champs bois foret forets montagne montagnes mont monts val vals vallee vallees plaine plaines
-    riviere rivieres lac lacs mer plage plages cote cotes ile iles source sources fontaine fontaines
-    moulin moulins chateau chateaux tour tours croix chapelle chapelles abbaye four fours marche marches
-    halle halles usine ferme fermes grange granges terre terres eau eaux feu feux air aire aires bain
-    bains puits pierre pierres roche roches rocher forts tombe terrasse terrasses table quartier passage
-    cours union reunion temple syndicat hopital hotellerie echelle etoile escale loge loges forge forges
-    chaussee couture vigne vignes verger vergers noyer pin pins chene chenes houx ifs orme ormes saule
-    saules nord sud ouest maire saint
-    lot somme manche cher orne marne allier jura sainte trinite toussaint bio don son sens lance ligne linge signes
-    abondance aigle aiguille aiguilles ange angles anse arches armes aube auge avion aviron avoine azur
-    ballon ballons bar barre bars belvedere bidon bille bonnet bordes bords borne bouchon boue bouee
-    bouillon boulon bouquet branches bras breves brousse buisson bulle bulles bus cabanes caille campagne
-    canari capelle cars caves celle celles cerise cerisiers champagne chapeau charme charmes chaux choux
-    citerne colombe colombes colombier colonne confort conte contes corps couches courant creuse
-    cultures cures cuve cuves dangers degre denier devise drap dunes ecot ecurie engins epargne epine
-    etables etain etangs fins folie folies fosse fosses fougere fougeres garde gars gorges graces gras
-    grave hommes jumeaux jumelles jury landes lime loupe lys machine mare marines marques mere messe
-    mousse mouton murs nuits oie pannes parent pere planches plaisir portes poses prince quartier racines
-    rang salon seuil suisse tache tasse termes tonnerre touche touches trappes treilles vaux vente ventes
+    saint sainte france
     """.split()
 )
+# Commune names that are also ordinary French words ("Sens", "Orange", "La Flèche"), generated from
+# the territory tables and a French dictionary (ingest.common_words, `aiguillage territories
+# common-words`): such a name is taken only with a place cue (see Territories._judge_name).
+COMMON_NAMES_FILE = "noms-communs.txt"
+
 
 # --- data ------------------------------------------------------------------------------------
 
@@ -181,6 +157,7 @@ _STRONG_HEADS = (
     ("elus",),
     ("elues",),
 )
+PLACE_HEADS = frozenset(head[0] for head in _STRONG_HEADS) | {"bourg", "petite", "communes", "villages"}
 # Only "de": "la commune a voté" has the verb avoir, not the place "à".
 STRONG_CUES = frozenset(head + (prep,) for head in _STRONG_HEADS for prep in ("de", "d", "du", "des"))
 LOCATIVE = frozenset({"a", "au", "aux"})
@@ -194,6 +171,11 @@ RIVERS = frozenset(
     " gers gironde indre isere jura loir loire lot marne mayenne meuse moselle oise orne rhone sarthe seine somme tarn"
     " var vendee vienne vosges yonne".split()
 )
+# Nouns that make « de la Loire » the river, not the département.
+RIVER_NOUNS = frozenset(
+    "berge berges rive rives bord bords crue crues cours vallee vallees gorges source sources eaux lit embouchure"
+    " estuaire affluent affluents confluence meandres fleuve riviere barrage bassin".split()
+)
 UNITS = frozenset(
     "habitants habitant hab h euros euro eur e k m m2 m3 ha km km2 logements logement places eleves metres ml"
     " kw kwh mwh".split()
@@ -205,6 +187,11 @@ NUMERIC_CONTEXT = frozenset(
     " n no numero".split()
 )
 _TRAILING_DEP = re.compile(r"\s*[,-]?\s*(\d{2,3}|2[AaBb])\b(?!\s*(?:%|€|[a-zA-Zé]))")
+# A département beside a name: in parentheses, or after "dans (le|la|l')" / "en" (comma allowed).
+_BESIDE = re.compile(
+    r"\s*(?:\(\s*([^()]{2,40}?)\s*\)|,?\s*(?:dans|en)\s+((?:(?:le|la|les)\s+|l')?[\w'-]+(?:[ -][\w'-]+){0,3}))",
+    re.IGNORECASE,
+)
 SENTENCE_BREAK = re.compile(r"[.!?\n:;]")
 DEP_CODE_PATTERNS = (
     re.compile(r"\((\d{2,3}|2[AaBb])\)"),
@@ -271,18 +258,6 @@ def _content(tokens: list[str]) -> list[str]:
     return [t for t in tokens if t not in JOINERS]
 
 
-def _is_common(key: str) -> bool:
-    tokens = key.split()
-    content = _content(tokens)
-    if len(content) >= 2 and content[0] in SAINTS:
-        return False
-    if not content:
-        return True
-    if len(content) == 1 and len(content[0]) <= 2:
-        return True
-    return all(t in COMMON_WORDS for t in content)
-
-
 def _epci_core(name: str) -> str:
     key = _DATA_PREFIX.sub("", normalize(name))
     return _LEADING_JOINERS.sub("", key)
@@ -300,8 +275,12 @@ class Territories:
         former_names: list[tuple[str, str]] = (),
         alias_codes: dict[str, str] | None = None,
         meta: dict | None = None,
+        common_names: Iterable[str] = (),
     ):
+        """common_names: normalised commune names that are ordinary words (COMMON_NAMES_FILE)."""
         self.meta = meta or {}
+        self._common_names = frozenset(common_names)
+        self._common_words = GRAMMAR_WORDS | {w for n in self._common_names for w in _content(n.split())}
         self.communes = {c.code: c for c in communes}
         self.epcis = {e.siren: e for e in epcis}
         self.departements = {d.code: d for d in departements}
@@ -314,6 +293,20 @@ class Territories:
             for cp in c.postal_codes:
                 self.by_postal_code.setdefault(cp, []).append(c)
         self._build_index(former_names)
+
+    def _is_common(self, key: str) -> bool:
+        """Whether a name (normalised) reads as ordinary words: grammar words, an ordinary-word
+        commune name ("sens", "la fleche"), or words that are each one of those ("bois colombes")."""
+        if key in self._common_names:
+            return True
+        content = _content(key.split())
+        if len(content) >= 2 and content[0] in SAINTS:
+            return False
+        if not content:
+            return True
+        if len(content) == 1 and len(content[0]) <= 2:
+            return True
+        return all(t in self._common_words for t in content)
 
     # -- loading --
 
@@ -430,7 +423,7 @@ class Territories:
     def resolve(self, text: str) -> Resolution:
         """Find the commune, EPCI, département or région that a French question mentions."""
         text = _URL.sub(lambda m: " " * len(m.group()), text)
-        tokens = _tokenize(text)
+        tokens = _tokenize(text, self._common_words)
         if not tokens:
             return Resolution()
         matches: list[_Match] = []
@@ -517,7 +510,7 @@ class Territories:
 
     def _town_with_suffix(self, text, tokens, i, j, key) -> list[_Match]:
         """'Aurillac Agglo', 'Riom Communauté': the EPCI of that town, named the way people say it."""
-        if _breaks(text, tokens, j - 1) or not (tokens[i].cap or tokens[i].glued) or _is_common(key):
+        if _breaks(text, tokens, j - 1) or not (tokens[i].cap or tokens[i].glued) or self._is_common(key):
             return []
         codes = [c for kind, ids, art in self._names[key] if kind == "commune" and art is None for c in ids]
         sirens = sorted({self.communes[c].epci for c in codes} - {None})
@@ -531,7 +524,7 @@ class Territories:
             entries = [e for e in self._names.get(key, []) if e[0] == "commune" and (e[2] is None or n > 1)]
             if not entries or any(_breaks(text, tokens, k) for k in range(j, j + n - 1)):
                 continue
-            if _is_common(key) and not tokens[j].cap:
+            if self._is_common(key) and not tokens[j].cap:
                 continue
             sirens = sorted({self.communes[c].epci for _, ids, _ in entries for c in ids} - {None})
             if sirens:
@@ -544,7 +537,7 @@ class Territories:
             if norms[j + n - 1] in JOINERS or any(_breaks(text, tokens, k) for k in range(j, j + n - 1)):
                 continue
             query = " ".join(norms[j : j + n])
-            if len(query) < 6 or _is_common(query):
+            if len(query) < 6 or self._is_common(query):
                 continue
             hits = self._nearest(query, self._epci_by_len)
             if hits:
@@ -595,13 +588,20 @@ class Territories:
             or (len(next_norm) == 5 and next_norm.isdigit())
         ):
             strong = True  # "Murat (15)", "15100 Saint-Flour", "Saint-Flour 15100"
+        beside = self._departement_beside(after)
+        if beside and any(
+            self.communes[c].departement == beside for kind, ids, _ in self._names[key] if kind == "commune" for c in ids
+        ):
+            strong = beside_here = True  # "Saint-Martin (Gers)", "Aubusson dans le 23", "Murat, dans le Cantal"
+        else:
+            beside_here = False
         weak = prev in WEAK
         locative = prev in LOCATIVE
         if j - i == 1 and tokens[i].cap and _acronym(text, tokens[i]) and not whole:
             return []
         if tokens[j - 1].hyphen or (i > 0 and tokens[i - 1].hyphen):
             return []  # part of a longer hyphenated name: "Clermont" in "Clermont-Ferand"
-        common = _is_common(key)
+        common = self._is_common(key)
         content = _content(key.split())
         distinctive = len(content) >= 2 and not common
         results = []
@@ -620,8 +620,8 @@ class Territories:
             if kind in ("commune", "former"):
                 if whole:
                     ok = not common
-                elif common:
-                    ok = cap and (strong or locative)
+                elif common:  # "à Sens", "maire de Sens", "Sens dans le 89": never "le sens de la vie"
+                    ok = (cap and (strong or locative)) or beside_here
                 elif distinctive:
                     ok = not (content[0] == "saint" and prev == "la")  # "la Saint-Jean" is a feast day
                 else:
@@ -630,8 +630,11 @@ class Territories:
                     continue
                 # "la Creuse", "en Mayenne": the département wins; "à Mayenne" is the town, but
                 # "à La Réunion" is the island.
+                # "élu de la Creuse" (article in lower case in a mixed-case text) is the département;
+                # "maire de La Creuse" is the commune of Haute-Saône.
+                lower_article = head in ARTICLES and text[tokens[i].start].islower() and any(c.isupper() for c in text)
                 if dep_entries and not (
-                    strong or (locative and not overseas) or self._sole_commune_of(key, dep_entries)
+                    (strong and not lower_article) or (locative and not overseas) or self._sole_commune_of(key, dep_entries)
                 ):
                     continue
                 strength = 3 if strong else 2 if weak else 1
@@ -643,19 +646,49 @@ class Territories:
                     # "Saint-Martin, 32": a bare number right after homonyms is their département.
                     code = number.group(1).upper()
                     results.append(_Match("departement", [code], j, j + 1, 2, number.group(1), hint_only=True))
+                elif beside and len(ids) > 1:
+                    results.append(_Match("departement", [beside], j, j + 1, 2, after.strip()[:40], hint_only=True))
             elif not commune_taken:  # the same words name one thing: Paris, Saint-Martin
                 cued = prev in DEP_CUES
                 article_dropped = before[:-1] if prev in ARTICLES else before  # "dans | la | Loire"
                 sure = bool(article_dropped) and article_dropped[-1] in DEP_STRONG_CUES
-                sure = sure or whole or any(w in DEP_WORDS for w in before)
+                sure = sure or whole or any(w in DEP_WORDS or w in PLACE_HEADS for w in before)  # "village du Cher"
+                # "de la Creuse", "de l'Orne" (but "les berges de la Loire" is the river)
+                of_the = prev in ARTICLES and article_dropped[-1:] in (["de"], ["d"])
+                sure = sure or (of_the and not (len(article_dropped) >= 2 and article_dropped[-2] in RIVER_NOUNS))
                 if common:
-                    ok = (cap or whole) and (cued or whole)
+                    # Lower case: "dans la creuse", "département du cher", "mairie du cantal"; never "en somme", "de la marne",
+                    # "du lot 2" nor "dans la somme de 5 000 €" (a noun with its complement).
+                    lower_ok = (sure and not of_the and prev in ARTICLES) or any(
+                        w in DEP_WORDS or w in PLACE_HEADS for w in before
+                    )
+                    lower_ok = lower_ok and next_norm not in ("de", "d", "du", "des")
+                    ok = ((cap or whole) and (cued or whole)) or lower_ok
                 else:
                     ok = cap or cued or whole or len(content) >= 2
                 if ok:
                     hint_only = key in RIVERS and not sure
                     results.append(_Match(kind, list(ids), i, j, 3 if cued else 2, span_text, hint_only=hint_only))
         return results
+
+    def _departement_beside(self, after: str) -> str | None:
+        """The département written right after a name: "(Gers)", "(32)", "dans le 32", "en Haute-Marne",
+        ", dans l'Orne". Returns its code, or None."""
+        m = _BESIDE.match(after)
+        if not m:
+            return None
+        inside = m.group(1) is not None  # "(…)": the whole content must be the département
+        words = normalize(m.group(1) if inside else m.group(2)).split()
+        starts = [words, words[1:]] if words and words[0] in ARTICLES else [words]  # "la Réunion", "le Gers"
+        for start in starts:
+            if start and start[0].upper() in self.departements and (len(start) == 1 or not inside):
+                return start[0].upper()  # "(32)", "dans le 32"
+            for n in [len(start)] if inside else range(min(5, len(start)), 0, -1):
+                key = " ".join(start[:n])
+                codes = [c for kind, ids, _ in self._names.get(key, []) if kind == "departement" for c in ids]
+                if codes:
+                    return codes[0]
+        return None
 
     def _sole_commune_of(self, key: str, dep_entries) -> bool:
         """True for Paris, Saint-Martin, Saint-Barthélemy: a département made of one commune of that name."""
@@ -674,12 +707,17 @@ class Territories:
             return [_Match("epci", list(self._epci_cores[key]), i, j, 2, _span(text, tokens, i, j))]
         content = _content(key_tokens)
         cap = tokens[i].cap and not tokens[i].initial
-        if len(content) >= 2 and cap and not _is_common(key) and key not in self._names:
+        if len(content) >= 2 and cap and not self._is_common(key) and key not in self._names:
             return [_Match("epci", list(self._epci_cores[key]), i, j, 1, _span(text, tokens, i, j))]
         return []
 
     def _fuzzy_matches(self, text: str, tokens: list[_Token], taken: list[_Match]) -> list[_Match]:
-        """Typos in names: only where the phrasing already signals a place, with few edits allowed."""
+        """Typos in names: only where the phrasing already signals a place, with few edits allowed.
+
+        Not in a text written in capitals: there a capital signals nothing, and any word one edit
+        away from a commune (« BESOIN » / Bédoin) would be taken for it."""
+        if not any(c.islower() for c in text):
+            return []
         used = set()
         for m in taken:
             used.update(range(m.start, m.end))
@@ -713,13 +751,13 @@ class Territories:
                 key = " ".join(norms[i:stop])
                 lower = not any(t.cap for t in tokens[i:stop])
                 hyphenated = any(t.glued for t in tokens[i : stop - 1])
-                if len(key) < 5 or _is_common(key) or key in self._names:
+                if len(key) < 5 or self._is_common(key) or key in self._names:
                     continue
                 if lower and not (hyphenated or len(_content(key.split())) >= 2):
                     continue
                 if stop - i == 1 and (len(key) < 6 or _acronym(text, tokens[i])):
                     continue
-                hits = [h for h in self._nearest(key, self._fuzzy_by_len) if not _is_common(h)]
+                hits = [h for h in self._nearest(key, self._fuzzy_by_len) if not self._is_common(h)]
                 if hits:
                     entries = [(k, ids) for h in hits for k, ids, _ in self._names[h] if k in ("commune", "former")]
                     codes = self._likely_typo_target(sorted({c for _, ids in entries for c in ids}))
@@ -843,7 +881,7 @@ def _by_population(c: Commune):
     return (-(c.population or 0), c.name, c.code)
 
 
-def _tokenize(text: str) -> list[_Token]:
+def _tokenize(text: str, common_words: frozenset[str] = GRAMMAR_WORDS) -> list[_Token]:
     has_lower = any(ch.islower() for ch in text)
     tokens: list[_Token] = []
     last_end = 0
@@ -855,7 +893,8 @@ def _tokenize(text: str) -> list[_Token]:
             tokens[-1].glued = True
             tokens[-1].hyphen = gap == "-"
         for part in _WORD.findall(_fold(word)):
-            cap = has_lower and word[0].isupper()
+            # A text in capitals has no capital cue: a word that is no ordinary word reads as a name.
+            cap = word[0].isupper() if has_lower else not (part in common_words or part in JOINERS or part.isdigit())
             tokens.append(_Token(_ABBREVIATIONS.get(part, part), m.start(), m.end(), cap, initial, False))
         last_end = m.end()
     return tokens
@@ -864,7 +903,7 @@ def _tokenize(text: str) -> list[_Token]:
 def _acronym(text: str, token: _Token) -> bool:
     """SEM, PIA, SOS, CAUE: capitals in a mixed-case text are an acronym, not a commune."""
     word = text[token.start : token.end]
-    return 2 <= len(word) <= 5 and word.isupper() and word.isalpha()
+    return 2 <= len(word) <= 5 and word.isupper() and word.isalpha() and any(c.islower() for c in text)
 
 
 def _breaks(text: str, tokens: list[_Token], k: int) -> bool:
@@ -950,7 +989,11 @@ def _load(base: str) -> Territories:
         for e in read("epci.json.gz")["epci"]
     ]
     former = read("anciennes.json.gz")
+    # Tables just rebuilt, list not yet regenerated (`aiguillage territories common-words`): no name
+    # is known to be an ordinary word, only grammar words are.
+    listed = root / COMMON_NAMES_FILE
+    common = [n for n in listed.read_text(encoding="utf-8").splitlines() if n and not n.startswith("#")] if listed.exists() else []
     meta = json.loads((root / "meta.json").read_text(encoding="utf-8")) if (root / "meta.json").exists() else {}
     return Territories(
-        communes, epcis, departements, regions, [tuple(x) for x in former["noms"]], former["codes"], meta
+        communes, epcis, departements, regions, [tuple(x) for x in former["noms"]], former["codes"], meta, common
     )

@@ -1,0 +1,135 @@
+"""Places: homonyms settled by the département written beside them, ordinary words never places.
+
+Generated from the territory tables (corpus/territoires/) and from the list of commune and
+département names that are ordinary French words (noms-communs.txt, `aiguillage territories
+common-words`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+from assistant.profile import extract_profile
+from assistant.territory import COMMON_NAMES_FILE, Territories
+from ingest.corpus import load_themes
+from tests.conftest import CORPUS
+
+TERRITORIES = Territories.load(CORPUS)
+THEMES = load_themes(CORPUS)
+
+
+def homonyms():
+    """(name, commune, département) for every commune whose name is shared with a commune of
+    another département (two communes of one name in one département cannot be told apart so)."""
+    by_name = defaultdict(list)
+    for commune in TERRITORIES.communes.values():
+        by_name[commune.name].append(commune)
+    for name, communes in sorted(by_name.items()):
+        per_departement = Counter(c.departement for c in communes)
+        for commune in communes:
+            if len(communes) > 1 and per_departement[commune.departement] == 1:
+                yield name, commune, TERRITORIES.departements[commune.departement]
+
+
+@pytest.mark.parametrize("template", [
+    "Je suis maire de {name} ({departement}), on veut refaire l'éclairage public",
+    "{name} dans le {code}, on veut refaire l'éclairage public",
+])
+def test_a_departement_beside_a_homonym_settles_it_without_a_question(template):
+    cases = list(homonyms())
+    assert len(cases) > 3000
+    wrong = []
+    for name, commune, departement in cases:
+        text = template.format(name=name, departement=departement.name, code=departement.code)
+        found = TERRITORIES.resolve(text)
+        if found.ambiguous or found.commune is None or found.commune.code != commune.code:
+            wrong.append((text, found.commune and found.commune.code, found.ambiguous))
+    assert 1 - len(wrong) / len(cases) >= 0.99, wrong[:20]
+
+
+def ordinary_words() -> list[str]:
+    """One-word names of noms-communs.txt, spelled as a commune of that name is (accents back)."""
+    listed = (Path(CORPUS) / "territoires" / COMMON_NAMES_FILE).read_text(encoding="utf-8").splitlines()
+    words = []
+    for key in listed:
+        if key and not key.startswith("#") and " " not in key:
+            named = TERRITORIES.communes_named(key)
+            words.append(named[0].name.lower() if named else key)
+    return words
+
+
+SENTENCES = [
+    "Le conseil municipal a discuté de {w} hier soir, quelles aides existent ?",
+    "On nous parle de {w} pour le projet de l'école, qui peut nous aider ?",
+    "Nous voulons créer un espace {w} dans la mairie.",
+    "{w} : c'est ce qui manque au projet de la commune.",
+]
+
+
+def test_ordinary_word_names_used_as_words_never_set_a_territory():
+    words = ordinary_words()
+    assert len(words) >= 100 and {"réunion", "orange", "sens", "bar", "vals", "eu", "mer"} <= set(words) | {"réunion"}
+    found = [
+        (text, result.matched_text)
+        for w in words
+        for text in [s.format(w=w) for s in SENTENCES]
+        if (result := TERRITORIES.resolve(text)).found
+    ]
+    assert found == []
+
+
+@pytest.mark.parametrize("text", [
+    "On veut créer une salle de réunion dans la mairie, qui finance ?",
+    "Le sens de la circulation change devant l'école",
+    "En somme, on veut rénover la salle des fêtes",
+    "Le lot 2 du marché de travaux de la mairie a été infructueux",
+    "Il reste dans la somme de 5 000 € prévue une part à financer",
+    "On veut restaurer les berges de la Loire qui traversent le bourg",
+    "Un bar-tabac ferme dans le bourg, comment le reprendre ?",
+])
+def test_ordinary_words_in_questions_set_no_place_nor_overseas(text):
+    profile = extract_profile(text, THEMES, TERRITORIES)
+    assert profile.departement_code is None and profile.insee is None and "overseas" not in profile.facts, profile
+
+
+@pytest.mark.parametrize("text, code", [
+    ("Petite commune dans l'Orne, on veut rénover l'église", "61"),
+    ("petite commune dans l'orne, on veut rénover l'église", "61"),
+    ("Je suis élu de la Creuse, quelles aides pour la voirie ?", "23"),
+    ("je suis élu du département de la creuse, quelles aides pour la voirie ?", "23"),
+    ("Commune de 300 habitants en haute-marne", "52"),
+    ("COMMUNE DE 300 HABITANTS EN HAUTE-MARNE", "52"),
+    ("Commune de 300 habitants en Creuse", "23"),
+    ("Notre village du Cher veut une maison de santé", "18"),
+    ("commune du département du cher, maison de santé", "18"),
+    ("On est dans le Lot, petite commune", "46"),
+    ("On est à La Réunion, commune de 20 000 habitants", "974"),
+])
+def test_departements_with_or_without_article_and_capital(text, code):
+    profile = extract_profile(text, THEMES, TERRITORIES)
+    assert profile.departement_code == code, profile
+    assert ("overseas" in profile.facts) == (code == "974")
+
+
+def test_maire_de_la_commune_named_like_a_departement_is_the_commune():
+    assert TERRITORIES.resolve("Je suis maire de La Creuse").commune.code == "70186"
+
+
+def test_the_committed_list_is_what_the_dictionary_gives(tmp_path):
+    """noms-communs.txt is generated, never edited: regenerating it gives the committed file."""
+    import shutil
+
+    from ingest.common_words import DEFAULT_DICTIONARY, ordinary_names, write_common_words
+
+    if shutil.which("hunspell") is None or not Path(DEFAULT_DICTIONARY + ".dic").exists():
+        pytest.skip("hunspell et hunspell-fr-classical absents (installés par .ci/run)")
+    assert ordinary_names(["Sens", "Aurillac", "Saint-Martin", "Ville", "Villé", "La Flèche", "Bar-le-Duc"]) == [
+        "la fleche", "sens", "ville"]
+    territoires = Path(CORPUS) / "territoires"
+    for name in ("communes.json.gz", "departements.json"):
+        shutil.copy(territoires / name, tmp_path / name)
+    write_common_words(tmp_path)
+    assert (tmp_path / COMMON_NAMES_FILE).read_text(encoding="utf-8") == (territoires / COMMON_NAMES_FILE).read_text(encoding="utf-8")
