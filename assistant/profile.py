@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from assistant.facts import extract_project_facts
 from assistant.schema import ThemeVocabulary
-from assistant.text import analyze, fold
+from assistant.text import fold, match_terms
 
 CollectivityType = Literal["commune", "epci", "department", "region", "other"]
 Stage = Literal["idee", "etudes", "travaux"]
@@ -138,13 +138,13 @@ def _parse_population(text: str) -> int | None:
 
 def detect_themes(text: str, vocabulary: ThemeVocabulary, limit: int = 3) -> list[str]:
     """Themes whose label or a synonym appears (stemmed) in the text, most specific match first."""
-    tokens = analyze(text)
+    tokens = match_terms(text)
     joined = " " + " ".join(tokens) + " "
     scored: list[tuple[int, str]] = []
     for theme in vocabulary.themes:
         best = 0
         for phrase in [theme.label, *theme.synonyms]:
-            phrase_tokens = analyze(phrase)
+            phrase_tokens = match_terms(phrase)
             if phrase_tokens and f" {' '.join(phrase_tokens)} " in joined:
                 best = max(best, len(phrase_tokens))
         if best:

@@ -18,7 +18,7 @@ from langchain_core.embeddings import Embeddings
 from assistant.config import Settings
 from assistant.offer_names import OfferNames
 from assistant.schema import Offer
-from assistant.text import analyze
+from assistant.text import Lexicon, analyze
 from assistant.vectorstore import chroma_client
 from ingest.indexer import bm25_path, chroma_id, manifest_path, passages_path, read_manifest, snapshot_path
 
@@ -113,6 +113,11 @@ class LoadedIndex:
             self._memo[name] = build()
         return self._memo[name]
 
+    @property
+    def lexicon(self) -> Lexicon:
+        """The cards' own spelling of their words (assistant.text.Lexicon), built once per generation."""
+        return self.memo("lexicon", lambda: Lexicon(_strings(o.model_dump(mode="json")) for o in self.offers.values()))
+
     def live_passage(self, stored_id: str) -> str | None:
         """The passage id behind a Chroma id, or None for a retired version of a changed offer."""
         passage_id, _, offer_hash = stored_id.rpartition("@")
@@ -154,6 +159,15 @@ class IndexHandle:
     @property
     def path(self) -> Path:
         return self._path
+
+
+def _strings(value) -> str:
+    """Every string inside a card's JSON form, joined by spaces."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        value = value.values()
+    return " ".join(_strings(v) for v in value) if isinstance(value, (list, tuple, type({}.values()))) else ""
 
 
 def _rank_offers(passage_order: list[tuple[str, float]], passage_offer: dict[str, str]) -> dict[str, tuple[int, float, str]]:
@@ -220,8 +234,13 @@ class HybridRetriever:
     def search(
         self, query: str, filters: SearchFilters | None = None, limit: int = 10, index: LoadedIndex | None = None
     ) -> list[OfferHit]:
-        """index: the generation a turn already holds (one generation per turn), else the current one."""
+        """index: the generation a turn already holds (one generation per turn), else the current one.
+
+        Both retrievers read the query in the cards' spelling (LoadedIndex.lexicon): a question typed
+        in capitals, without accents or decomposed (NFD) is searched exactly as its usual spelling.
+        """
         index = index or self.handle.current()
+        query = index.lexicon.canonical(query)
         filters = filters or SearchFilters()
         allowed = None if filters.empty else {i for i, o in index.offers.items() if filters.accepts(o)}
         passage_offer = index.offer_of

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
+from collections.abc import Iterable
 from functools import lru_cache
 
 import Stemmer
@@ -43,6 +45,57 @@ def stem(word: str) -> str:
 def analyze(text: str) -> list[str]:
     """Tokens for BM25: words, minus stop words, stemmed, accent-folded."""
     return [stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1]
+
+
+FOLDED_STOPWORDS = {fold(w) for w in STOPWORDS}
+
+
+def match_terms(text: str) -> list[str]:
+    """Tokens for matching phrases (themes, premises): folded before stemming, so that a word typed
+    with or without its accents gives the same term (« mobilité » and « mobilite » -> « mobilit »).
+    Both sides of a comparison must use it; BM25 keeps `analyze`, its index is built with it."""
+    return [stem(w) for w in words(fold(text)) if w not in FOLDED_STOPWORDS and len(w) > 1]
+
+
+LETTERS = re.compile(r"[^\W\d_]+")
+
+
+class Lexicon:
+    """The corpus's own spelling of each word, to read a question the same however it was typed.
+
+    Built from texts (the offer cards of an index generation): for each word folded (lowercase, no
+    accent), the spelling the texts use most often, accents and case included (« école », « DETR »,
+    « Cerema »; ties: the first in code-point order). `canonical` rewrites a question word by word
+    with those spellings, so that « ÉCOLE », « ecole » and « école » (composed or not) all read
+    « école », for BM25 and for the dense encoder alike (the encoder is sensitive to case: a question
+    in capitals must not read differently).
+    """
+
+    def __init__(self, texts: Iterable[str]):
+        counts: dict[str, Counter] = {}
+        for text in texts:
+            for word in LETTERS.findall(unicodedata.normalize("NFC", text)):
+                counts.setdefault(fold(word), Counter())[word] += 1
+        self.spelling = {key: min(c, key=lambda w: (-c[w], w)) for key, c in counts.items()}
+
+    def canonical(self, text: str) -> str:
+        """The text in the corpus's spelling, one sentence capital (str -> str).
+
+        Each word known to the corpus takes its spelling there, any other word is folded (lowercase,
+        no accent); the first letter of each sentence is a capital. Variants of one question that
+        differ only by case, accents or Unicode form give the same string.
+        Example: "RENOVER L'ECOLE A Laveissière ? la DETR" -> "Rénover l'école à laveissiere ? La DETR".
+        """
+
+        def spell(match: re.Match) -> str:
+            key = fold(match.group())
+            return self.spelling.get(key, key)
+
+        spelled = LETTERS.sub(spell, unicodedata.normalize("NFC", text))
+        return SENTENCE_START.sub(lambda m: m.group().upper(), spelled)
+
+
+SENTENCE_START = re.compile(r"(?:^|(?<=[.!?\n]\s)|(?<=[.!?\n]))\s*[^\W\d_]")
 
 
 MARKUP = re.compile(r"([\\`*_\[\]<>])")

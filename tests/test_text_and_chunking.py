@@ -1,4 +1,4 @@
-from assistant.text import analyze, fold
+from assistant.text import analyze, fold, match_terms
 from ingest.chunking import chunk_offer, sections
 from ingest.corpus import load_corpus
 from tests.conftest import CORPUS
@@ -32,3 +32,13 @@ def test_every_offer_has_a_card_passage_and_section_passages():
         assert len(passages) >= 2, offer.id
         assert all(p.text.startswith(offer.title) for p in passages[1:])
         assert len({p.id for p in passages}) == len(passages)
+
+
+def test_lexicon_reads_a_word_in_the_corpus_spelling_however_typed():
+    from assistant.text import Lexicon
+
+    lexicon = Lexicon(["l'école de la DETR", "une école", "Ecole"])
+    for typed in ["L'ÉCOLE DE LA DETR", "l'ecole de la detr", "L'e\u0301cole de la DETR"]:
+        assert lexicon.canonical(typed) == "L'école de la DETR"
+    assert lexicon.canonical("Laveissière. ok") == lexicon.canonical("LAVEISSIERE. OK") == "Laveissiere. Ok"
+    assert match_terms("mobilité") == match_terms("MOBILITE")

@@ -7,7 +7,7 @@ import re
 from rapidfuzz import fuzz
 
 from assistant.schema import Offer, OutdatedPremise
-from assistant.text import analyze, fold, literal
+from assistant.text import fold, literal, match_terms
 
 QUOTED = re.compile(r"[«“\"]\s*([^«»“”\"]{3,80}?)\s*[»”\"]")
 
@@ -18,7 +18,7 @@ class PremiseIndex:
     def __init__(self, offers: dict[str, Offer]):
         self.active_names = {fold(n) for o in offers.values() if o.status == "active" for n in [o.title, *o.aliases]}
         self.premises = [
-            (o, p, [(k, set(analyze(k))) for k in p.keywords]) for o in offers.values() for p in o.outdated_premises
+            (o, p, [(k, set(match_terms(k))) for k in p.keywords]) for o in offers.values() for p in o.outdated_premises
         ]
 
     def outdated_premises(self, message: str) -> list[tuple[Offer, OutdatedPremise]]:
@@ -28,7 +28,7 @@ class PremiseIndex:
         keyword word (three words in all); an acronym keyword that names no active offer (ZRR,
         SARE…) is enough on its own. A lone common word ("2026") never is.
         """
-        stems = set(analyze(message))
+        stems = set(match_terms(message))
         found = []
         for offer, premise, keywords in self.premises:
             anchored = [(k, ks) for k, ks in keywords if ks and ks <= stems]
