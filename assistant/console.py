@@ -462,9 +462,13 @@ def statistics(db: Database, filters: Filters, theme_labels: dict[str, str], gra
             select(TurnTheme.theme, func.count(TurnReferral.id)).select_from(TurnReferral)
             .outerjoin(TurnTheme, TurnTheme.turn_id == TurnReferral.turn_id).where(referral_scope).group_by(TurnTheme.theme)
         ))
-        by_departement = _ranked((code or "?", n) for code, n in session.execute(
-            select(Conversation.departement_code, func.count(TurnReferral.id)).select_from(TurnReferral)
-            .join(Conversation, Conversation.id == TurnReferral.conversation_id).where(referral_scope)
+        per_conversation = (  # counted per conversation first: half the time of a row-by-row join on SQLite
+            select(TurnReferral.conversation_id, func.count(TurnReferral.id).label("referrals")).where(referral_scope)
+            .group_by(TurnReferral.conversation_id).subquery()
+        )
+        by_departement = _ranked((code or "?", int(n)) for code, n in session.execute(
+            select(Conversation.departement_code, func.sum(per_conversation.c.referrals))
+            .join(per_conversation, per_conversation.c.conversation_id == Conversation.id)
             .group_by(Conversation.departement_code)
         ))
         days = session.execute(
