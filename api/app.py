@@ -17,7 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -31,7 +31,7 @@ from assistant.config import Settings, get_settings
 from assistant.privacy import install_log_redaction, purge_daily
 from assistant.retrieval import IndexNotReady
 from assistant.service import Assistant
-from assistant.store import Database, DatabaseUnavailable
+from assistant.store import Database, DatabaseUnavailable, refused_by_database
 
 log = logging.getLogger("aiguillage.api")
 SPOOL_RETRY_S = 30.0
@@ -124,11 +124,14 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
         return JSONResponse({"detail": f"Service en cours de préparation : {exc}"}, status_code=503)
 
     @app.exception_handler(DatabaseUnavailable)
-    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
     async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
         """The database refused a read or a write (locked, read-only, full, unreachable): a French 503,
-        not a 500 — a chat turn never gets here (it is spooled), a 👍/👎 or a review is to be retried."""
-        if isinstance(exc, OperationalError):
+        not a 500 — a chat turn never gets here (it is spooled), a 👍/👎 or a review is to be retried.
+        Any other database error is a defect: re-raised, it becomes the French 500 (api/guard.py)."""
+        if isinstance(exc, DBAPIError):
+            if not refused_by_database(exc):
+                raise exc
             log.warning("database unavailable (%s)", type(exc.orig).__name__)
         return JSONResponse({"detail": DB_UNAVAILABLE}, status_code=503, headers={"Retry-After": "5"})
 

@@ -193,6 +193,16 @@ class DatabaseUnavailable(RuntimeError):
     """The database could not be read: the API answers 503 in French."""
 
 
+READ_ONLY_SQLSTATE = "25006"  # PostgreSQL read_only_sql_transaction (a standby, or default_transaction_read_only)
+
+
+def refused_by_database(exc: DBAPIError) -> bool:
+    """True when the error comes from the database's state (locked, read-only, full, unreachable),
+    not from the statement: SQLAlchemy's OperationalError, or PostgreSQL's read-only transaction
+    (raised as InternalError). The API answers those with a French 503 to retry."""
+    return isinstance(exc, OperationalError) or getattr(exc.orig, "sqlstate", None) == READ_ONLY_SQLSTATE
+
+
 class Database:
     def __init__(self, url: str, spool_dir: Path | None = None):
         sqlite = url.startswith("sqlite")

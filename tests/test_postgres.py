@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from assistant.store import Database
 
@@ -38,3 +38,30 @@ def test_concurrent_turns_on_postgresql_get_distinct_numbers(postgres_url):
         numbers = list(pool.map(lambda _: database.save_turn("conversation-pg", {"state": {}}, turn), range(10)))
     assert sorted(numbers) == list(range(1, 11))  # the first ten even race to create the conversation
     database.engine.dispose()
+
+
+def test_a_read_only_postgresql_spools_turns_and_feedback_gets_a_french_503(postgres_url, settings, embeddings, indexed, tmp_path):
+    """Drill on PostgreSQL: a read-only server (a standby, default_transaction_read_only) refuses
+    writes with its own error class; turns still wait in the spool and feedback gets the French 503."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from assistant.service import Assistant
+
+    writable = Database(postgres_url, spool_dir=tmp_path / "pending-turns")
+    writable.create_schema()
+    first = Assistant(settings, embeddings=embeddings, database=writable).chat("Rénover l'éclairage public de Saint-Flour.")
+    read_only = Database(postgres_url.replace("options=", "options=-cdefault_transaction_read_only%3Don%20"),
+                         spool_dir=tmp_path / "pending-turns")
+    with TestClient(create_app(settings, Assistant(settings, embeddings=embeddings, database=read_only))) as client:
+        follow_up = client.post("/v1/chat", json={"message": "qui je contacte ?", "conversation_id": first.conversation_id})
+        assert follow_up.status_code == 200 and follow_up.json()["answer"]
+        assert len(read_only.pending()) == 1
+        rated = client.post("/v1/feedback", json={"conversation_id": first.conversation_id, "message_id": 1, "rating": "down"})
+        assert rated.status_code == 503 and rated.json()["detail"].startswith("Base de données momentanément indisponible")
+    assert writable.flush_pending() == 1 and not writable.pending()
+    with writable.session() as session:
+        numbers = session.execute(text("SELECT number, message FROM turns ORDER BY number")).all()
+    assert [tuple(row) for row in numbers] == [(1, "Rénover l'éclairage public de Saint-Flour."), (2, "qui je contacte ?")]
+    for database in (writable, read_only):
+        database.engine.dispose()

@@ -217,6 +217,29 @@ def test_a_500_is_french_and_keeps_the_connection_alive(settings, assistant):
         connection.close()
 
 
+def test_only_a_database_refusal_is_a_503_other_database_errors_stay_500(settings, assistant):
+    """A database that refuses (locked, read-only, full) is « réessayez » (503); a statement the
+    database rejects (a constraint) is a defect: the French 500, without its text."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    from api.app import create_app
+
+    app = create_app(settings, assistant)
+
+    @app.get("/v1/test-base/{kind}")
+    def database_error(kind: str) -> dict:
+        error = OperationalError if kind == "verrouillee" else IntegrityError
+        raise error("INSERT …", {}, Exception(f"contrainte {EMAIL}"))
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        refused = client.get("/v1/test-base/verrouillee")
+        rejected = client.get("/v1/test-base/contrainte")
+    assert refused.status_code == 503 and refused.json()["detail"].startswith("Base de données momentanément indisponible")
+    assert rejected.status_code == 500 and rejected.json()["detail"].startswith("Erreur interne")
+    assert EMAIL not in rejected.text
+
+
 def test_security_headers_and_no_host_built_redirect(http):
     assert http.get("/healthz").headers["x-content-type-options"] == "nosniff"
     page = http.get("/")
