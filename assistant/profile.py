@@ -44,6 +44,7 @@ class Profile(BaseModel):
     opening_m: float | None = Field(None, description="Opening of the structure (bridge), metres.")
     structure_kind: Literal["bridge", "wall"] | None = None
     ambiguous_places: list[str] = Field(default_factory=list, description="Candidates to choose from.")
+    ambiguous_codes: list[str] = Field(default_factory=list, description="INSEE codes of ambiguous_places, same order.")
 
     def merged_with(self, newer: Profile) -> Profile:
         """Newer non-empty facts win; lists accumulate (themes follow the latest message when it has some)."""
@@ -53,7 +54,7 @@ class Profile(BaseModel):
                 data[key] = sorted(set(data[key]) | set(value))
             elif key == "themes":
                 data[key] = value or data[key]
-            elif key == "ambiguous_places":
+            elif key in {"ambiguous_places", "ambiguous_codes"}:
                 data[key] = value
             elif value is not None:
                 data[key] = value
@@ -76,6 +77,18 @@ _TYPE_WORDS: list[tuple[CollectivityType, str]] = [
 _IDENTITY = r"(notre|nos|ma|mon|on est une?|nous sommes une?|je suis (a|au|a la|dans) (la|le|une?)?|je represente (la|le|une?)|pour (notre|la|le)|en tant que)"
 TYPE_PATTERNS: list[tuple[CollectivityType, re.Pattern]] = [
     (kind, re.compile(rf"(^\W*(le |la |l')?|\b{_IDENTITY}\s+){words}\b|\b{words}\s+(de|d')\s*\d")) for kind, words in _TYPE_WORDS
+]
+# Who is asking, said without an identity phrase: « élu départemental », « petite commune »,
+# « un village de 200 habitants », « je travaille pour un syndicat ». Read only when no type was found.
+ASKER_CUES: list[tuple[CollectivityType, re.Pattern]] = [
+    ("department", re.compile(
+        r"\b(elue?s? (au |du )?(conseil )?departement(al|ale|aux|ales)?|conseill(er|ere)s? departementa(l|le|ux|les)"
+        r"|(au|du|le) conseil departemental|presidente? du (conseil )?departement(al)?)\b"
+    )),
+    ("commune", re.compile(
+        r"\b(petite?s? (commune|village|ville|bourg)s?|(un|une|notre|mon|ma|dans (un|une|notre)|pour (un|une|notre)) (village|bourg))\b"
+    )),
+    ("other", re.compile(r"\b(un|une|notre|le|au|du|pour (un|le|notre)) (syndicat|sivom|sivu|smictom)\b")),
 ]
 MAYOR = re.compile(r"\b(je suis (le |la )?maire|maire (de|d')|adjointe? au maire|secretaire de mairie|conseil municipal|(le |la )?maire)\b")
 PRESIDENT_OF_EPCI = re.compile(rf"\bpresidente? (de la |du |de l')?{_EPCI_WORDS}\b")
@@ -164,6 +177,8 @@ def extract_profile(text: str, vocabulary: ThemeVocabulary, territories=None) ->
         profile.collectivity_type = min(found)[1]
     elif MAYOR.search(folded):
         profile.collectivity_type = "commune"
+    else:
+        profile.collectivity_type = next((kind for kind, cue in ASKER_CUES if cue.search(folded)), None)
     population = _parse_population(folded)
     if population is not None:
         profile.population, profile.population_source = population, "texte"
@@ -190,6 +205,7 @@ def apply_territory(profile: Profile, resolution) -> None:
         return
     if resolution.ambiguous:
         profile.ambiguous_places = list(resolution.candidate_labels[:6])
+        profile.ambiguous_codes = [c.code for c in resolution.candidates[:6]]
     commune, epci = resolution.commune, resolution.epci
     speaks_for_epci = profile.collectivity_type == "epci" or (commune is None and epci is not None)
     if commune is not None and not speaks_for_epci:

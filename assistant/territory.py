@@ -189,7 +189,8 @@ NUMERIC_CONTEXT = frozenset(
 _TRAILING_DEP = re.compile(r"\s*[,-]?\s*(\d{2,3}|2[AaBb])\b(?!\s*(?:%|€|[a-zA-Zé]))")
 # A département beside a name: in parentheses, or after "dans (le|la|l')" / "en" (comma allowed).
 _BESIDE = re.compile(
-    r"\s*(?:\(\s*([^()]{2,40}?)\s*\)|,?\s*(?:dans|en)\s+((?:(?:le|la|les)\s+|l')?[\w'-]+(?:[ -][\w'-]+){0,3}))",
+    r"\s*(?:\(\s*([^()]{2,40}?)\s*\)|,?\s*(?:dans|en)\s+((?:(?:le|la|les)\s+|l')?[\w'-]+(?:[ -][\w'-]+){0,3})"
+    r"|,\s*((?:(?:le|la|les)\s+|l')?[\w'-]+(?:[ -][\w'-]+){0,3}))",
     re.IGNORECASE,
 )
 SENTENCE_BREAK = re.compile(r"[.!?\n:;]")
@@ -351,6 +352,18 @@ class Territories:
         key = normalize(name)
         found = {code for kind, ids, _ in self._names.get(key, []) if kind == "commune" for code in ids}
         return sorted((self.communes[c] for c in found), key=_by_population)
+
+    def resolution_of(self, commune: Commune, matched_text: str | None = None, former_name: str | None = None) -> Resolution:
+        """The commune with its EPCI, département and région, as resolve() gives a commune named alone."""
+        return Resolution(
+            commune=commune,
+            epci=self.epci_of(commune),
+            departement=self.departements[commune.departement],
+            region=self.regions[commune.region],
+            matched_text=matched_text,
+            level=Audience.commune,
+            former_name=former_name,
+        )
 
     def label(self, commune: Commune) -> str:
         return f"{commune.name} ({self.departements[commune.departement].name}, {population_label(commune.population)})"
@@ -673,12 +686,12 @@ class Territories:
 
     def _departement_beside(self, after: str) -> str | None:
         """The département written right after a name: "(Gers)", "(32)", "dans le 32", "en Haute-Marne",
-        ", dans l'Orne". Returns its code, or None."""
+        ", dans l'Orne", ", Jura". Returns its code, or None."""
         m = _BESIDE.match(after)
         if not m:
             return None
         inside = m.group(1) is not None  # "(…)": the whole content must be the département
-        words = normalize(m.group(1) if inside else m.group(2)).split()
+        words = normalize(m.group(1) if inside else m.group(2) or m.group(3)).split()
         starts = [words, words[1:]] if words and words[0] in ARTICLES else [words]  # "la Réunion", "le Gers"
         for start in starts:
             if start and start[0].upper() in self.departements and (len(start) == 1 or not inside):
@@ -810,16 +823,7 @@ class Territories:
                 pool = narrowed
             candidates = sorted((self.communes[c] for c in pool), key=_by_population)
             if len(candidates) == 1:
-                commune = candidates[0]
-                return Resolution(
-                    commune=commune,
-                    epci=self.epci_of(commune),
-                    departement=self.departements[commune.departement],
-                    region=self.regions[commune.region],
-                    matched_text=main.text,
-                    level=Audience.commune,
-                    former_name=main.former,
-                )
+                return self.resolution_of(candidates[0], matched_text=main.text, former_name=main.former)
             deps = {c.departement for c in candidates}
             regions = {c.region for c in candidates}
             epcis = {c.epci for c in candidates}

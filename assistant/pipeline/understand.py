@@ -10,9 +10,9 @@ import re
 from dataclasses import dataclass
 
 from assistant.guardrails import GuardDecision, check_message
-from assistant.profile import Profile, extract_profile
+from assistant.profile import Profile, apply_territory, extract_profile
 from assistant.schema import ThemeVocabulary
-from assistant.territory import Territories
+from assistant.territory import Territories, normalize
 from assistant.text import fold, words
 
 FOLLOW_UP_MAX_WORDS = 12
@@ -36,7 +36,11 @@ def understand(
     """Read the message against what the conversation already knows; no side effect on `state`."""
     decision = check_message(message)
     said = extract_profile(message, themes, territories)
+    chosen = choice(message, state.get("pending"), themes, territories)
     query, focus = query_for(message, said, state)
+    if chosen is not None:
+        said = said.merged_with(chosen)  # the option picked wins over what the words alone suggest
+        query = state.get("pending_query") or query  # the reply answers the question; it is not a topic
     return Understanding(message, said, known.merged_with(said), decision, query, focus)
 
 
@@ -55,3 +59,66 @@ def keep_topic(understanding: Understanding, state: dict) -> None:
     if not understanding.said.themes and state.get("themes"):
         understanding.profile.themes = state["themes"]
     state["last_query"], state["themes"] = understanding.query, understanding.profile.themes
+
+
+ORDINALS = {
+    "premiere": 0, "premier": 0, "1re": 0, "1ere": 0, "1er": 0, "deuxieme": 1, "seconde": 1, "second": 1, "2e": 1,
+    "2eme": 1, "troisieme": 2, "3e": 2, "3eme": 2, "quatrieme": 3, "4e": 3, "4eme": 3, "cinquieme": 4, "5e": 4,
+    "5eme": 4, "sixieme": 5, "6e": 5, "6eme": 5, "derniere": -1, "dernier": -1,
+}
+NUMBERED = re.compile(r"^\W*(?:(?:la|le|choix|option|numero|n|no)\W*)*(\d)\W*$")
+
+
+def choice(message: str, pending: dict | None, themes: ThemeVocabulary, territories: Territories) -> Profile | None:
+    """What a typed reply to the pending question picks, as the profile that option says; None if
+    the reply picks nothing (it is then read as a message of its own).
+
+    pending: the dialogue state's question (assistant.pipeline.judge.clarify.record). A reply picks
+    an option by its rank (« la deuxième », « 2 », « la dernière »), by its words (the label, as a
+    button sends it), or, for homonymous communes, by what tells them apart: the département (« celle
+    du Gers », « Gers », « 32 »), the région, the commune's INSEE code or postcode.
+    """
+    if not pending or not pending.get("options"):
+        return None
+    options, codes = pending["options"], pending.get("codes") or []
+    index = _picked(message, options, codes, territories)
+    if index is None:
+        return None
+    if codes:
+        commune = territories.commune(codes[index])
+        if commune is not None:
+            picked = Profile(collectivity_type="commune")
+            apply_territory(picked, territories.resolution_of(commune))
+            return picked
+    return extract_profile(options[index][1], themes, territories)
+
+
+def _picked(message: str, options: list, codes: list[str], territories: Territories) -> int | None:
+    said = normalize(message)
+    words = said.split()
+    ordinal = [ORDINALS[w] for w in words if w in ORDINALS]
+    number = NUMBERED.match(said)
+    labels = [normalize(label) for label, _ in options]
+    exact = [i for i, (label, value) in enumerate(options) if said in (normalize(label), normalize(value))]
+    if exact:
+        return exact[0]
+    if codes:
+        communes = [territories.commune(code) for code in codes]
+        fits = [i for i, c in enumerate(communes) if c is not None and _tells_apart(said, words, c, territories)]
+        if len(fits) == 1:
+            return fits[0]
+    if len(ordinal) == 1 and len(words) <= 4:
+        return ordinal[0] % len(options)
+    if number and 1 <= int(number.group(1)) <= len(options):
+        return int(number.group(1)) - 1
+    contained = [i for i, label in enumerate(labels) if label and f" {label} " in f" {said} "]
+    return contained[0] if len(contained) == 1 else None
+
+
+def _tells_apart(said: str, words: list[str], commune, territories: Territories) -> bool:
+    """Whether the reply names this commune's département (name or number), région, INSEE code or postcode."""
+    departement = territories.departement_of(commune)
+    region = territories.region_of(commune)
+    names = [normalize(departement.name), normalize(region.name)]
+    numbers = {departement.code.lower(), commune.code.lower(), *commune.postal_codes}
+    return any(f" {n} " in f" {said} " for n in names) or any(w in numbers for w in words)

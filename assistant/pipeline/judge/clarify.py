@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from assistant.offer_names import Named
 from assistant.profile import Profile
@@ -16,6 +16,8 @@ LOCAL_CONTACTS = {"prefecture", "anah-delegation-locale"}  # départemental offi
 ELIGIBILITY_QUESTION = re.compile(
     r"eligib|beneficier|gratuit|combien|cout|payant|a droit|avons droit|quel programme|dans quel|pour nous\s*\?"
 )
+COST_QUESTION = re.compile(r"gratuit|combien|\bcout|payant|\bprix\b|tarif")
+RIGHTS_QUESTION = re.compile(r"eligib|a droit|avons droit|beneficier")
 POPULATION_OPTIONS = [
     ("Moins de 3 500 habitants", "Nous avons moins de 3 500 habitants"),
     ("De 3 500 à 9 999 habitants", "Nous avons entre 3 500 et 9 999 habitants"),
@@ -37,6 +39,7 @@ class Clarification:
     key: str  # "place", "who", "population"
     question: str
     options: list[tuple[str, str]]  # (button label, message sent when clicked)
+    codes: list[str] = field(default_factory=list)  # "place": INSEE code of each option, same order
 
 
 def clarify(
@@ -44,9 +47,10 @@ def clarify(
 ) -> Clarification | None:
     """One short question when the best offers hinge on who is asking and the asker did not say.
 
-    Asked only if (a) a place is ambiguous, or (b) one of the two best offers has population or
-    cost rules, the collectivity or its size is unknown, and the question is about eligibility or
-    cost or too vague to answer well. Never twice the same, never more than two in a row.
+    Asked only if (a) a place is ambiguous, or (b) the answer changes with the fact: one of the two
+    best offers has population or cost rules (for a question about cost, only a cost that depends on
+    the collectivity), the collectivity or its size is unknown, and the question is about eligibility
+    or cost or too vague to answer well. Never twice the same, never more than two in a row.
     """
     if not recommended or state.get("clarifications_in_row", 0) >= MAX_CLARIFICATIONS_IN_ROW:
         return None
@@ -55,13 +59,19 @@ def clarify(
     place_matters = not profile.region_code or (local_contact and not profile.departement_code)
     if profile.ambiguous_places and not profile.insee and place_matters and "place" not in asked:
         options = [(p, f"C'est {p}") for p in profile.ambiguous_places]
-        return Clarification("place", "Plusieurs communes portent ce nom : laquelle est la vôtre ?", options)
+        codes = profile.ambiguous_codes if len(profile.ambiguous_codes) == len(options) else []
+        return Clarification("place", "Plusieurs communes portent ce nom : laquelle est la vôtre ?", options, codes)
     folded = fold(message)
     if named.names(recommended[0].offer.id):
         recommended = recommended[:1]  # the asker named the offer: only its own rules matter
 
+    about_cost = bool(COST_QUESTION.search(folded)) and not RIGHTS_QUESTION.search(folded)
+
     def has_rules(hit: OfferHit) -> bool:
-        return bool(hit.offer.eligibility.population or (hit.offer.cost and hit.offer.cost.free_for))
+        """Whether the answer changes with who is asking: for a question about cost, only a cost that
+        depends on the collectivity (free for some) does; otherwise population bounds too."""
+        free_for = bool(hit.offer.cost and hit.offer.cost.free_for)
+        return free_for if about_cost else bool(hit.offer.eligibility.population or free_for)
 
     about_rights = bool(ELIGIBILITY_QUESTION.search(folded))
     vague = len(words(message)) <= VAGUE_MAX_WORDS
@@ -80,11 +90,22 @@ def clarify(
 
 
 def record(clarification: Clarification | None, query: str, state: dict) -> None:
-    """Remember in the dialogue state what was asked (or that the turn answered)."""
+    """Remember in the dialogue state what was asked (or that the turn answered).
+
+    A question asked stays pending until the next turn: state["pending"] = {"key", "options":
+    [[label, value]…], "codes": [INSEE…]} and state["pending_query"], the query it interrupted, which
+    the reply completes (assistant.pipeline.understand.choice, query_for).
+    """
     if clarification is not None:
         state["clarifications_in_row"] = state.get("clarifications_in_row", 0) + 1
         state.setdefault("asked", []).append(clarification.key)
         state["pending_query"] = query
+        state["pending"] = {
+            "key": clarification.key,
+            "options": [list(option) for option in clarification.options],
+            "codes": list(clarification.codes),
+        }
     else:
         state["clarifications_in_row"] = 0
         state.pop("pending_query", None)
+        state.pop("pending", None)

@@ -1,0 +1,116 @@
+"""Clarifications that remember, through the HTTP API of a real server on 127.0.0.1: a typed reply
+settles the pending question, the answer then addresses the question it interrupted, and no
+question is asked when the message already says the fact."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+
+from assistant.territory import Territories
+from tests.conftest import CORPUS
+from tests.test_dialogue import ask
+
+ORDINALS = ["la première", "la deuxième", "la troisième", "la quatrième", "la cinquième", "la sixième"]
+LIGHTING = "Je suis maire de Saint-Martin, on veut refaire l'éclairage public"
+
+
+def gers_position(options: list[dict]) -> int:
+    return next(i for i, o in enumerate(options) if "Gers" in o["label"])
+
+
+@pytest.mark.parametrize("reply", ["celle du Gers", "Gers", "32", "ORDINAL", "Saint-Martin dans le Gers", "c'est dans le 32"])
+def test_a_typed_reply_settles_the_homonym_and_answers_the_question_asked(http, reply):
+    first = ask(http, LIGHTING)
+    assert first["kind"] == "clarification" and len(first["clarification"]["options"]) >= 3
+    if reply == "ORDINAL":
+        reply = ORDINALS[gers_position(first["clarification"]["options"])]
+    second = ask(http, reply, first["conversation_id"])
+    assert second["kind"] == "answer", reply
+    assert second["profile"]["insee"] == "32389" and second["profile"]["departement_name"] == "Gers"
+    assert second["referrals"][0]["offer_id"] == "etat-fonds-vert-eclairage-public"
+
+
+def test_a_reply_that_picks_nothing_is_read_as_a_message(http):
+    first = ask(http, LIGHTING)
+    second = ask(http, "je ne sais pas", first["conversation_id"])
+    assert second["profile"]["insee"] is None
+
+
+@pytest.mark.parametrize("reply", ["celle de la Creuse", "Creuse", "23"])
+def test_after_the_clarification_the_answer_is_the_one_for_the_question_asked(http, reply):
+    """« Aubusson » and its maison de santé: after the clarification, the same offers as for the
+    same question from the known commune (the topic interrupted by the question is kept)."""
+    question = "Je suis maire d'Aubusson, on veut créer une maison de santé, qui peut nous aider ?"
+    first = ask(http, question)
+    assert first["kind"] == "clarification"
+    second = ask(http, reply, first["conversation_id"])
+    direct = ask(http, question, insee="23008")  # the same question from the known commune
+    assert second["profile"]["insee"] == direct["profile"]["insee"] == "23008"
+    assert "sante" in second["profile"]["themes"]
+    assert [r["offer_id"] for r in second["referrals"]] == [r["offer_id"] for r in direct["referrals"]]
+    assert second["kind"] == direct["kind"]
+
+
+def jura_homonym() -> tuple[str, str]:
+    """A commune name borne in the Jura and in other départements: (name, INSEE code in the Jura)."""
+    territories = Territories.load(CORPUS)
+    by_name = defaultdict(list)
+    for commune in territories.communes.values():
+        by_name[commune.name].append(commune)
+    for name, communes in sorted(by_name.items()):
+        jura = [c for c in communes if c.departement == "39"]
+        if len(jura) == 1 and len(communes) >= 3 and " " not in name:
+            return name, jura[0].code
+    raise AssertionError("no homonym in the Jura")
+
+
+@pytest.mark.parametrize("template", [
+    "Je suis maire de {name} (Jura), on veut refaire l'éclairage public",
+    "Je suis maire de {name} dans le 39, on veut refaire l'éclairage public",
+    "Je suis maire de {name}, Jura. On veut refaire l'éclairage public",
+    "Je suis maire de {name} dans le Jura, on veut refaire l'éclairage public",
+])
+def test_a_departement_in_the_first_message_settles_homonyms_without_asking(http, template):
+    name, code = jura_homonym()
+    body = ask(http, template.format(name=name))
+    assert body["kind"] == "answer" and body["clarification"] is None
+    assert body["profile"]["insee"] == code
+
+
+WHO_QUESTION = "quelle collectivité représentez-vous"
+
+
+@pytest.mark.parametrize("message, kind", [
+    ("Je suis élu départemental : sommes-nous éligibles à l'ingénierie sur mesure de l'ANCT ?", "department"),
+    ("Au conseil départemental, sommes-nous éligibles à l'ingénierie sur mesure de l'ANCT ?", "department"),
+    ("Petite commune rurale : sommes-nous éligibles à l'ingénierie sur mesure de l'ANCT ?", "commune"),
+    ("Nous sommes un village : sommes-nous éligibles à l'ingénierie sur mesure de l'ANCT ?", "commune"),
+    ("Dans notre bourg, sommes-nous éligibles à l'ingénierie sur mesure de l'ANCT ?", "commune"),
+    ("Je travaille pour un syndicat d'eau : sommes-nous éligibles à l'ingénierie sur mesure de l'ANCT ?", "other"),
+])
+def test_who_is_asking_said_in_passing_is_not_asked_again(http, message, kind):
+    body = ask(http, message)
+    assert body["profile"]["collectivity_type"] == kind
+    assert body["clarification"] is None or WHO_QUESTION not in body["clarification"]["question"]
+
+
+def test_who_is_asked_when_the_answer_depends_on_it(http):
+    body = ask(http, "Sommes-nous éligibles à l'ingénierie sur mesure de l'ANCT ?")
+    assert body["kind"] == "clarification" and WHO_QUESTION in body["clarification"]["question"]
+
+
+@pytest.mark.parametrize("message", [
+    "Combien coûte le conseil en énergie partagé ?",
+    "Le CEP, ça coûte combien à la commune ?",
+    "Combien coûte un chef de projet Petites villes de demain pour la commune ?",
+])
+def test_a_cost_that_does_not_depend_on_size_draws_no_question(http, message):
+    body = ask(http, message)
+    assert body["kind"] == "answer" and body["clarification"] is None
+
+
+def test_a_cost_that_depends_on_size_draws_the_question(http):
+    body = ask(http, "Est-ce que l'ingénierie de l'ANCT est gratuite pour nous ?")
+    assert body["kind"] == "clarification"
