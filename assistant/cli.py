@@ -197,6 +197,19 @@ def bench(
     typer.echo(format_report(run_bench(get_settings(), questions, rounds, scale, peer, throughput)))
 
 
+scope_app = typer.Typer(no_args_is_help=True, help="Décision de champ (modèle appris sur evals/datasets/).")
+app.add_typer(scope_app, name="scope")
+
+
+@scope_app.command("train")
+def scope_train() -> None:
+    """Fit the scope classifier, print per-source confusion matrices, write assistant/scope/model.*."""
+    from assistant.scope.train import train
+
+    settings = get_settings()
+    train(settings.corpus_dir, _embeddings(settings), cache_dir=settings.data_dir / "scope", log=typer.echo)
+
+
 @app.command("eval")
 def eval_command(
     out: Path = typer.Option(..., "--out", help="Dossier où écrire report.json et report.html."),
