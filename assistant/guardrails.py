@@ -1,7 +1,9 @@
-"""Scope and injection guardrails, decided before retrieval so that no offer leaks into a refusal.
+"""Attack guardrails, decided before retrieval so that no offer leaks into a refusal.
 
-Rules are explicit patterns, not a model: they can be read, tested and extended by an agent.
-Each out-of-scope rule names the right door for the asker.
+Only narrow, high-precision patterns stay here: injected instructions, requests for fake documents,
+requests to invent a scheme. Each has tests of in-scope sentences sharing its words
+(tests/test_guardrails.py). Whether a question is in Aiguillage's field at all is the scope model's
+decision (assistant/scope/), turned into a `GuardDecision` by `scope_decision`.
 """
 
 from __future__ import annotations
@@ -11,63 +13,49 @@ from dataclasses import dataclass
 
 from assistant.text import fold
 
-SERVICE_PUBLIC = "service-public.fr (https://www.service-public.fr), le site officiel de l'administration pour les démarches personnelles"
 PREFECTURE = "la préfecture de votre département, dont le préfet est délégué territorial de l'ANCT"
-
-
-@dataclass(frozen=True)
-class ScopeRule:
-    kind: str
-    pattern: re.Pattern
-    door: str
-
-
-def _rule(kind: str, words: str, door: str) -> ScopeRule:
-    return ScopeRule(kind, re.compile(words), door)
-
+WHAT_WE_DO = (
+    "Aiguillage oriente les collectivités (communes, intercommunalités, départements) vers les offres "
+    "d'ingénierie et de financement de l'ANCT, de ses partenaires (ADEME, Cerema, ANRU, Anah, Banque des "
+    "Territoires) et de l'État pour leurs projets."
+)
 
 # Patterns match the accent-folded, lowercased message.
-OUT_OF_SCOPE = [
-    _rule("impots-personnels", r"\b(mes|mon|ma|nos) (impots?|declaration de revenus|taxe fonciere|avis d'imposition)\b|\bimpots? sur le revenu\b|\bdeclaration de revenus\b", SERVICE_PUBLIC),
-    _rule("voisinage", r"\b(voisin|voisine|voisins|voisinage)\b", "un conciliateur de justice (gratuit) ; la démarche est décrite sur " + SERVICE_PUBLIC),
-    _rule("indemnites-elus", r"\bindemnites? (de fonction|des elus|d'elu|du maire)|\bmon indemnite\b|\b(salaire|remuneration) (du|de) maire\b", "l'association départementale des maires ou la préfecture (contrôle de légalité)"),
-    # Leisure only when asked for oneself: "restaurant scolaire" or "centre de vacances" are projects.
-    _rule("loisirs", r"\b(bon|meilleur|quel|un) restaurant\b(?! (scolaire|municipal|administratif|collectif|d'entreprise|inter))|\brecette de\b|\bmeteo\b|\b(quel|un bon|regarder un) film\b|\bhoroscope\b|\bresultats? du match\b|\b(mes|nos|partir en) vacances\b", SERVICE_PUBLIC),
-    _rule("demarches-personnelles", r"\b(mon|ma|mes) (passeport|carte d'identite|permis de conduire|carte grise|retraite|allocations?|caf|chomage|arret maladie)\b", SERVICE_PUBLIC),
-    _rule("emploi-personnel", r"\b(je cherche|trouver) (un|du) (emploi|travail|stage)\b|\bmon cv\b", "France Travail (https://www.francetravail.fr)"),
-    _rule("elections", r"\belections? (municipales|legislatives|presidentielles?|europeennes|regionales|departementales)\b|\bresultats? (du|des|de l') ?(vote|scrutin|election)", "le site du ministère de l'Intérieur (résultats des élections) ou la préfecture"),
-    _rule("assurance", r"\bassurances? (habitation|auto|automobile|maison|vie|sante|emprunteur)\b|\bmutuelle\b", SERVICE_PUBLIC),
-    _rule("agriculture-exploitant", r"\baides? pac\b|\bpolitique agricole commune\b|\b(mon|notre) exploitation agricole\b|\bjeune agriculteur\b|\bdotation jeune agriculteur\b", "la DDT(M) de votre département ou la chambre d'agriculture"),
-    _rule("ressources-humaines", r"\b(salaire|remuneration|grille indiciaire|avancement|carriere|primes?) (de la |du |d'une? |des )?(secretaire|agent|agents|employee?s?|fonctionnaires?|personnel)\b", "le centre de gestion de la fonction publique territoriale (CDG) de votre département"),
-    _rule("vie-personnelle", r"\b(ma|mon|mes) (maison|appartement|fils|fille|mere|pere|enfants?|femme|mari|voiture|revenus?|salaire|propre logement|declaration)\b|\bimpots\.gouv\b", SERVICE_PUBLIC),
-    _rule("litige-prive", r"\bmon (proprietaire|locataire|employeur)\b|\bmon divorce\b|\bheritage\b", SERVICE_PUBLIC),
-]
-
 INJECTION = re.compile(
     r"ignore[rz]? (toutes |tes |les |vos )*(instructions|consignes|regles)|oublie[rz]? (tes|les|vos) (instructions|consignes|regles)"
     r"|system prompt|prompt systeme|(revele|affiche|montre|donne|repete)[rz]?(-moi)? (ton|tes|le|les|votre|vos) (prompt|instructions|consignes)"
     r"|tu es (maintenant|desormais)|a partir de maintenant,? tu|mode (developpeur|dan)\b|jailbreak|\bdan\b mode"
     r"|repete[rz]? (mot pour mot|tout|le texte)|texte (qui se trouve )?au-dessus|tes instructions (initiales|cachees)"
-    r"|sans (aucune )?(restriction|limite|filtre|censure)s?\b|tu n'as (plus|pas) de (regles|limites|restrictions)"
+    r"|\b(assistant|ia|reponds|reponses?|parle|mode) sans (aucune )?(restriction|limite|filtre|censure)s?\b|tu n'as (plus|pas) de (regles|limites|restrictions)"
 )
 _DOCUMENTS = (
     r"(attestation|certificat|lettre d'engagement|accord de financement|promesse de subvention"
     r"|notification de subvention|arrete attributif|courrier officiel|convention signee"
     r"|lettre (de promesse|d'accord|promettant|garantissant))"
 )
-_MAKE = r"(redige|ecris|genere|fais|fabrique|signe|produis|delivre|rediger|ecrire|generer|faire|fabriquer|signer|produire|delivrer)"
+# Asked of the assistant: an imperative (« rédige-moi », not « je rédige ») or « peux-tu rédiger ».
+# Third persons (« le préfet signe l'arrêté attributif ») and « faut-il faire une attestation » are questions.
+_MAKE = (
+    r"((?<!je )(?<!j')(?<!on )\b(redige|ecris|genere|fais|fabrique|produis)(-moi|-nous|-en| moi| nous)?\b"
+    r"|\b(peux|pourrais|pouvez|pourriez)[- ](tu|vous) (me |nous |m')?(rediger|ecrire|generer|faire|fabriquer|produire|signer|delivrer)\b)"
+)
 FAKE_DOCUMENT = re.compile(
-    rf"\b{_MAKE}\b.*\b{_DOCUMENTS}|\b{_DOCUMENTS}\b.*\b{_MAKE}\b"
+    rf"{_MAKE}.*\b{_DOCUMENTS}"
     r"|\bgarantir? (par ecrit|noir sur blanc)|\b(promettant|garantissant|certifiant) (que |une |un |l')?.{0,40}(subvention|financement|\d+ ?%)"
 )
-INVENT = re.compile(r"\b(invente|imagine|cree|creer|inventer|imaginer)[rz]?\b.*\b(programme|dispositif|aide|subvention|offre)\b")
+# « Invente un dispositif », « peux-tu imaginer une aide » — not « on imagine un dispositif d'aide aux commerces ».
+INVENT = re.compile(
+    r"((?<!je )(?<!j')(?<!on )(?<!nous )\b(invente|imagine)z?(-moi|-nous| moi| nous)?\b|\b(peux|pourrais|pouvez|pourriez)[- ](tu|vous) (m'|me |nous )?(inventer|imaginer)\b)"
+    r".*\b(programme|dispositif|aide|subvention|offre)\b"
+)
 
 
 @dataclass(frozen=True)
 class GuardDecision:
     kind: str  # "ok", "out_of_scope", "injection", "fake_document", "invent"
-    door: str | None = None
-    rule: str | None = None
+    door: str | None = None  # the body named in the refusal (French)
+    rule: str | None = None  # the pattern, or "scope:<kind>:<door id>" for the scope model
+    score: float | None = None  # the scope model's P(out of scope), when it decided
 
     @property
     def refuses(self) -> bool:
@@ -82,19 +70,36 @@ def check_message(message: str) -> GuardDecision:
         return GuardDecision("invent", None, "invent")
     if INJECTION.search(text):
         return GuardDecision("injection", None, "injection")
-    for rule in OUT_OF_SCOPE:
-        if rule.pattern.search(text):
-            return GuardDecision("out_of_scope", rule.door, rule.kind)
     return GuardDecision("ok")
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def request_besides_invention(message: str, min_words: int = 5) -> str | None:
+    """The sentences of a message that do not ask to invent (« Il me faut une aide pour les lavoirs.
+    Si rien n'existe, invente un dispositif » -> « Il me faut une aide pour les lavoirs. »), when they
+    make a request of their own (min_words words or more); None otherwise."""
+    kept = [s for s in _SENTENCE.split(message.strip()) if not INVENT.search(fold(s).replace("’", "'"))]
+    rest = " ".join(kept)
+    return rest if len(rest.split()) >= min_words else None
+
+
+def scope_decision(verdict) -> GuardDecision:
+    """The scope model's verdict (assistant.scope.ScopeVerdict) as a guard decision: out of scope with
+    its door and kind in `rule` (« scope:particulier:particulier », « scope:collectivite-autre:cdg »)."""
+    if not verdict.refuses:
+        return GuardDecision("ok", score=verdict.out_probability)
+    return GuardDecision("out_of_scope", verdict.door_text, f"scope:{verdict.kind}:{verdict.door}", verdict.out_probability)
 
 
 def refusal_text(decision: GuardDecision) -> str:
     if decision.kind == "out_of_scope":
-        return (
-            "Cette question sort de mon champ : j'oriente les collectivités (communes, intercommunalités, "
-            "départements) vers les offres d'ingénierie et de financement de l'ANCT et de ses partenaires "
-            f"(ADEME, Cerema, ANRU, Anah, Banque des Territoires).\n\nPour votre demande, adressez-vous plutôt à {decision.door}."
-        )
+        if (decision.rule or "").startswith("scope:collectivite-autre"):
+            why = "Votre question concerne bien une collectivité, mais pas le financement ni l'ingénierie d'un projet : ce n'est pas mon champ."
+        else:
+            why = "Cette question porte sur une affaire personnelle ou sort du champ des projets des collectivités : ce n'est pas mon champ."
+        return f"{why} {WHAT_WE_DO}\n\nPour votre demande, adressez-vous plutôt à {decision.door}."
     if decision.kind == "fake_document":
         return (
             "Je ne peux pas rédiger d'attestation, de certificat ou d'engagement de financement : seuls "

@@ -232,9 +232,16 @@ class HybridRetriever:
         return pairs[: self.depth]
 
     def search(
-        self, query: str, filters: SearchFilters | None = None, limit: int = 10, index: LoadedIndex | None = None
+        self,
+        query: str,
+        filters: SearchFilters | None = None,
+        limit: int = 10,
+        index: LoadedIndex | None = None,
+        query_vector: list[float] | None = None,
     ) -> list[OfferHit]:
-        """index: the generation a turn already holds (one generation per turn), else the current one.
+        """index: the generation a turn already holds (one generation per turn), else the current one;
+        query_vector: the embedding of the query in the cards' spelling when already computed (the
+        scope decision reads it), else encoded here.
 
         Both retrievers read the query in the cards' spelling (LoadedIndex.lexicon): a question typed
         in capitals, without accents or decomposed (NFD) is searched exactly as its usual spelling.
@@ -246,7 +253,8 @@ class HybridRetriever:
         passage_offer = index.offer_of
         bm25 = _rank_offers(self.bm25_ranking(index, query, allowed), passage_offer)
         dense = _rank_offers(
-            self.dense_ranking(index, self.embeddings.embed_query(query), allowed), passage_offer
+            self.dense_ranking(index, query_vector if query_vector is not None else self.embeddings.embed_query(query), allowed),
+            passage_offer,
         )
         hits: list[OfferHit] = []
         for offer_id in set(bm25) | set(dense):

@@ -18,7 +18,7 @@ from assistant.answer import AnswerContext, AnswerGenerator, GeneratedAnswer, Gr
 from assistant.config import Settings
 from assistant.contacts import ContactDirectory
 from assistant.eligibility import Verdict
-from assistant.embeddings import build_embeddings
+from assistant.embeddings import build_embeddings, embeddings_signature
 from assistant.generators import build_generator
 from assistant.offer_names import Named
 from assistant.pipeline import persist
@@ -34,6 +34,7 @@ from assistant.pipeline.understand import keep_topic, understand
 from assistant.profile import Profile, apply_territory
 from assistant.retrieval import HybridRetriever, IndexHandle, OfferHit, SearchFilters
 from assistant.schema import Offer, PartnerCard
+from assistant.scope import load_scope_model
 from assistant.store import Database, new_conversation_id
 from assistant.territory import Territories
 from assistant.text import fold
@@ -62,6 +63,9 @@ class Assistant:
         self.embeddings = embeddings or build_embeddings(settings)
         self.handle = IndexHandle(settings)
         self.retriever = HybridRetriever(self.handle, self.embeddings, settings)
+        self.scope = load_scope_model()
+        # The scope model reads the query vector retrieval needs anyway, when trained on these embeddings.
+        self._scope_reads_vectors = self.scope.uses(embeddings_signature(self.embeddings))
         self.themes = load_themes(settings.corpus_dir)
         self.theme_labels = {t.id: t.label for t in self.themes.themes}
         self.territories = Territories.load(settings.corpus_dir)
@@ -188,7 +192,10 @@ class Assistant:
 
     def _turn(self, message: str, conversation_id: str, known: Profile, state: dict) -> TurnResult:
         text = normalise(message)
-        understood = understand(text, known, state, self.themes, self.territories)
+        index = self.handle.current()
+        # The vector retrieval reads: the query in the cards' spelling (HybridRetriever.search).
+        embed = (lambda query: self.embeddings.embed_query(index.lexicon.canonical(query))) if self._scope_reads_vectors else None
+        understood = understand(text, known, state, self.themes, self.territories, self.scope, embed, index.names)
         if scope.refuses(understood):
             state["clarifications_in_row"] = 0
             return TurnResult(conversation_id, 0, "refusal", scope.refusal(understood), [], [], understood.profile)
@@ -199,12 +206,12 @@ class Assistant:
             # An LLM, when configured, turns a follow-up into a standalone search query (time-boxed).
             rewritten = rewrite(text, history)
             if rewritten.rewritten:
-                understood.query = rewritten.text
+                understood.query, understood.query_vector = rewritten.text, None
         keep_topic(understood, state)
         profile, query = understood.profile, understood.query
 
         corrections = self._premise_index().outdated_premises(text)
-        ranked, verdicts, named = self._candidates(query, profile, text)
+        ranked, verdicts, named = self._candidates(query, profile, text, understood.query_vector)
         recommended, ineligible = eligibility.split(ranked, verdicts, self.settings.max_referrals)
 
         clarification = None if corrections else clarify.clarify(text, profile, recommended, state, named)
@@ -238,10 +245,10 @@ class Assistant:
         return self._candidates(query, profile or Profile(), message)[0]
 
     def _candidates(
-        self, query: str, profile: Profile, message: str | None
+        self, query: str, profile: Profile, message: str | None, query_vector: list[float] | None = None
     ) -> tuple[list[OfferHit], dict[str, Verdict], Named]:
         """Ranked candidates, their eligibility verdicts and the offers the message names, once per turn."""
         index = self.handle.current()
         named = index.names.find(fold(message or query))
-        hits = retrieve(self.retriever, index, query, profile.themes)
+        hits = retrieve(self.retriever, index, query, profile.themes, query_vector)
         return (*rank_hits(hits, profile, named), named)

@@ -12,9 +12,12 @@ MIN_DENSE_SIMILARITY = 0.30
 MIN_BM25_SCORE = 3.0
 
 
-def retrieve(retriever: HybridRetriever, index: LoadedIndex, query: str, themes: list[str]) -> list[OfferHit]:
-    """Relevant hits of the hybrid search, then the offers of a named theme that neither retriever saw."""
-    hits = [h for h in retriever.search(query, limit=SEARCH_DEPTH, index=index) if relevant(h, themes)]
+def retrieve(
+    retriever: HybridRetriever, index: LoadedIndex, query: str, themes: list[str], query_vector: list[float] | None = None
+) -> list[OfferHit]:
+    """Relevant hits of the hybrid search, then the offers of a named theme that neither retriever saw.
+    query_vector: the query's embedding when an earlier stage already computed it."""
+    hits = [h for h in retriever.search(query, limit=SEARCH_DEPTH, index=index, query_vector=query_vector) if relevant(h, themes)]
     # Offers carrying a theme the question names are candidates even if neither retriever saw
     # them (short titles such as "Pose de 2 citernes DECI"); with no fused score they rank last.
     # Looked up through the generation's theme index, not by scanning the catalogue.

@@ -1,15 +1,18 @@
 """Stage 2, understand: who is asking (profile, territory), what they need, and the search query.
 
-Input: the normalised message, the profile known from earlier turns, the dialogue state.
-Output: an `Understanding`, read by every later stage.
+Input: the normalised message, the profile known from earlier turns, the dialogue state, and the
+scope model with the embeddings it reads (assistant/scope/).
+Output: an `Understanding`, read by every later stage. The query vector computed for the scope
+decision is kept there, so that retrieval does not encode the same query again.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from assistant.guardrails import GuardDecision, check_message
+from assistant.guardrails import GuardDecision, check_message, request_besides_invention, scope_decision
 from assistant.profile import Profile, apply_territory, extract_profile
 from assistant.schema import ThemeVocabulary
 from assistant.territory import Territories, normalize
@@ -28,12 +31,26 @@ class Understanding:
     decision: GuardDecision  # scope and injection verdict on the message
     query: str  # standalone retrieval query
     focus: str | None  # "cost" or "contact" when the message asks only that
+    query_vector: list[float] | None = None  # embedding of `query`, when the scope model computed it
 
 
 def understand(
-    message: str, known: Profile, state: dict, themes: ThemeVocabulary, territories: Territories
+    message: str,
+    known: Profile,
+    state: dict,
+    themes: ThemeVocabulary,
+    territories: Territories,
+    scope=None,
+    embed: Callable[[str], list[float]] | None = None,
+    names=None,
 ) -> Understanding:
-    """Read the message against what the conversation already knows; no side effect on `state`."""
+    """Read the message against what the conversation already knows; no side effect on `state`.
+
+    scope: a ScopeModel (None: attacks only); embed: the query encoder of the embeddings the model was
+    trained on (None: the model's n-gram head); names: the index's OfferNames (whether the text names
+    an offer is one of the model's features). The scope is decided on the standalone query, so a
+    short follow-up (« c'est gratuit ? ») is read with the topic it continues.
+    """
     decision = check_message(message)
     said = extract_profile(message, themes, territories)
     chosen = choice(message, state.get("pending"), themes, territories)
@@ -41,7 +58,19 @@ def understand(
     if chosen is not None:
         said = said.merged_with(chosen)  # the option picked wins over what the words alone suggest
         query = state.get("pending_query") or query  # the reply answers the question; it is not a topic
-    return Understanding(message, said, known.merged_with(said), decision, query, focus)
+    vector = embed(query) if embed is not None else None
+
+    def named(text: str) -> bool:
+        return names is not None and bool(names.find(fold(text)).by_any_name)
+
+    if decision.kind == "ok" and scope is not None:
+        decision = scope_decision(scope.decide(query, vector, named(query)))
+    elif decision.kind == "invent" and scope is not None:
+        # « Il me faut une aide pour X. Si rien n'existe, invente… »: answer X with real offers only.
+        rest = request_besides_invention(message)
+        if rest and not scope.decide(rest, embed(rest) if embed is not None else None, named(rest)).refuses:
+            decision = GuardDecision("invent", None, "invent:with-project")
+    return Understanding(message, said, known.merged_with(said), decision, query, focus, vector)
 
 
 def query_for(message: str, said: Profile, state: dict) -> tuple[str, str | None]:

@@ -1,4 +1,5 @@
-"""Judge the scope: out-of-scope messages and bare injections are refused before retrieval."""
+"""Judge the scope: out-of-scope messages (the scope model), bare injections and requests to invent are
+refused before retrieval."""
 
 from __future__ import annotations
 
@@ -11,9 +12,15 @@ INJECTION_PREFACE = (
 )
 
 
+INVENT_PREFACE = "Je ne présente que des dispositifs qui existent : voici les offres réelles qui peuvent répondre à votre projet."
+
+
 def refuses(understanding: Understanding) -> bool:
-    """An injection inside a real project question is ignored; an injection alone is refused."""
+    """An injection inside a real project question is ignored, and so is a request to invent beside
+    an in-scope request (rule « invent:with-project »); alone, both are refused."""
     decision = understanding.decision
+    if decision.rule == "invent:with-project":
+        return False
     return decision.refuses and (decision.kind != "injection" or not understanding.said.themes)
 
 
@@ -22,4 +29,5 @@ def refusal(understanding: Understanding) -> GeneratedAnswer:
 
 
 def injection_preface(understanding: Understanding) -> str | None:
-    return INJECTION_PREFACE if understanding.decision.kind == "injection" else None
+    """The sentence that opens an answer given despite an injection or a request to invent."""
+    return {"injection": INJECTION_PREFACE, "invent": INVENT_PREFACE}.get(understanding.decision.kind)
