@@ -54,6 +54,11 @@ METRIC_LABELS = {
     "judge.faithfulness": "Juge LLM : fidélité aux fiches",
     "judge.relevance": "Juge LLM : pertinence",
     "pass_rate": "Cas entièrement réussis",
+    "scope.particuliers_refused": "Champ : particuliers refusés avec une porte",
+    "scope.collectivites_refused": "Champ : collectivités hors financement refusées avec une porte",
+    "scope.titles_not_refused": "Champ : titres de projets non refusés",
+    "scope.titles_answered": "Champ : titres de projets avec une offre ou une précision",
+    "scope.door_right": "Champ : bonne porte (collectivités)",
 }
 KIND_LABELS = {"single": "simple", "out_of_scope": "hors champ", "adversarial": "piégé", "multi_turn": "dialogue"}
 BASELINE_ORDER = ["assistant", "hybrid", "bm25", "dense", "langchain"]
@@ -406,6 +411,9 @@ def render_html(report: dict) -> str:
     if judge:
         parts.append(f"<h3>Juge LLM ({_e(judge.get('model'))})</h3><p>Fidélité : {_fmt(judge.get('faithfulness'))} ; "
                      f"pertinence : {_fmt(judge.get('relevance'))} ; {judge.get('judged')} réponses jugées, {judge.get('errors')} erreurs.</p>")
+    from evals.scope_eval import scope_html
+
+    parts.append(scope_html(report))
     parts.append("<h2>Graphiques</h2>")
     for title, image in plots:
         if image:

@@ -717,6 +717,11 @@ def evaluate(options: Options) -> dict:
                 fv_seconds[name].append(time.perf_counter() - t0)
                 row["systems"][name] = _theme_hit(ranking, row, ctx)
 
+        # Scope: held-out out-of-scope questions and project titles through the assistant (evals/scope_eval.py).
+        from evals import scope_eval
+
+        scope_block = scope_eval.evaluate(assistant, options.full, bar)
+
         # Other embedding backends: retrieval figures on their own temporary index.
         backend_results = {}
         if options.other_backends:
@@ -762,6 +767,7 @@ def evaluate(options: Options) -> dict:
         },
         "latency": latency_block(assistant_seconds),
         "pass_rate": _rate(o["passed"] for o in outcomes),
+        "scope": scope_block,
     }
     if rows:
         report_systems["assistant"]["fonds_vert"] = fonds_vert_block(rows, "assistant")

@@ -1,0 +1,127 @@
+"""Scope section of `aiguillage eval`: does the assistant refuse, with a door, what is outside its
+field, and answer the real titles of commune projects? Measured through `Assistant.chat`, on the parts
+of each dataset the committed scope model never saw (the `test` side of assistant/scope/data.py:
+whole rubriques and départements held out).
+
+Figures (report key `assistant.scope.*`, gated in evals/thresholds.toml):
+  particuliers_refused   — private persons' questions refused with a door named (no referral, no clarification);
+  collectivites_refused  — local-government questions outside funding/engineering, same test;
+  titles_not_refused     — DETR/DSIL 2018 and Fonds vert 2023 project titles not refused by the scope decision;
+  titles_answered        — the same titles answered with at least one offer or a clarification (informative:
+                           « no offer » is also the ranking's business);
+  door_right             — local-government refusals naming the door of the row's rubrique (assistant/scope/doors.py).
+Fast mode: a stratified sample (seeded) of each held-out part; --full: every held-out row.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+
+from tqdm import tqdm
+
+from assistant.scope import data as D
+from assistant.scope.doors import DOORS
+
+SAMPLE = {"particuliers": 160, "collectivites": 200, "titles": 200}  # rows per dataset in fast mode
+SEED = 2026
+DOOR_SENTENCE = "adressez-vous plutôt à"
+
+
+def held_out_rows(full: bool, seed: int = SEED) -> dict[str, list[D.Example]]:
+    """dataset -> held-out examples (stratified by source in fast mode)."""
+    rng = random.Random(seed)
+    sets = {
+        "particuliers": [e for e in D.particuliers() if e.split == "test"],
+        "collectivites": [e for e in D.collectivites() if e.split == "test"],
+        "titles": [e for e in D.dotations() + D.fonds_vert() if e.split == "test"],
+    }
+    if full:
+        return sets
+    out = {}
+    for name, rows in sets.items():
+        by_source = defaultdict(list)
+        for e in rows:
+            by_source[e.source].append(e)
+        share = min(1.0, SAMPLE[name] / max(1, len(rows)))
+        out[name] = [e for s in sorted(by_source) for e in rng.sample(by_source[s], max(1, round(share * len(by_source[s]))))]
+    return out
+
+
+def _outcome(result) -> str:
+    if result.kind == "refusal":
+        return "refus avec porte" if DOOR_SENTENCE in (result.answer.text if result.answer else "") else "refus sans porte"
+    if result.kind == "clarification":
+        return "précision"
+    return "orientation" if result.referrals else "aucune offre"
+
+
+def evaluate(assistant, full: bool, bar: dict) -> dict:
+    """The scope block of the report: rates, counts, per-source outcome tables and the errors."""
+    sets = held_out_rows(full)
+    per_source: dict[str, Counter] = defaultdict(Counter)
+    errors: list[dict] = []
+    rates: dict[str, list[bool]] = defaultdict(list)
+    door_right: list[bool] = []
+    for name, rows in sets.items():
+        for e in tqdm(rows, desc=f"Champ ({name})", unit="question", **bar):
+            result = assistant.chat(e.text)
+            outcome = _outcome(result)
+            per_source[f"{name}:{e.source}"][outcome] += 1
+            if name == "titles":
+                ok = outcome != "refus avec porte" and outcome != "refus sans porte"
+                rates["titles_not_refused"].append(ok)
+                rates["titles_answered"].append(outcome in {"orientation", "précision"})
+            else:
+                ok = outcome == "refus avec porte"
+                rates[f"{name}_refused"].append(ok)
+                if name == "collectivites" and ok:
+                    door_right.append(DOORS[e.door] in result.answer.text)
+            if not ok:
+                errors.append({"dataset": name, "source": e.source, "id": e.ref, "text": e.text, "outcome": outcome})
+    block = {k: sum(v) / len(v) for k, v in rates.items() if v}
+    block["door_right"] = sum(door_right) / len(door_right) if door_right else None
+    block["n"] = {k: len(v) for k, v in rates.items()}
+    block["per_source"] = {k: dict(v) for k, v in sorted(per_source.items())}
+    block["errors"] = errors
+    block["sampling"] = "toutes les lignes tenues à l'écart" if full else f"échantillon stratifié par source, graine {SEED}"
+    return block
+
+
+def scope_html(report: dict) -> str:
+    """The report's « Champ » section: rates, per-source outcomes, errors (HTML fragment)."""
+    from html import escape
+
+    block = report.get("systems", {}).get("assistant", {}).get("scope")
+    if not block:
+        return ""
+    labels = {
+        "particuliers_refused": "Particuliers refusés avec une porte",
+        "collectivites_refused": "Collectivités hors financement refusées avec une porte",
+        "titles_not_refused": "Titres de projets non refusés",
+        "titles_answered": "Titres de projets avec une offre ou une précision",
+        "door_right": "Bonne porte pour les collectivités refusées",
+    }
+    rows = "".join(
+        f"<tr><td>{escape(label)}</td><td>{block[k]:.3f}</td><td>{block['n'].get(k, '')}</td></tr>"
+        for k, label in labels.items() if block.get(k) is not None
+    )
+    outcomes = ["refus avec porte", "refus sans porte", "précision", "orientation", "aucune offre"]
+    table = "".join(
+        f"<tr><td>{escape(source)}</td>" + "".join(f"<td>{counts.get(o, 0)}</td>" for o in outcomes) + "</tr>"
+        for source, counts in block["per_source"].items()
+    )
+    errors = "".join(
+        f"<tr><td>{escape(e['dataset'])}</td><td>{escape(e['source'])}</td><td>{escape(e['text'])}</td><td>{escape(e['outcome'])}</td></tr>"
+        for e in block["errors"][:200]
+    )
+    return (
+        "<h2>Champ : hors champ refusé, projets répondus</h2>"
+        f"<p class='note'>Parties jamais vues par le modèle de champ (rubriques et départements tenus à l'écart) ; {escape(block['sampling'])}. "
+        "Les matrices de l'entraînement (une source retirée à la fois) sont affichées par <code>aiguillage scope train</code> "
+        "et gardées dans <code>assistant/scope/model.json</code>.</p>"
+        f"<table><tr><th>mesure</th><th>valeur</th><th>n</th></tr>{rows}</table>"
+        "<h3>Par source : ce que reçoit la question</h3>"
+        "<table><tr><th>jeu : source</th>" + "".join(f"<th>{o}</th>" for o in outcomes) + f"</tr>{table}</table>"
+        f"<h3>Erreurs ({len(block['errors'])})</h3><table><tr><th>jeu</th><th>source</th><th>texte</th><th>reçu</th></tr>{errors}</table>"
+    )
