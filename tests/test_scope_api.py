@@ -6,7 +6,7 @@ import pytest
 DOORS = [
     ("J'ai une rage de dents et le cabinet dentaire du bourg est fermé, je peux prendre quoi ?", "service-public.fr"),
     ("Comment renouveler mon passeport qui expire le mois prochain ?", "service-public.fr"),
-    ("Un agent technique de notre commune est en arrêt maladie depuis six mois, quels sont ses droits à congés ?", "centre de gestion"),
+    ("Notre secrétaire de mairie demande un temps partiel, pouvons-nous le refuser ?", "centre de gestion"),
     ("Comment organiser le bureau de vote pour les prochaines élections municipales ?", "préfecture"),
 ]
 ANSWERED = [
