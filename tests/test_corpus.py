@@ -310,3 +310,17 @@ def test_mission_adaptation_matches_the_reference(corpus):
         assert fact in text, fact
     # The référent is the Mission's: the collectivity is not required to appoint one.
     assert not any("référent" in c for c in offer.eligibility.conditions)
+
+
+@pytest.mark.parametrize(("message", "corrected"), [
+    ("Ma commune de 4 000 habitants peut-elle toucher MaPrimeRénov' pour isoler l'école ?", True),
+    ("Peut-on avoir MaPrimeRénov' pour la salle des fêtes communale ?", True),
+    ("Beaucoup d'habitants demandent comment avoir MaPrimeRénov'. Que peut faire la commune pour eux ?", False),
+    ("Notre école est une passoire thermique, quelles aides pour la rénover ?", False),
+])
+def test_maprimerenov_for_public_buildings_is_corrected(corpus, message, corrected):
+    from assistant.pipeline.judge.notices import PremiseIndex
+
+    found = PremiseIndex(corpus.offers).outdated_premises(message)
+    is_public_building = [p for o, p in found if o.id == "anah-maprimerenov" and "bâtiments" in p.correction]
+    assert bool(is_public_building) is corrected
