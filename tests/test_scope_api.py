@@ -8,6 +8,7 @@ DOORS = [
     ("Comment renouveler mon passeport qui expire le mois prochain ?", "service-public.fr"),
     ("Notre secrétaire de mairie demande un temps partiel, pouvons-nous le refuser ?", "centre de gestion"),
     ("Comment organiser le bureau de vote pour les prochaines élections municipales ?", "préfecture"),
+    ("La commune peut-elle transmettre le fichier des électeurs à une association, quelles règles de protection des données ?", "CNIL"),
 ]
 ANSWERED = [
     "Nous voulons lancer une étude de cantine partagée avec la commune voisine, qui peut nous accompagner ?",
