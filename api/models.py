@@ -86,6 +86,15 @@ class ClarificationOut(BaseModel):
     options: list[QuickReply]
 
 
+class DoorOut(BaseModel):
+    signpost_id: str = Field(description="Identifiant de la fiche porte (corpus/signposts/), ex. porte-drac.")
+    body: str = Field(description="L'organisme compétent hors partenaires (DRAC, ARS, CAF…).")
+    local: str | None = Field(None, description="L'organisme du territoire du demandeur, quand il est connu.")
+    covers: str
+    how_to_find: str
+    url: str
+
+
 class ChatResponse(BaseModel):
     conversation_id: str
     message_id: int
@@ -101,6 +110,10 @@ class ChatResponse(BaseModel):
     citations: list[Citation]
     clarification: ClarificationOut | None = None
     profile: Profile
+    doors: list[DoorOut] = Field(
+        default_factory=list,
+        description="Organismes compétents hors des partenaires (fiches porte) : seuls quand rien ne convient, ou à côté des offres.",
+    )
 
 
 class SearchFiltersIn(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.models import ChatResponse, Citation, ClarificationOut, QuickReply, SearchResult
+from api.models import ChatResponse, Citation, ClarificationOut, DoorOut, QuickReply, SearchResult
 from assistant.answer import Referral, fit_phrase, format_answer
 from assistant.retrieval import OfferHit
 from assistant.service import TurnResult, referral_payload
@@ -51,6 +51,11 @@ def chat_response(result: TurnResult, fmt: str = "markdown") -> ChatResponse:
         citations=[Citation(offer_id=offer_id, title=title, url=url) for offer_id, (title, url) in offers.items()],
         clarification=clarification,
         profile=result.profile,
+        doors=[
+            DoorOut(signpost_id=s.id, body=s.body, local=contact.name if contact else None, covers=s.covers,
+                    how_to_find=s.how_to_find, url=s.url)
+            for s, contact in result.doors
+        ],
     )
 
 

@@ -62,6 +62,7 @@ class AnswerContext:
     history: list[tuple[str, str]] = field(default_factory=list)  # (role, text)
     prefecture: Contact | None = None
     concise: bool = False  # a short follow-up ("c'est gratuit ?"): answer it, do not repeat the cards
+    doors_named: bool = False  # the preface names the competent bodies beyond the partners
 
 
 @dataclass
@@ -255,6 +256,8 @@ class GroundedGenerator:
             blocks.append(context.preface)
         for offer, premise in context.corrections:
             blocks.append(f"**Une précision importante** : {premise.correction} [{offer.id}]")
+        if not context.referrals and context.doors_named:
+            return GeneratedAnswer("\n\n".join(blocks), self.name)  # the preface names the door
         if not context.referrals:
             blocks.append(NO_MATCH)
             door = context.prefecture.name if context.prefecture else "la préfecture de votre département"

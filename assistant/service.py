@@ -12,6 +12,7 @@ re-exported here for the API and the evaluation.
 from __future__ import annotations
 
 import time
+from functools import cached_property
 from collections.abc import Iterator
 
 from assistant.answer import AnswerContext, AnswerGenerator, GeneratedAnswer, GroundedGenerator, stream_answer
@@ -19,11 +20,13 @@ from assistant.config import Settings
 from assistant.contacts import ContactDirectory
 from assistant.eligibility import Verdict
 from assistant.embeddings import build_embeddings, embeddings_signature
+from assistant.everyday import EverydayModel, SignpostFinder, door_only_themes
 from assistant.generators import build_generator
 from assistant.offer_names import Named
 from assistant.pipeline import persist
-from assistant.pipeline.compose import TurnResult, contact_for, focus_text, generate, join, referral
-from assistant.pipeline.judge import clarify, eligibility, scope
+from assistant.pipeline.compose import TurnResult, contact_for, doors_text, focus_text, generate, join, referral, signpost_door
+from assistant.pipeline.door import open_door
+from assistant.pipeline.judge import clarify, scope
 from assistant.pipeline.judge.clarify import Clarification
 from assistant.pipeline.judge.notices import PremiseIndex, unknown_programmes
 from assistant.pipeline.normalise import normalise
@@ -83,6 +86,19 @@ class Assistant:
     @property
     def offers(self) -> dict[str, Offer]:
         return self.handle.current().offers
+
+    @cached_property
+    def everyday(self) -> EverydayModel:
+        """The calibrated door models (assistant/models/everyday.json), read once."""
+        return EverydayModel.load()
+
+    @cached_property
+    def signpost_finder(self) -> SignpostFinder:
+        """The signpost cards of the corpus (corpus/signposts/), scored against messages."""
+        corpus = load_corpus(self.settings.corpus_dir)
+        offer_themes = {t for o in corpus.offers.values() if o.status == "active" for t in o.themes}
+        signposts = list(corpus.signposts.values())
+        return SignpostFinder(signposts, self.themes, door_only_themes(self.themes, offer_themes, signposts), self.embeddings)
 
     def partners(self) -> list[PartnerCard]:
         return sorted(load_corpus(self.settings.corpus_dir).partners.values(), key=lambda p: p.id)
@@ -212,7 +228,9 @@ class Assistant:
 
         corrections = self._premise_index().outdated_premises(text)
         ranked, verdicts, named = self._candidates(query, profile, text, understood.query_vector)
-        recommended, ineligible = eligibility.split(ranked, verdicts, self.settings.max_referrals)
+        door = open_door(ranked, verdicts, profile, query, self.handle.current(), self.everyday, self.signpost_finder,
+                         self.settings.max_referrals)
+        ranked, recommended, ineligible = door.candidates, door.recommended, door.ineligible
 
         clarification = None if corrections else clarify.clarify(text, profile, recommended, state, named)
         clarify.record(clarification, query, state)
@@ -223,7 +241,9 @@ class Assistant:
 
         referrals = [referral(h, verdicts[h.offer.id], profile, self.theme_labels, self.contacts) for h in recommended]
         excluded = [referral(h, verdicts[h.offer.id], profile, self.theme_labels, self.contacts) for h in ineligible]
-        preface = join(scope.injection_preface(understood), unknown_programmes(text, self.offers))
+        doors = [(s, signpost_door(self.contacts, s, profile)) for s in door.signposts]
+        preface = join(scope.injection_preface(understood), unknown_programmes(text, self.offers),
+                       doors_text(doors, door.leads, bool(referrals)))
         context = AnswerContext(
             question=text,
             profile=profile,
@@ -234,10 +254,11 @@ class Assistant:
             concise=bool(understood.focus) and query != text,
             history=history,
             prefecture=contact_for(self.contacts, profile),
+            doors_named=bool(doors),
         )
         kind = "answer" if referrals else "no_match"
         return TurnResult(conversation_id, 0, kind, None, referrals, excluded, profile, None, corrections, ranked,
-                          context=context, verdicts=verdicts)
+                          context=context, verdicts=verdicts, doors=doors)
 
     # ---- ranking, for the API and the evaluation -------------------------------------------
     def rank(self, query: str, profile: Profile | None = None, message: str | None = None) -> list[OfferHit]:

@@ -39,6 +39,7 @@ from tqdm import tqdm
 
 from assistant.text import fold
 from evals import metrics as M
+from evals.realdata import realdata_block
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -344,6 +345,8 @@ def _turn_record(result, seconds: float, messages: list[str], ctx: Context) -> d
         allowed |= ctx.card_figures.get(offer_id, set())
     for message in messages:
         allowed |= M.numbers_in(message)
+    for signpost, contact in getattr(result, "doors", []):  # doors beyond the partners: their own cards
+        allowed |= M.card_numbers(signpost.model_dump(mode="json")) | M.numbers_in(contact.name if contact else "")
     if result.profile.population is not None:
         allowed.add(Decimal(result.profile.population))
     return {
@@ -722,6 +725,9 @@ def evaluate(options: Options) -> dict:
 
         scope_block = scope_eval.evaluate(assistant, options.full, bar)
 
+        # Real wording: 2018 DETR/DSIL titles with the widget's profile, and the doors beyond the partners.
+        realdata, realdata_rows = realdata_block(assistant, options.full, bar)
+
         # Other embedding backends: retrieval figures on their own temporary index.
         backend_results = {}
         if options.other_backends:
@@ -773,6 +779,7 @@ def evaluate(options: Options) -> dict:
         report_systems["assistant"]["fonds_vert"] = fonds_vert_block(rows, "assistant")
         report_systems["assistant"]["fonds_vert"]["kinds"] = dict(Counter(r["kind"] for r in rows))
         report_systems["assistant"]["fonds_vert_latency"] = latency_block(fv_seconds["assistant"])
+    report_systems["assistant"].update(realdata)
     for name in systems:
         rankings = {c["id"]: c["baselines"][name] for c in cases}
         refused = [not rankings[c["id"]] for c in cases]
@@ -833,6 +840,7 @@ def evaluate(options: Options) -> dict:
         "comparison": win_loss(retrieval_cases, report_systems),
         "cases": [_case_row(c) for c in cases],
         "fonds_vert_rows": [_fv_row(r) for r in rows],
+        "realdata_rows": realdata_rows,
         "judge": judge,
     }
     report["summary"] = flatten(report)

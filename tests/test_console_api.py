@@ -49,7 +49,7 @@ def test_stream_sends_meta_then_deltas_then_done(school):
     names = [n for n, _ in school]
     assert names[0] == "meta" and names[-1] == "done" and set(names[1:-1]) == {"delta"}
     meta, done = school[0][1], school[-1][1]
-    assert meta["kind"] == "answer" and 1 <= len(meta["referrals"]) <= 3
+    assert meta["kind"] == "answer" and 1 <= len(meta["referrals"]) <= 4  # the everyday grant may take its own place
     assert {"conversation_id", "message_id", "not_eligible", "citations", "clarification", "profile"} <= set(meta)
     assert "answer" not in meta
     streamed = "".join(d["text"] for n, d in school if n == "delta")

@@ -22,7 +22,8 @@ from assistant.eligibility import Verdict
 from assistant.pipeline.judge.clarify import Clarification
 from assistant.profile import Profile
 from assistant.retrieval import OfferHit
-from assistant.schema import Offer, OutdatedPremise
+from assistant.schema import Offer, OutdatedPremise, Signpost
+from assistant.text import literal
 
 
 @dataclass
@@ -40,6 +41,7 @@ class TurnResult:
     seconds: float = 0.0
     context: AnswerContext | None = None
     verdicts: dict[str, Verdict] = field(default_factory=dict)  # per candidate offer id
+    doors: list[tuple[Signpost, Contact | None]] = field(default_factory=list)  # bodies beyond the partners
 
 
 def contact_for(contacts: ContactDirectory, profile: Profile, offer: Offer | None = None) -> Contact | None:
@@ -50,6 +52,39 @@ def contact_for(contacts: ContactDirectory, profile: Profile, offer: Offer | Non
     else:
         found = contacts.for_offer(offer, profile.departement_code, profile.region_code, profile.insee)
     return Contact(found.name, found.url, found.note, found.phone) if found else None
+
+
+def signpost_door(contacts: ContactDirectory, signpost: Signpost, profile: Profile) -> Contact | None:
+    """The local body behind a signpost card for the asker's territory (None when the territory is unknown)."""
+    found = contacts.signpost_door(signpost, profile.departement_code, profile.region_code, profile.insee)
+    return Contact(found.name, found.url, found.note, found.phone) if found else None
+
+
+NOT_OURS = "Ce n'est pas dans les offres de nos partenaires"
+
+
+def doors_text(doors: list[tuple[Signpost, Contact | None]], leads: bool, with_offers: bool) -> str | None:
+    """The doors beyond the partners, in French: who is competent, what it covers, how to find it.
+
+    leads and no offer: « Ce n'est pas dans les offres de nos partenaires : … » (nothing fits);
+    leads with offers: the door first, the offers as complements; otherwise a line after the offers'
+    preface naming the door for the part of the project that is its own.
+    """
+    if not doors:
+        return None
+    lines = []
+    for signpost, contact in doors:
+        where = contact.name if contact else signpost.body
+        lines.append(f"- **{literal(where)}** : {signpost.covers} Comment le trouver : {signpost.how_to_find}")
+    names = " ou ".join(f"**{literal(s.body)}**" for s, _ in doors)
+    if leads and not with_offers:
+        head = f"{NOT_OURS} : l'interlocuteur compétent est {names}."
+    elif leads:
+        head = (f"Pour l'essentiel de votre demande, l'interlocuteur compétent est {names} ; les offres ci-dessous "
+                "peuvent compléter son appui.")
+    else:
+        head = f"Pour une partie de votre projet, l'interlocuteur compétent est aussi {names}."
+    return head + "\n" + "\n".join(lines)
 
 
 def referral(hit: OfferHit, verdict: Verdict, profile: Profile, theme_labels: dict[str, str], contacts: ContactDirectory) -> Referral:

@@ -1,0 +1,162 @@
+"""The everyday door and the doors beyond the partners: three decisions calibrated on data.
+
+1. Is the message an investment project of a collectivity (works, equipment, acquisition)?
+   A logistic regression over French character n-grams (TF-IDF, accent-folded), trained on the
+   titles of the projects funded by DETR/DSIL in 2018 and on real non-investment wording
+   (Fonds vert « Ingénierie » studies, questions of private persons and of local governments,
+   gold cases), split by département / source. `investment(text)` -> probability in [0, 1].
+2. Does a candidate offer have evidence beyond a shared word? A logistic regression over the
+   hit's retrieval evidence (dense similarity, log(1 + BM25), theme match, named), trained on the
+   gold dev cases and the dev questions of evals/datasets/portes.csv. `evidence(hit)` -> [0, 1].
+3. Which body outside the partners is competent (signpost cards, corpus/signposts/)? Cosine
+   similarity of the message to each card's texts, plus a bonus for a door-only theme or an
+   acronym of the body said in the message; a floor and a margin calibrated on portes.csv (dev).
+
+Weights and thresholds are in assistant/models/everyday.json, written by
+`python -m evals.door_training` (which also records the held-out figures); nothing is trained or
+downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from assistant.retrieval import OfferHit
+from assistant.schema import Signpost, ThemeVocabulary
+from assistant.text import fold
+
+MODEL_PATH = Path(__file__).resolve().parent / "models" / "everyday.json"
+
+
+def char_analyzer(ngram_range: tuple[int, int]):
+    """The n-gram analyzer shared by training and run time: scikit-learn's `char_wb` on folded text."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(ngram_range), preprocessor=fold).build_analyzer()
+
+
+@dataclass
+class EverydayModel:
+    """Weights of the three decisions (see the module docstring); load() reads MODEL_PATH."""
+
+    ngram_range: tuple[int, int]
+    vocabulary: dict[str, int]
+    idf: list[float]
+    coef: list[float]
+    intercept: float
+    investment_threshold: float
+    evidence_coef: list[float]  # dense similarity, log(1 + BM25), theme match, named
+    evidence_intercept: float
+    evidence_floor: float
+    signpost_floor: float  # a door may lead the answer (nothing fits, or a door-only theme)
+    signpost_beside_floor: float  # a door is named beside offers that answer
+    signpost_margin: float
+    signpost_bonus: float
+    figures: dict
+
+    @classmethod
+    def load(cls, path: Path = MODEL_PATH) -> EverydayModel:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["ngram_range"] = tuple(data["ngram_range"])
+        return cls(**data)
+
+    @cached_property
+    def _analyzer(self):
+        return char_analyzer(self.ngram_range)
+
+    def investment(self, text: str) -> float:
+        """Probability that `text` asks about an investment project (sublinear TF-IDF, l2, logistic)."""
+        counts = Counter(g for g in self._analyzer(text) if g in self.vocabulary)
+        weights = {self.vocabulary[g]: (1.0 + math.log(n)) * self.idf[self.vocabulary[g]] for g, n in counts.items()}
+        norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+        z = self.intercept + sum(self.coef[i] * w / norm for i, w in weights.items())
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def is_investment(self, text: str) -> bool:
+        return self.investment(text) >= self.investment_threshold
+
+    def evidence(self, hit: OfferHit) -> float:
+        """Probability that the offer is relevant to the question, from its retrieval evidence alone."""
+        return evidence_probability(self.evidence_coef, self.evidence_intercept, hit)
+
+    def evidenced(self, hit: OfferHit) -> bool:
+        return self.evidence(hit) >= self.evidence_floor
+
+
+def evidence_features(hit: OfferHit) -> list[float]:
+    """[dense similarity, log(1 + BM25 score), theme match (0/1), named (0/1)] of a ranked hit."""
+    return [
+        hit.dense_similarity,
+        math.log1p(hit.bm25_score),
+        1.0 if "theme" in hit.adjustments else 0.0,
+        1.0 if "named" in hit.adjustments else 0.0,
+    ]
+
+
+def evidence_probability(coef: list[float], intercept: float, hit: OfferHit) -> float:
+    """The evidence model's logistic output for a hit (shared by run time and calibration)."""
+    z = intercept + sum(c * f for c, f in zip(coef, evidence_features(hit)))
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def door_only_themes(vocabulary: ThemeVocabulary, offer_themes: set[str], signposts: list[Signpost]) -> set[str]:
+    """Themes carried by a signpost and by no offer (patrimoine, santé, sport…): needs only a door serves."""
+    return {t for s in signposts for t in s.themes} - offer_themes
+
+
+ACRONYM = re.compile(r"^[A-Z]{2,6}$")
+SENTENCE = re.compile(r"(?<=[.:;])\s+")
+
+
+class SignpostFinder:
+    """Scores the signpost cards against a message (see the module docstring, decision 3)."""
+
+    def __init__(self, signposts: list[Signpost], vocabulary: ThemeVocabulary, door_themes: set[str], embeddings):
+        self.signposts = sorted(signposts, key=lambda s: s.id)
+        self.door_themes = door_themes
+        self.embeddings = embeddings
+        by_id = vocabulary.by_id()
+        # Each card is read as short texts (its name, each sentence of what it covers, for whom, its other
+        # names, its themes with their synonyms): a question matches one aspect, not the whole card.
+        self._docs = [
+            (i, text)
+            for i, s in enumerate(self.signposts)
+            for text in [s.body, *SENTENCE.split(s.covers), s.for_whom, " ; ".join(s.aliases)]
+            + [f"{by_id[t].label} : {', '.join(by_id[t].synonyms)}" for t in s.themes if t in by_id]
+            if len(text) > 15
+        ]
+        self._acronyms = [
+            [re.compile(rf"\b{re.escape(fold(a))}\b") for a in s.aliases if ACRONYM.match(a) or len(a.split()) >= 3]
+            for s in self.signposts
+        ]
+        self._vectors = None
+
+    def scores(self, message: str, themes: list[str], bonus: float) -> list[tuple[float, Signpost]]:
+        """(score, card), best first: max cosine over the card's texts + bonus per door-only theme
+        of the card detected in the message + bonus when the message names the body by an acronym or
+        a full name."""
+        import numpy as np
+
+        if self._vectors is None:
+            self._vectors = np.asarray(self.embeddings.embed_documents([t for _, t in self._docs]), dtype=float)
+        query = np.asarray(self.embeddings.embed_query(message), dtype=float)
+        sims = self._vectors @ query / ((np.linalg.norm(self._vectors, axis=1) * (np.linalg.norm(query) or 1.0)) + 1e-12)
+        best = [-1.0] * len(self.signposts)
+        for (i, _), sim in zip(self._docs, sims):
+            best[i] = max(best[i], float(sim))
+        folded = fold(message)
+        scored = []
+        for i, signpost in enumerate(self.signposts):
+            score = best[i]
+            if set(signpost.themes) & self.door_themes & set(themes):
+                score += bonus
+            if any(p.search(folded) for p in self._acronyms[i]):
+                score += bonus
+            scored.append((score, signpost))
+        return sorted(scored, key=lambda s: (-s[0], s[1].id))

@@ -1,0 +1,110 @@
+"""Stage 5a, door: the everyday grants, the evidence floor and the doors beyond the partners.
+
+Input: the ranked candidates and their verdicts (rank stage), the message, the profile, the loaded
+index, the calibrated models (assistant.everyday). Output: a `Door` — the offers to recommend, the
+ineligible ones to cite apart, and the signpost doors to name (the former judge.eligibility split, with the doors).
+
+Rules (constants mirrored in README « Le classement, explicite »):
+- evidence floor: a candidate whose evidence (EverydayModel.evidence) is under the calibrated floor
+  only shares a word with the question: it gets WEAK_EVIDENCE in its score breakdown, ranks after
+  every evidenced offer and after the everyday grants, and is not recommended when the everyday door
+  is open or when a door beyond the partners answers the question.
+- everyday door: when the message is an investment project (EverydayModel.is_investment) of a
+  commune, an EPCI or an unknown asker, DETR and DSIL are candidates (DSID for a département), with
+  EVERYDAY_DOOR in their breakdown; they rank by their own score among the evidenced offers, never
+  evict an evidenced offer from the first max_referrals places (the first grant then takes one
+  dedicated extra place), and are cited apart when the asker is known to be ineligible.
+- doors beyond the partners: the best signpost card whose score passes the calibrated floor (and the
+  second when within the margin). It leads the answer when no offer is evidenced (« ce n'est pas dans
+  les offres de nos partenaires ») or when the question carries a theme only a door serves (a listed
+  church: the DRAC first, DETR/DSIL as complements); beside a leading door, only evidenced offers
+  and the everyday grants are shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from assistant.eligibility import Verdict, evaluate
+from assistant.everyday import EverydayModel, SignpostFinder
+from assistant.profile import Profile
+from assistant.retrieval import LoadedIndex, OfferHit
+from assistant.schema import Signpost
+
+WEAK_EVIDENCE = -0.05  # under the evidence floor: after every evidenced offer and the grants
+EVERYDAY_DOOR = 0.004  # a general-purpose grant of an investment project
+GRANTS = {"commune": ("etat-detr", "etat-dsil"), "epci": ("etat-detr", "etat-dsil"), None: ("etat-detr", "etat-dsil"),
+          "department": ("etat-dsid",)}
+ALL_GRANTS = {i for ids in GRANTS.values() for i in ids}
+MAX_DOORS = 2
+
+
+@dataclass
+class Door:
+    candidates: list[OfferHit]  # ranked with the door's adjustments (grants added), best first
+    recommended: list[OfferHit]
+    ineligible: list[OfferHit]
+    signposts: list[Signpost] = field(default_factory=list)
+    leads: bool = False  # a signpost answers the question before any offer
+
+
+def open_door(
+    ranked: list[OfferHit],
+    verdicts: dict[str, Verdict],
+    profile: Profile,
+    message: str,
+    index: LoadedIndex,
+    model: EverydayModel,
+    finder: SignpostFinder | None,
+    max_referrals: int,
+) -> Door:
+    """The offers and doors of the turn (rules in the module docstring); `verdicts` gains the grants'."""
+    evidence = {h.offer.id: model.evidence(h) for h in ranked}
+    weak = {i for i, p in evidence.items() if p < model.evidence_floor}
+    evidenced = [h for h in ranked if h.offer.id not in weak]
+    investment = profile.collectivity_type in GRANTS and model.is_investment(message)
+    candidates = list(ranked)
+    grants = GRANTS.get(profile.collectivity_type, ()) if investment else ()
+    for offer_id in grants:
+        hit = next((h for h in candidates if h.offer.id == offer_id), None)
+        if hit is None and offer_id in index.offers and index.offers[offer_id].status == "active":
+            hit = OfferHit(offer=index.offers[offer_id], score=0.0)
+            candidates.append(hit)
+            verdicts[offer_id] = evaluate(hit.offer, profile)
+        if hit is not None:
+            hit.adjustments["everyday_door"] = EVERYDAY_DOOR
+            weak.discard(offer_id)  # the door vouches for the general-purpose grant
+    for hit in candidates:
+        if hit.offer.id in weak:
+            hit.adjustments["weak_evidence"] = WEAK_EVIDENCE
+    candidates.sort(key=lambda h: (-h.final_score, h.offer.id))
+
+    signposts, leads = [], False
+    if finder is not None:
+        scored = finder.scores(message, profile.themes, model.signpost_bonus)
+
+        def doors(floor: float) -> list[Signpost]:
+            top = scored[0][0]
+            return [s for score, s in scored[:MAX_DOORS] if score >= floor and top - score <= model.signpost_margin]
+
+        signposts = doors(model.signpost_floor) if scored else []
+        if signposts:
+            door_theme = bool(set(signposts[0].themes) & finder.door_themes & set(profile.themes))
+            leads = not evidenced or door_theme
+            if not leads:  # beside offers that answer: one door, above a floor of its own
+                signposts = doors(model.signpost_beside_floor)[:1]
+
+    def shown(hit: OfferHit) -> bool:
+        if hit.offer.id in grants:
+            return True
+        return not ((investment or leads) and hit.offer.id in weak)
+
+    kept = [h for h in candidates if shown(h)]
+    open_ = [h for h in kept if verdicts[h.offer.id].status != "ineligible"]
+    recommended = open_[:max_referrals]
+    if grants and not any(h.offer.id in grants for h in recommended):
+        extra = next((h for h in open_ if h.offer.id in grants), None)
+        if extra is not None:
+            recommended.append(extra)  # the dedicated place of the everyday grant
+    ineligible = [h for h in kept[: max_referrals + 2] if verdicts[h.offer.id].status == "ineligible"]
+    return Door(candidates, recommended, ineligible, signposts, leads)

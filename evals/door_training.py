@@ -1,0 +1,310 @@
+"""Train and calibrate the everyday-door models (assistant/everyday.py) and write assistant/models/everyday.json.
+
+    python -m evals.door_training            # about a minute on 2 cores; prints the held-out figures
+
+Splits never put the same source in training and in the reported figures:
+- 2018 DETR/DSIL titles and Fonds vert 2023 titles: by département (crc32 of the code, even = tune);
+- out-of-scope questions: by service-public rubrique (crc32, even = tune);
+- gold cases and portes.csv: their own dev/test split (dev = tune).
+Thresholds are chosen on out-of-fold predictions of the tune part only; the report part is read once,
+for the figures written to the model file (`figures`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import zlib
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from assistant.everyday import MODEL_PATH, char_analyzer, evidence_features, evidence_probability
+
+DATASETS = Path(__file__).resolve().parent / "datasets"
+NGRAMS = (2, 5)
+MAX_FEATURES = 20000
+GRANTS = {"etat-detr", "etat-dsil", "etat-dsid"}
+NON_INVESTMENT_SUPPORTS = {"technical_engineering", "financial_engineering", "legal_engineering", "tool", "network",
+                           "training", "label", "other"}
+# Fonds vert measures whose funded titles are works (positives); the « Ingénierie » measure funds studies.
+WORKS_MEASURES = {
+    "Rénovation énergétique des bâtiments publics locaux", "Rénovation des parcs de luminaires d’éclairage public",
+    "Renaturation des villes et des villages", "Recyclage foncier", "Développement du covoiturage",
+    "Prévention des risques d’incendies de forêt et de végétation",
+    "Soutien au tri à la source et à la valorisation des biodéchets",
+}
+STUDY_MEASURE = "Ingénierie"
+# Question forms of a title (the same for both classes, so that a form never predicts the class).
+QUESTION_FORMS = [
+    "Bonjour, notre commune voudrait {t}. Quelles aides ?",
+    "Nous avons un projet : {t}, qui peut nous aider ?",
+    "{t} : comment le financer ?",
+    "La communauté de communes prépare {t}, quels financements possibles ?",
+]
+QUESTION_SHARE = 0.15
+SEED = 2018
+# A door named beside offers on a gold question costs this much against a right door on portes.csv:
+# extra text, not a wrong referral (a wrong door leading the answer is counted in full, « harmed »).
+BESIDE_COST = 0.25
+# Ordinary project titles (2018, tune départements) with no theme only a door serves: a door named
+# there is noise (« Programme voirie » → EPF); each one costs this much against a right door.
+NOISE_COST = 1.0
+DOTATION_TITLES = 150
+
+
+def tune_half(key: str) -> bool:
+    return zlib.crc32(key.encode("utf-8")) % 2 == 0
+
+
+def read_csv(name: str) -> list[dict]:
+    with (DATASETS / name).open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter=";"))
+
+
+def gold_cases() -> list[dict]:
+    return [json.loads(line) for line in (DATASETS / "gold.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def investment_examples(offer_supports: dict[str, set[str]]) -> list[tuple[str, int, str, bool]]:
+    """(text, label, source, tune) — 1 = an investment project, 0 = anything else."""
+    data = []
+    for row in read_csv("dotations-2018-projets.csv"):
+        data.append((row["titre"], 1, "dotations-2018", tune_half(row["departement"])))
+    for row in read_csv("fonds-vert-2023-projets.csv"):
+        measure, dep = row["nom_demarche_ds"], row["code_departement"].zfill(2)
+        if measure == STUDY_MEASURE:
+            data.append((row["nom_du_projet"], 0, "fonds-vert-ingenierie", tune_half(dep)))
+        elif measure in WORKS_MEASURES:
+            data.append((row["nom_du_projet"], 1, "fonds-vert-travaux", tune_half(dep)))
+    for name, source in (("hors-champ-particuliers.csv", "hors-champ-particuliers"), ("hors-champ-collectivites.csv", "hors-champ-collectivites")):
+        for row in read_csv(name):
+            data.append((row["question"], 0, source, tune_half(row["rubrique"] or row["genre"])))
+    for case in gold_cases():
+        expected = set(case["expected"]["primary"]) | set(case["expected"]["acceptable"])
+        if expected & GRANTS:
+            label = 1
+        elif case["kind"] == "out_of_scope" or "refusal" in case["checks"]:
+            label = 0
+        elif expected and all(offer_supports.get(i, set()) <= NON_INVESTMENT_SUPPORTS for i in expected):
+            label = 0  # engineering, tools, networks only: not an investment question
+        else:
+            continue  # a thematic grant without DETR/DSIL: the gold set does not say
+        data.append((" ".join(case["turns"]), label, "gold", case["split"] == "dev"))
+    rng = random.Random(SEED)
+    forms = [
+        (rng.choice(QUESTION_FORMS).format(t=text[:1].lower() + text[1:]), label, source + "-question", tune)
+        for text, label, source, tune in data
+        if source.startswith(("dotations", "fonds-vert")) and rng.random() < QUESTION_SHARE
+    ]
+    return data + forms
+
+
+def per_source_accuracy(examples, probabilities, threshold: float) -> dict[str, dict]:
+    by_source: dict[str, list[bool]] = defaultdict(list)
+    for (_, label, source, _), p in zip(examples, probabilities):
+        by_source[source].append((p >= threshold) == bool(label))
+    return {s: {"accuracy": round(float(np.mean(v)), 4), "n": len(v)} for s, v in sorted(by_source.items())}
+
+
+def train_investment(offer_supports: dict[str, set[str]], log) -> dict:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold
+
+    examples = investment_examples(offer_supports)
+    tune = [e for e in examples if e[3]]
+    report = [e for e in examples if not e[3]]
+    analyzer = char_analyzer(NGRAMS)
+
+    def fit(rows):
+        vectorizer = TfidfVectorizer(analyzer=analyzer, sublinear_tf=True, min_df=3, max_features=MAX_FEATURES)
+        matrix = vectorizer.fit_transform([r[0] for r in rows])
+        model = LogisticRegression(C=4.0, class_weight="balanced", max_iter=3000).fit(matrix, [r[1] for r in rows])
+        return vectorizer, model
+
+    # Threshold from out-of-fold predictions of the tune part (folds never split a source group).
+    groups = [zlib.crc32(e[0].encode()) % 5 for e in tune]
+    out_of_fold = np.zeros(len(tune))
+    for train_idx, test_idx in GroupKFold(n_splits=5).split(tune, groups=groups):
+        vectorizer, model = fit([tune[i] for i in train_idx])
+        out_of_fold[test_idx] = model.predict_proba(vectorizer.transform([tune[i][0] for i in test_idx]))[:, 1]
+    grid = [round(t, 2) for t in np.arange(0.2, 0.91, 0.05)]
+    # Balanced over sources: the mean of per-source accuracies, so that 20 000 titles do not drown the questions.
+    best = max(grid, key=lambda t: (np.mean([v["accuracy"] for v in per_source_accuracy(tune, out_of_fold, t).values()]), -t))
+    vectorizer, model = fit(tune)
+    held_out = model.predict_proba(vectorizer.transform([r[0] for r in report]))[:, 1]
+    figures = {"threshold": best, "tune_out_of_fold": per_source_accuracy(tune, out_of_fold, best),
+               "held_out": per_source_accuracy(report, held_out, best)}
+    log(f"investissement : seuil {best}, hors réglage {json.dumps(figures['held_out'], ensure_ascii=False)}")
+    vocabulary = {g: int(i) for g, i in vectorizer.vocabulary_.items()}
+    return {
+        "ngram_range": list(NGRAMS),
+        "vocabulary": vocabulary,
+        "idf": [round(float(v), 6) for v in vectorizer.idf_],
+        "coef": [round(float(v), 6) for v in model.coef_[0]],
+        "intercept": round(float(model.intercept_[0]), 6),
+        "investment_threshold": best,
+        "figures": {"investment": figures},
+    }
+
+
+def candidate_rows(assistant) -> list[dict]:
+    """Gold single cases and portes.csv questions with their ranked candidates (before the door stage)."""
+    from assistant.pipeline.normalise import normalise
+    from assistant.pipeline.understand import understand
+    from assistant.profile import Profile
+
+    rows = []
+    for case in gold_cases():
+        if case["kind"] == "single":
+            expected = set(case["expected"]["primary"]) | set(case["expected"]["acceptable"])
+            rows.append({"text": case["turns"][-1], "relevant": expected, "split": case["split"], "source": "gold",
+                         "profile": Profile()})
+    for row in read_csv("portes.csv"):
+        rows.append({"text": row["question"], "relevant": set(row["offres_admises"].split()), "split": row["split"],
+                     "source": "portes", "porte": row["porte"],
+                     "profile": Profile(collectivity_type=row["type"], departement_code=row["departement"])})
+    rng = random.Random(SEED)
+    titles = [r for r in read_csv("dotations-2018-projets.csv") if r["echelon"] == "Commune" and tune_half(r["departement"])]
+    for row in rng.sample(titles, DOTATION_TITLES):
+        rows.append({"text": row["titre"], "relevant": set(), "split": "dev", "source": "dotations",
+                     "profile": Profile(collectivity_type="commune", departement_code=row["departement"])})
+    for row in rows:
+        text = normalise(row["text"])
+        understood = understand(text, row["profile"], {}, assistant.themes, assistant.territories)
+        row["themes"] = understood.profile.themes
+        row["hits"] = assistant.rank(understood.query, understood.profile, text)
+    return rows
+
+
+def train_evidence(rows: list[dict], log) -> dict:
+    from sklearn.linear_model import LogisticRegression
+
+    def dataset(split):
+        pairs = [(evidence_features(h), h.offer.id in r["relevant"]) for r in rows if r["split"] == split
+                 for h in r["hits"] if h.offer.id not in GRANTS]
+        return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+
+    x_tune, y_tune = dataset("dev")
+    x_report, y_report = dataset("test")
+    model = LogisticRegression(C=1.0, class_weight="balanced").fit(x_tune, y_tune)
+    p_tune, p_report = model.predict_proba(x_tune)[:, 1], model.predict_proba(x_report)[:, 1]
+    # The highest floor that keeps 90 % of the relevant offers of the tune part.
+    grid = [round(t, 2) for t in np.arange(0.1, 0.71, 0.02)]
+    floor = max([t for t in grid if (p_tune[y_tune] >= t).mean() >= 0.9] or [grid[0]])
+
+    def rates(p, y):
+        return {"relevant_kept": round(float((p[y] >= floor).mean()), 4), "unrelated_dropped": round(float((p[~y] < floor).mean()), 4),
+                "n": int(len(y))}
+
+    figures = {"floor": floor, "tune": rates(p_tune, y_tune), "held_out": rates(p_report, y_report)}
+    log(f"preuve : plancher {floor}, hors réglage {figures['held_out']}")
+    return {"evidence_coef": [round(float(c), 6) for c in model.coef_[0]], "evidence_intercept": round(float(model.intercept_[0]), 6),
+            "evidence_floor": floor, "figures": {"evidence": figures}}
+
+
+def calibrate_signposts(rows: list[dict], finder, evidenced, log) -> dict:
+    """Floor, margin and bonus that name the right door on the dev questions of portes.csv, at the
+    least cost on the gold dev questions: a door that would lead there (no evidenced offer, or a
+    door-only theme) while an expected offer is among the three best but under the evidence floor
+    (it would be dropped)."""
+    portes = [r for r in rows if r["source"] == "portes"]
+    gold = [r for r in rows if r["source"] == "gold"]
+    ordinary = [r for r in rows if r["source"] == "dotations" and not set(r["themes"]) & finder.door_themes]
+    bonuses = [0.05, 0.1, 0.15]
+    scored = {b: {id(r): finder.scores(r["text"], r["themes"], b) for r in rows} for b in bonuses}
+    for r in gold:
+        kept = [h for h in r["hits"] if evidenced(h)]
+        r["at_risk"] = any(h.offer.id in r["relevant"] and not evidenced(h) for h in r["hits"][:3])
+        r["no_evidence"] = not kept
+
+    def named(r, b, floor, margin):
+        s = scored[b][id(r)]
+        return [p for score, p in s[:2] if score >= floor and s[0][0] - score <= margin]
+
+    def right(split, b, floor, margin):
+        part = [r for r in portes if r["split"] == split]
+        return float(np.mean([r["porte"] in {p.id for p in named(r, b, floor, margin)} for r in part]))
+
+    def harmed(split, b, floor):
+        part = [r for r in gold if r["split"] == split]
+        def leads(r):
+            doors = named(r, b, floor, 0.0)
+            return bool(doors) and (r["no_evidence"] or bool(set(doors[0].themes) & finder.door_themes & set(r["themes"])))
+        return float(np.mean([leads(r) and r["at_risk"] for r in part]))
+
+    def noise(b, floor):
+        return float(np.mean([bool(named(r, b, floor, 0.0)) for r in ordinary]))
+
+    grid = [(b, round(f, 2), m) for b in bonuses for f in np.arange(0.2, 0.61, 0.02) for m in (0.0, 0.02, 0.05)]
+    best = max(grid, key=lambda g: (right("dev", *g) - harmed("dev", g[0], g[1]) - NOISE_COST * noise(g[0], g[1]), -g[2], g[1]))
+    b, floor, margin = best
+
+    # Beside offers that answer (the door does not lead), one door is named, above a floor of its own:
+    # the one that names the right door on portes.csv at the least rate of doors named on gold questions.
+    def beside_doors(r, beside, margin_):
+        return {p.id for p in named(r, b, beside, margin_)[:1]}
+
+    def right_beside(split, beside):
+        part = [r for r in portes if r["split"] == split]
+        return float(np.mean([r["porte"] in beside_doors(r, beside, margin) or r["porte"] in
+                              {p.id for p in named(r, b, floor, margin) if leads_for(r, p)} for r in part]))
+
+    def leads_for(r, door):
+        no_evidence = not any(evidenced(h) for h in r["hits"])
+        return no_evidence or bool(set(door.themes) & finder.door_themes & set(r["themes"]))
+
+    def fired_beside(split, beside):
+        part = [r for r in gold if r["split"] == split]
+        return float(np.mean([bool(beside_doors(r, beside, 0.0)) for r in part]))
+
+    besides = [round(t, 2) for t in np.arange(floor, 0.71, 0.02)]
+    beside = max(besides, key=lambda t: (right_beside("dev", t) - BESIDE_COST * fired_beside("dev", t) - NOISE_COST * noise(b, t), t))
+    figures = {"bonus": b, "floor": floor, "margin": margin, "beside_floor": beside,
+               "ordinary_titles_with_a_door": noise(b, floor),
+               "tune": {"right_body": right_beside("dev", beside), "gold_harmed": harmed("dev", b, floor),
+                        "gold_door_beside": fired_beside("dev", beside)},
+               "held_out": {"right_body": right_beside("test", beside), "gold_harmed": harmed("test", b, floor),
+                            "gold_door_beside": fired_beside("test", beside)}}
+    log(f"portes : {json.dumps(figures, ensure_ascii=False)}")
+    return {"signpost_floor": floor, "signpost_beside_floor": beside, "signpost_margin": margin, "signpost_bonus": b,
+            "figures": {"signposts": figures}}
+
+
+def main(out: Path = MODEL_PATH, log=print) -> dict:
+    import tempfile
+
+    from assistant.config import get_settings
+    from assistant.service import Assistant
+    from assistant.store import Database
+    from ingest.corpus import load_corpus
+
+    settings = get_settings()
+    corpus = load_corpus(settings.corpus_dir)
+    supports = {i: set(o.support_types) for i, o in corpus.offers.items()}
+    result = train_investment(supports, log)
+    with tempfile.TemporaryDirectory() as tmp:
+        database = Database(f"sqlite:///{tmp}/training.db")
+        database.create_schema()
+        assistant = Assistant(settings, database=database)
+        rows = candidate_rows(assistant)
+        evidence = train_evidence(rows, log)
+
+        def evidenced(hit) -> bool:
+            return evidence_probability(evidence["evidence_coef"], evidence["evidence_intercept"], hit) >= evidence["evidence_floor"]
+
+        signposts = calibrate_signposts(rows, assistant.signpost_finder, evidenced, log)
+    parts = [result, evidence, signposts]
+    figures = {k: v for part in parts for k, v in part.pop("figures").items()}
+    model = {k: v for part in parts for k, v in part.items()} | {"figures": figures}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(model, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    log(f"écrit : {out} ({out.stat().st_size // 1024} Kio)")
+    return model
+
+
+if __name__ == "__main__":
+    main()

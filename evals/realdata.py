@@ -1,0 +1,120 @@
+"""Real wording: the everyday door on the 2018 DETR/DSIL titles and the doors beyond the partners.
+
+Called once by evals/run.py (`realdata_block`). Figures (keys of `assistant.realdata.*`):
+- dotations.grant_among_referrals — DETR or DSIL among the referrals of a real commune/EPCI project
+  title, the profile given as the widget would (type from `echelon`, département from `departement`);
+- dotations.at_least_one_offer — the same titles answered with at least one offer;
+  measured on a stratified sample (per `categorie`, fixed seed) of the départements the door models
+  were NOT tuned on (evals/door_training.py: crc32 of the code, odd = reported);
+- portes.right_body — evals/datasets/portes.csv: the expected signpost is among the doors named, or
+  its body is named in the answer (a scope refusal naming it counts);
+- portes.unrelated_eligible — an offer outside the question's admitted offers and the door's
+  complements is recommended AND marked eligible (target 0);
+- portes.unrelated_shown — the same without the eligibility condition (stricter, reported).
+Both portes figures are also given per split (dev: tuned on; test: reported).
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections import defaultdict
+from pathlib import Path
+
+from tqdm import tqdm
+
+from assistant.text import fold
+from evals.door_training import tune_half
+
+DATASETS = Path(__file__).resolve().parent / "datasets"
+PER_CATEGORY = 30
+PER_CATEGORY_FULL = 300
+SEED = 2018
+GRANTS = {"etat-detr", "etat-dsil"}
+ECHELONS = {"Commune": "commune", "EPCI": "epci"}
+
+
+def _read(name: str) -> list[dict]:
+    with (DATASETS / name).open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter=";"))
+
+
+def dotation_rows(full: bool, seed: int = SEED) -> list[dict]:
+    """Commune and EPCI titles of the reported départements, a stratified sample per category."""
+    by_category: dict[str, list[dict]] = defaultdict(list)
+    for row in _read("dotations-2018-projets.csv"):
+        if row["echelon"] in ECHELONS and not tune_half(row["departement"]):
+            by_category[row["categorie"]].append(row)
+    rng = random.Random(seed)
+    size = PER_CATEGORY_FULL if full else PER_CATEGORY
+    return [r for c in sorted(by_category) for r in rng.sample(by_category[c], min(size, len(by_category[c])))]
+
+
+def _rate(values) -> float | None:
+    values = [bool(v) for v in values]
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def names_body(answer: str, signpost) -> bool:
+    """The answer names the signpost's body, or one of its other names of three characters or more."""
+    folded = fold(answer)
+    return any(fold(name) in folded for name in [signpost.body, *[a for a in signpost.aliases if len(a) >= 3]])
+
+
+def realdata_block(assistant, full: bool, bar: dict) -> tuple[dict, list[dict]]:
+    """(figures, rows) — rows keep every question with what was returned, for the report."""
+    from assistant.profile import Profile
+    from ingest.corpus import load_corpus
+
+    rows = []
+    for row in tqdm(dotation_rows(full), desc="Dotations 2018", unit="titre", **bar):
+        profile = Profile(collectivity_type=ECHELONS[row["echelon"]], departement_code=row["departement"])
+        result = assistant.chat(row["titre"], None, profile)
+        offers = [r.offer.id for r in result.referrals]
+        rows.append({"set": "dotations", "question": row["titre"], "category": row["categorie"], "kind": result.kind,
+                     "offers": offers, "grant": bool(GRANTS & set(offers)), "any": bool(offers)})
+
+    signposts = load_corpus(assistant.settings.corpus_dir).signposts
+    for row in tqdm(_read("portes.csv"), desc="Portes", unit="question", **bar):
+        profile = Profile(collectivity_type=row["type"], departement_code=row["departement"])
+        result = assistant.chat(row["question"], None, profile)
+        expected = signposts[row["porte"]]
+        named = [s.id for s, _ in result.doors]
+        answer = result.answer.text if result.answer else ""
+        admitted = set(row["offres_admises"].split()) | set(expected.complements)
+        unrelated = [r for r in result.referrals if r.offer.id not in admitted]
+        rows.append({
+            "set": "portes", "id": row["id"], "split": row["split"], "question": row["question"], "kind": result.kind,
+            "expected": row["porte"], "doors": named, "offers": [r.offer.id for r in result.referrals],
+            "right_body": row["porte"] in named or names_body(answer, expected),
+            "unrelated_eligible": any(r.verdict.status == "eligible" for r in unrelated),
+            "unrelated_shown": bool(unrelated),
+        })
+
+    dot = [r for r in rows if r["set"] == "dotations"]
+    portes = [r for r in rows if r["set"] == "portes"]
+    per_category = defaultdict(list)
+    for r in dot:
+        per_category[r["category"]].append(r)
+    figures = {
+        "dotations": {
+            "grant_among_referrals": _rate(r["grant"] for r in dot),
+            "at_least_one_offer": _rate(r["any"] for r in dot),
+            "n": len(dot),
+            "per_category": {c: {"grant_among_referrals": _rate(r["grant"] for r in rs), "n": len(rs)}
+                             for c, rs in sorted(per_category.items())},
+        },
+        "portes": {
+            "right_body": _rate(r["right_body"] for r in portes),
+            "unrelated_eligible": _rate(r["unrelated_eligible"] for r in portes),
+            "unrelated_shown": _rate(r["unrelated_shown"] for r in portes),
+            "n": len(portes),
+            "per_split": {
+                split: {"right_body": _rate(r["right_body"] for r in portes if r["split"] == split),
+                        "unrelated_eligible": _rate(r["unrelated_eligible"] for r in portes if r["split"] == split),
+                        "n": sum(r["split"] == split for r in portes)}
+                for split in ("dev", "test")
+            },
+        },
+    }
+    return figures, rows

@@ -1,0 +1,135 @@
+"""The everyday door (DETR/DSIL for investment projects) and the doors beyond the partners.
+
+Cases are generated from the data files: 2018 DETR/DSIL titles of the départements the models were
+not tuned on (evals/door_training.py), and evals/datasets/portes.csv.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from assistant.everyday import EverydayModel
+from assistant.profile import Profile
+from evals.door_training import tune_half
+from evals.realdata import names_body
+
+DATASETS = Path(__file__).resolve().parent.parent / "evals" / "datasets"
+GRANTS = {"etat-detr", "etat-dsil"}
+PER_CATEGORY = 8
+
+
+def _read(name: str) -> list[dict]:
+    with (DATASETS / name).open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter=";"))
+
+
+def _titles_by_category() -> dict[str, list[dict]]:
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for row in _read("dotations-2018-projets.csv"):
+        if row["echelon"] in {"Commune", "EPCI"} and not tune_half(row["departement"]):
+            groups[row["categorie"]].append(row)
+    rng = random.Random(7)
+    return {c: rng.sample(rows, PER_CATEGORY) for c, rows in sorted(groups.items())}
+
+
+TITLES = _titles_by_category()
+PORTES = _read("portes.csv")
+
+
+def _ask(assistant, message: str, kind: str = "commune", departement: str = "15"):
+    return assistant.chat(message, None, Profile(collectivity_type=kind, departement_code=departement))
+
+
+@pytest.mark.parametrize("category", sorted(TITLES))
+def test_real_project_titles_show_detr_or_dsil(assistant, category):
+    shown = []
+    for row in TITLES[category]:
+        kind = "commune" if row["echelon"] == "Commune" else "epci"
+        result = _ask(assistant, row["titre"], kind, row["departement"])
+        shown.append(bool(GRANTS & {r.offer.id for r in result.referrals}))
+    assert sum(shown) >= PER_CATEGORY - 2, [r["titre"] for r, s in zip(TITLES[category], shown) if not s]
+
+
+def test_grant_is_ranked_in_the_breakdown_and_never_marked_eligible_without_the_facts(assistant):
+    result = _ask(assistant, "Construction d'une cantine scolaire")
+    grants = [r for r in result.referrals if r.offer.id in GRANTS]
+    assert grants and all(r.hit.adjustments.get("everyday_door") for r in grants)
+    assert all(r.verdict.status == "unknown" for r in grants)  # DETR's rules are conditions to check
+
+
+def test_a_departement_gets_dsid_not_detr(assistant):
+    result = _ask(assistant, "Réfection de la chaussée d'une route départementale et d'un collège", "department", "15")
+    offers = {r.offer.id for r in result.referrals}
+    assert "etat-dsid" in offers and not offers & GRANTS
+
+
+def test_bridge_wall_repair_shows_the_grant_beside_the_bridge_offers(assistant):
+    offers = [r.offer.id for r in _ask(assistant, "réparation mur du pont").referrals]
+    assert GRANTS & set(offers)
+    assert any(o.startswith("cerema-") and "pont" in o for o in offers)
+
+
+@pytest.mark.parametrize("title, word_only", [
+    ("Programme voirie 2018 (chemins communaux)", {"anah-zero-logement-vacant", "anru-npnru", "ademe-facili-tacct"}),
+    ("Aménager l'intérieur et l'extérieur du cimetière pour l'accessibilité PMR", {"bdt-pret-gaia", "ademe-friches-polluees"}),
+])
+def test_an_ordinary_title_never_gets_an_offer_that_only_shares_a_word(assistant, title, word_only):
+    result = _ask(assistant, title)
+    offers = {r.offer.id for r in result.referrals}
+    assert offers & GRANTS
+    assert not offers & word_only
+    assert not any("weak_evidence" in r.hit.adjustments for r in result.referrals)
+
+
+def test_engineering_and_private_questions_are_not_investment_projects():
+    model = EverydayModel.load()
+    for text in [
+        "Qui peut nous accompagner pour élaborer notre projet de territoire ?",
+        "Comment calculer les droits à la retraite d'un salarié du privé ?",
+    ]:
+        assert not model.is_investment(text), text
+    assert model.is_investment("Remplacement de la porte de la mairie")
+
+
+def test_portes_questions_name_the_right_body_and_mark_no_unrelated_offer_eligible(assistant):
+    from ingest.corpus import load_corpus
+
+    signposts = load_corpus(assistant.settings.corpus_dir).signposts
+    right, wrongly_eligible = [], []
+    for row in PORTES:
+        result = _ask(assistant, row["question"], row["type"], row["departement"])
+        answer = result.answer.text if result.answer else ""
+        right.append(row["porte"] in {s.id for s, _ in result.doors} or names_body(answer, signposts[row["porte"]]))
+        admitted = set(row["offres_admises"].split()) | set(signposts[row["porte"]].complements)
+        wrongly_eligible += [(row["id"], r.offer.id) for r in result.referrals
+                             if r.offer.id not in admitted and r.verdict.status == "eligible"]
+    assert sum(right) / len(right) >= 0.71  # the gate's bound (assistant.portes.right_body), same measure
+    # Target 0; measured 5 of 40 (offers with real evidence on a side word: P11 city stade → Écoles
+    # Cube, P35 → Cerema mobilités…). Same bound as the gate (assistant.portes.unrelated_eligible ≤ 0.16).
+    assert len(wrongly_eligible) / len(PORTES) <= 0.16, wrongly_eligible
+
+
+def test_nothing_fits_names_the_door_over_http(http):
+    """No offer of the partners replaces a secretary: no referral, the centre de gestion is named
+    (by the door stage, or by the scope decision that answers staff questions with it)."""
+    body = http.post("/v1/chat", json={
+        "message": "Notre secrétaire de mairie part en congé maternité, comment la faire remplacer ?",
+        "profile": {"collectivity_type": "commune", "departement_code": "15"},
+    }).json()
+    assert body["referrals"] == []
+    assert "centre de gestion" in body["answer"].lower()
+
+
+def test_listed_church_puts_the_drac_first_and_the_grants_beside_over_http(http):
+    body = http.post("/v1/chat", json={
+        "message": "L'église classée monument historique a besoin d'une nouvelle toiture, qui finance ?",
+        "profile": {"collectivity_type": "commune", "departement_code": "15"},
+    }).json()
+    assert body["doors"][0]["signpost_id"] == "porte-drac"
+    assert body["answer"].index("Direction régionale des affaires culturelles") < body["answer"].index("Par où commencer")
+    assert GRANTS & {r["offer_id"] for r in body["referrals"]}
