@@ -4,10 +4,17 @@ One Aho-Corasick automaton (pyahocorasick) per index generation holds every offe
 and aliases; a turn walks the folded message once and keeps the matches that stand as whole words
 (not inside a longer word or a hyphenated compound: "PVD" yes, "PVDx" and "OPAH-RU" for "OPAH" no).
 Same rule as a regex per name, `(?<![\\w-])name(?![\\w-])`, without compiling one per offer per turn.
+Two more rules, so that a question names what its asker typed:
+- a name is also matched without its spaced dashes (« Programme national Ponts – Travaux » typed
+  « Programme national Ponts Travaux »);
+- a match lying inside a longer match of another name does not count: « Programme national Ponts
+  Travaux » names the works programme, not the census programme whose alias is « Programme national
+  Ponts » (longest match, as in named-entity recognition).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -17,6 +24,13 @@ from assistant.schema import Offer
 from assistant.text import fold
 
 MIN_NAME_CHARS = 3  # shorter folded names ("PC") would match too much
+SPACED_DASH = re.compile(r"\s+[-\u2010-\u2015]\s+|\s*[\u2013\u2014]\s*")
+
+
+def name_keys(name: str) -> set[str]:
+    """The folded forms a name is found under: as written, and without its spaced dashes."""
+    key = fold(name)
+    return {k for k in (key, SPACED_DASH.sub(" ", key)) if len(k) >= MIN_NAME_CHARS}
 
 
 def _is_word_char(char: str) -> bool:
@@ -41,8 +55,7 @@ class OfferNames:
         owners: dict[str, list[tuple[str, bool]]] = {}
         for offer in offers:
             for position, name in enumerate([offer.title, *offer.aliases]):
-                key = fold(name)
-                if len(key) >= MIN_NAME_CHARS:
+                for key in name_keys(name):
                     owners.setdefault(key, []).append((offer.id, position == 0))
         self._automaton = ahocorasick.Automaton()
         for key, found in owners.items():
@@ -55,15 +68,16 @@ class OfferNames:
         """folded_message: the question through assistant.text.fold."""
         by_title: set[str] = set()
         by_any: set[str] = set()
-        if not self._empty:
-            for end, (length, found) in self._automaton.iter(folded_message):
-                start = end - length + 1
-                if start > 0 and _is_word_char(folded_message[start - 1]):
-                    continue
-                if end + 1 < len(folded_message) and _is_word_char(folded_message[end + 1]):
-                    continue
-                for offer_id, is_title in found:
-                    by_any.add(offer_id)
-                    if is_title:
-                        by_title.add(offer_id)
+        matches = [] if self._empty else [
+            (end - length + 1, end, found) for end, (length, found) in self._automaton.iter(folded_message)
+            if not (end - length >= 0 and _is_word_char(folded_message[end - length]))
+            and not (end + 1 < len(folded_message) and _is_word_char(folded_message[end + 1]))
+        ]
+        for start, end, found in matches:
+            if any(s <= start and end <= e and (s, e) != (start, end) for s, e, _ in matches):
+                continue  # inside a longer name the message says
+            for offer_id, is_title in found:
+                by_any.add(offer_id)
+                if is_title:
+                    by_title.add(offer_id)
         return Named(frozenset(by_title), frozenset(by_any))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from assistant.config import Settings
-from assistant.offer_names import OfferNames
+from assistant.offer_names import SPACED_DASH, OfferNames, name_keys
 from assistant.retrieval import HybridRetriever, IndexHandle
 from assistant.text import fold
 from evals.scaled import build_scaled_corpus, edit_one_card
@@ -18,11 +18,14 @@ from ingest.indexer import ingest, read_manifest
 from tests.conftest import CORPUS
 
 
-def whole_word_rule(offer, titles_only: bool) -> re.Pattern | None:
-    """The rule the index must reproduce: a folded title or alias standing as a whole word."""
-    keys = [fold(n) for n in ([offer.title] if titles_only else [offer.title, *offer.aliases])]
-    keys = [k for k in keys if len(k) >= 3]
-    return re.compile("|".join(rf"(?<![\w-]){re.escape(k)}(?![\w-])" for k in keys)) if keys else None
+def reference_names(message: str, patterns: list[tuple[re.Pattern, str, bool]]) -> set[tuple[str, bool]]:
+    """The rule the index must reproduce, one regex per name: a folded title or alias (or its form
+    without spaced dashes) standing as a whole word, unless it lies inside a longer match."""
+    spans = [(m.start(), m.end(), offer_id, is_title) for pattern, offer_id, is_title in patterns
+             for m in pattern.finditer(message)]
+    kept = [(offer_id, is_title) for start, end, offer_id, is_title in spans
+            if not any(s <= start and end <= e and (s, e) != (start, end) for s, e, _, _ in spans)]
+    return {(offer_id, False) for offer_id, _ in kept} | {(offer_id, True) for offer_id, is_title in kept if is_title}
 
 
 @pytest.fixture(scope="module")
@@ -37,16 +40,32 @@ def test_name_index_agrees_with_the_whole_word_rule_on_every_card_name(offers):
     templates = ["{}", "nous visons le {} cette année", "le {}s", "x{}", "pré-{}", "{}-ru", "« {} » ?", "({})", "{}_x"]
     messages = [fold(t.format(n)) for n in names for t in templates]
     messages.append(fold(" et ".join(names[:40])))  # many names, overlapping matches
-    rules = [(o.id, t, whole_word_rule(o, t)) for o in offers for t in (False, True)]
+    patterns = [(re.compile(rf"(?<![\w-]){re.escape(k)}(?![\w-])"), o.id, position == 0)
+                for o in offers for position, n in enumerate([o.title, *o.aliases]) for k in name_keys(n)]
     disagreements = []
     for message in messages:
         named = index.find(message)
-        for offer_id, titles_only, rule in rules:
-            expected = bool(rule and rule.search(message))
-            if named.names(offer_id, titles_only) != expected:
-                disagreements.append((message, offer_id, titles_only))
+        found = {(i, False) for i in named.by_any_name} | {(i, True) for i in named.by_title}
+        if difference := found ^ reference_names(message, patterns):
+            disagreements.append((message, difference))
     assert not disagreements, disagreements[:5]
     assert any(index.find(fold(f"le {o.title} ?")).by_title for o in offers)
+
+
+def test_a_name_inside_a_longer_name_is_not_named(offers):
+    """Generated from the corpus: each title typed without its spaced dashes names its own offer by
+    title, and no offer whose name lies inside that title (« Programme national Ponts » inside
+    « Programme national Ponts Travaux »)."""
+    index = OfferNames(offers)
+    wrong = []
+    for offer in offers:
+        typed = fold(SPACED_DASH.sub(" ", offer.title))
+        owners = {o.id for o in offers for n in [o.title, *o.aliases] if typed in name_keys(n)}
+        named = index.find(f"le {typed} peut-il nous aider ?")
+        if not named.names(offer.id, titles_only=True):
+            wrong.append((offer.id, "not named"))
+        wrong += [(offer.id, f"also names {other}") for other in named.by_any_name - owners]
+    assert not wrong, wrong[:5]
 
 
 def test_bundled_embedder_runs_its_forward_pass_on_one_blas_thread(embeddings):
