@@ -133,3 +133,26 @@ def test_listed_church_puts_the_drac_first_and_the_grants_beside_over_http(http)
     assert body["doors"][0]["signpost_id"] == "porte-drac"
     assert body["answer"].index("Direction régionale des affaires culturelles") < body["answer"].index("Par où commencer")
     assert GRANTS & {r["offer_id"] for r in body["referrals"]}
+
+
+def test_a_named_works_grant_the_commune_is_too_large_for_leaves_the_general_grants(assistant):
+    """Generated from the corpus: each active grant for works with a population ceiling for communes,
+    asked about by a commune just above it, is cited as not open, and DETR or DSIL is shown."""
+    cases = [(o, rule.max) for o in assistant.offers.values() if o.status == "active" and o.id not in GRANTS
+             and "grant" in o.support_types and "op" in o.project_steps
+             for rule in o.eligibility.population if rule.audience == "commune" and rule.max]
+    wrong = []
+    for offer, ceiling in cases:
+        result = _ask(assistant, f"Commune de {ceiling + 1} habitants : {offer.title}, on y a droit ?")
+        if offer.id not in {r.offer.id for r in result.ineligible} or not GRANTS & {r.offer.id for r in result.referrals}:
+            wrong.append(offer.id)
+    assert cases and not wrong, wrong
+
+
+def test_a_named_bridge_grant_the_bridge_does_not_qualify_for_leaves_the_grants(assistant):
+    """Issue 11's case: the works programme excludes openings under 2 m; DETR/DSIL remain."""
+    result = _ask(assistant, "Commune de 250 habitants dans l'Aisne, notre petit pont fait 1,80 m d'ouverture, "
+                  "le Programme national Ponts travaux peut-il le financer ?", departement="02")
+    assert "cerema-ponts-travaux" in {r.offer.id for r in result.ineligible}
+    assert GRANTS & {r.offer.id for r in result.referrals}
+    assert "cerema-programme-national-ponts" not in {r.offer.id for r in result.referrals}  # closed, not named

@@ -9,8 +9,10 @@ Rules (constants mirrored in README « Le classement, explicite »):
   only shares a word with the question: it gets WEAK_EVIDENCE in its score breakdown, ranks after
   every evidenced offer and after the everyday grants, and is not recommended when the everyday door
   is open or when a door beyond the partners answers the question.
-- everyday door: when the message is an investment project (EverydayModel.is_investment) of a
-  commune, an EPCI or an unknown asker, DETR and DSIL are candidates (DSID for a département), with
+- everyday door: when the message is an investment project of a commune, an EPCI or an unknown
+  asker — EverydayModel.is_investment says so, or the message names a grant for works (a card with
+  `support_types` grant and `project_steps` op) that the asker is known not to qualify for: the
+  question is then about funding works, and the general grants are the next door — DETR and DSIL are candidates (DSID for a département), with
   EVERYDAY_DOOR in their breakdown; they rank by their own score among the evidenced offers, never
   evict an evidenced offer from the first max_referrals places (the first grant then takes one
   dedicated extra place), and are cited apart when the asker is known to be ineligible.
@@ -39,6 +41,12 @@ ALL_GRANTS = {i for ids in GRANTS.values() for i in ids}
 MAX_DOORS = 2
 
 
+def names_works_grant(hit: OfferHit) -> bool:
+    """The message names this offer, a grant for works (the operational step of a project)."""
+    offer = hit.offer
+    return "named" in hit.adjustments and "grant" in offer.support_types and "op" in offer.project_steps
+
+
 @dataclass
 class Door:
     candidates: list[OfferHit]  # ranked with the door's adjustments (grants added), best first
@@ -62,7 +70,9 @@ def open_door(
     evidence = {h.offer.id: model.evidence(h) for h in ranked}
     weak = {i for i, p in evidence.items() if p < model.evidence_floor}
     evidenced = [h for h in ranked if h.offer.id not in weak]
-    investment = profile.collectivity_type in GRANTS and model.is_investment(message)
+    investment = profile.collectivity_type in GRANTS and (
+        model.is_investment(message)
+        or any(names_works_grant(h) and verdicts[h.offer.id].status == "ineligible" for h in ranked))
     candidates = list(ranked)
     grants = GRANTS.get(profile.collectivity_type, ()) if investment else ()
     for offer_id in grants:
