@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.profile import extract_profile
+from assistant.profile import Profile, extract_profile
 from assistant.territory import COMMON_NAMES_FILE, Territories
 from ingest.corpus import load_themes
 from tests.conftest import CORPUS
@@ -133,3 +133,26 @@ def test_the_committed_list_is_what_the_dictionary_gives(tmp_path):
         shutil.copy(territoires / name, tmp_path / name)
     write_common_words(tmp_path)
     assert (tmp_path / COMMON_NAMES_FILE).read_text(encoding="utf-8") == (territoires / COMMON_NAMES_FILE).read_text(encoding="utf-8")
+
+
+def test_the_known_departement_settles_a_homonym_without_a_question():
+    """Generated from the territory tables: the widget (or an earlier turn) gave the département; a
+    project title naming a commune shared with other départements means the one of that
+    département, and a name with no commune there is not the asker's (nothing to ask)."""
+    from assistant.pipeline.understand import understand
+
+    cases = [case for case in homonyms() if TERRITORIES.resolve(f"Rénovation de l'école de {case[0]}").ambiguous]
+    assert len(cases) > 2000
+    wrong = []
+    for name, commune, departement in cases:
+        known = Profile(collectivity_type="commune", departement_code=departement.code)
+        found = understand(f"Rénovation de l'école de {name}", known, {}, THEMES, TERRITORIES).profile
+        if found.ambiguous_places or found.insee != commune.code:
+            wrong.append((name, departement.code, found.insee, found.ambiguous_places[:2]))
+    assert 1 - len(wrong) / len(cases) >= 0.99, wrong[:20]
+    elsewhere = [(name, next(code for code in TERRITORIES.departements if code != departement.code
+                             and not any(c.departement == code for c in TERRITORIES.communes_named(name))))
+                 for name, _, departement in cases[::50]]
+    for name, code in elsewhere:
+        found = understand(f"Rénovation de l'école de {name}", Profile(departement_code=code), {}, THEMES, TERRITORIES).profile
+        assert not found.ambiguous_places and found.insee is None and found.departement_code == code, (name, code)

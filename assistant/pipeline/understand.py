@@ -70,7 +70,28 @@ def understand(
         rest = request_besides_invention(message)
         if rest and not scope.decide(rest, embed(rest) if embed is not None else None, named(rest)).refuses:
             decision = GuardDecision("invent", None, "invent:with-project")
+    said = within_known_departement(message, said, known, territories)
     return Understanding(message, said, known.merged_with(said), decision, query, focus, vector)
+
+
+def within_known_departement(message: str, said: Profile, known: Profile, territories: Territories) -> Profile:
+    """Homonyms settled by the département already known (the widget's profile, an earlier turn).
+
+    Of the communes the message may mean (all of them, not only the six offered as buttons), only
+    those of the known département count: one left is taken without a question; none left means the
+    place named is not the asker's commune (a neighbour, a lieu-dit, a site's name), so nothing is
+    asked about it. Returns a new Profile.
+    """
+    if not said.ambiguous_codes or not known.departement_code:
+        return said
+    inside = [c for c in territories.resolve(message).candidates if c.departement == known.departement_code]
+    settled = said.model_copy(update={"ambiguous_places": [territories.label(c) for c in inside],
+                                      "ambiguous_codes": [c.code for c in inside]})
+    if len(inside) <= 1:
+        settled.ambiguous_places, settled.ambiguous_codes = [], []
+    if len(inside) == 1:
+        apply_territory(settled, territories.resolution_of(inside[0]))
+    return settled
 
 
 def query_for(message: str, said: Profile, state: dict) -> tuple[str, str | None]:
