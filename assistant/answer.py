@@ -254,6 +254,10 @@ class GroundedGenerator:
         blocks: list[str] = []
         if context.preface:
             blocks.append(context.preface)
+        asked = [r for r in context.ineligible if "named" in r.hit.adjustments]
+        if asked:  # the asker named an offer that is not open to them: that is the answer to give first
+            blocks.append("**Réponse à votre question** : " + " ; ".join(
+                f"« {r.offer.title} » ne vous est pas ouvert : {', '.join(r.verdict.failed)}" for r in asked) + ".")
         for offer, premise in context.corrections:
             blocks.append(f"**Une précision importante** : {premise.correction} [{offer.id}]")
         if not context.referrals and context.doors_named:
@@ -273,10 +277,11 @@ class GroundedGenerator:
             return GeneratedAnswer("\n\n".join(blocks), self.name)
         blocks.append(lead_block(context))
         blocks += [_offer_block(i, r) for i, r in enumerate(context.referrals, start=1)]
-        if context.ineligible:
+        others = [r for r in context.ineligible if r not in asked]
+        if others:
             blocks.append(
                 "Offres écartées : "
-                + " ; ".join(f"{r.offer.title} — {', '.join(r.verdict.failed)}" for r in context.ineligible)
+                + " ; ".join(f"{r.offer.title} — {', '.join(r.verdict.failed)}" for r in others)
                 + "."
             )
         blocks.append(

@@ -146,6 +146,8 @@ def test_a_named_works_grant_the_commune_is_too_large_for_leaves_the_general_gra
         result = _ask(assistant, f"Commune de {ceiling + 1} habitants : {offer.title}, on y a droit ?")
         if offer.id not in {r.offer.id for r in result.ineligible} or not GRANTS & {r.offer.id for r in result.referrals}:
             wrong.append(offer.id)
+        elif not result.answer.text.startswith(f"**Réponse à votre question** : « {offer.title} » ne vous est pas ouvert"):
+            wrong.append((offer.id, result.answer.text[:120]))
     assert cases and not wrong, wrong
 
 
@@ -154,5 +156,8 @@ def test_a_named_bridge_grant_the_bridge_does_not_qualify_for_leaves_the_grants(
     result = _ask(assistant, "Commune de 250 habitants dans l'Aisne, notre petit pont fait 1,80 m d'ouverture, "
                   "le Programme national Ponts travaux peut-il le financer ?", departement="02")
     assert "cerema-ponts-travaux" in {r.offer.id for r in result.ineligible}
+    first = result.answer.text.split("\n\n")[0]  # the asked question is answered first, with the rule that fails
+    assert first.startswith("**Réponse à votre question** : « Programme national Ponts – Travaux » ne vous est pas ouvert")
+    assert "2 m" in first and "1,8 m" in first
     assert GRANTS & {r.offer.id for r in result.referrals}
     assert "cerema-programme-national-ponts" not in {r.offer.id for r in result.referrals}  # closed, not named
