@@ -25,7 +25,7 @@ from assistant.generators import build_generator
 from assistant.offer_names import Named
 from assistant.pipeline import persist
 from assistant.pipeline.compose import TurnResult, contact_for, doors_text, focus_text, generate, join, referral, signpost_door
-from assistant.pipeline.door import open_door
+from assistant.pipeline.door import open_door, shown_before
 from assistant.pipeline.judge import clarify, scope
 from assistant.pipeline.judge.clarify import Clarification
 from assistant.pipeline.judge.notices import PremiseIndex, unknown_programmes
@@ -231,6 +231,9 @@ class Assistant:
         door = open_door(ranked, verdicts, profile, query, self.handle.current(), self.everyday, self.signpost_finder,
                          self.settings.max_referrals)
         ranked, recommended, ineligible = door.candidates, door.recommended, door.ineligible
+        follow_up = bool(understood.focus) and query != text
+        if follow_up and state.get("shown_offers"):
+            recommended = shown_before(state["shown_offers"], ranked, verdicts, profile, self.handle.current())
 
         clarification = None if corrections else clarify.clarify(text, profile, recommended, state, named)
         clarify.record(clarification, query, state)
@@ -251,11 +254,13 @@ class Assistant:
             ineligible=excluded,
             corrections=corrections,
             preface=join(preface, focus_text(understood.focus, referrals)),
-            concise=bool(understood.focus) and query != text,
+            concise=follow_up,
             history=history,
             prefecture=contact_for(self.contacts, profile),
             doors_named=bool(doors),
         )
+        if referrals and not follow_up:
+            state["shown_offers"] = [r.offer.id for r in referrals]
         kind = "answer" if referrals else "no_match"
         return TurnResult(conversation_id, 0, kind, None, referrals, excluded, profile, None, corrections, ranked,
                           context=context, verdicts=verdicts, doors=doors)

@@ -132,3 +132,28 @@ def test_pending_quick_replies_are_restored_from_the_server(http):
     last = restored["messages"][-1]
     assert last["kind"] == "clarification"
     assert [o["value"] for o in last["clarification"]["options"]] == [o["value"] for o in first["clarification"]["options"]]
+
+
+def test_a_follow_up_on_cost_or_contact_is_about_the_offers_just_shown(assistant):
+    """Generated from the gold set: after each of 20 single questions answered with offers, « et qui
+    je contacte ? » and « c'est gratuit ? », when answered (not met by a question about the asker),
+    refer to the same offers, in the same order (the widget does not repeat their cards, live or
+    after a reload)."""
+    from evals.run import load_gold
+
+    cases = [c for c in load_gold("test") if c["kind"] == "single"][:30]
+    checked, answered, wrong = 0, 0, []
+    for case in cases:
+        first = assistant.chat(case["turns"][0], None, None)
+        if first.kind != "answer" or checked == 20:
+            continue
+        checked += 1
+        shown = [r.offer.id for r in first.referrals]
+        for follow in ("et qui je contacte ?", "c'est gratuit ?"):
+            again = assistant.chat(follow, first.conversation_id, None)
+            if again.kind == "clarification":
+                continue
+            answered += 1
+            if [r.offer.id for r in again.referrals] != shown or not again.context.concise:
+                wrong.append((case["id"], follow, shown, [r.offer.id for r in again.referrals]))
+    assert checked == 20 and answered >= 30 and not wrong, (answered, wrong[:3])

@@ -387,14 +387,15 @@
   }
 
   // Names of the ranking adjustments documented in assistant/service.py.
-  const ADJUSTMENTS = { named: "offre nommée", theme: "thème", need: "besoin", targeted: "ciblée", information_only: "outil seul" };
+  const ADJUSTMENTS = { named: "offre nommée", theme: "thème", need: "besoin", targeted: "ciblée", information_only: "outil seul",
+    everyday_door: "subvention d'investissement courante", weak_evidence: "lien faible avec la question" };
 
   const SCORE_LEGEND = [
     ["Rang « mots » (BM25)", "place de l'offre quand on compare les mots de la question à ceux des fiches (pertinence des mots, méthode BM25) ; 1 = la plus proche."],
     ["Rang « sens » (dense)", "place de l'offre quand on compare le sens de la question à celui des fiches (proximité de sens, calculée par un modèle de langue), même sans mot commun."],
     ["Score « mots » / proximité de sens", "les valeurs brutes derrière ces deux rangs (plus c'est haut, plus c'est proche)."],
     ["Score fusionné", "les deux rangs combinés (fusion par rangs réciproques : 1/(60 + rang) pour chacun) : une offre bien placée des deux côtés passe devant."],
-    ["Ajustements", "bonus ou malus expliqués : offre nommée dans la question, thème reconnu, type de besoin, offre ciblée sur ce territoire ou cette taille, simple outil."],
+    ["Ajustements", "bonus ou malus expliqués : offre nommée dans la question, thème reconnu, type de besoin, offre ciblée sur ce territoire ou cette taille, simple outil, subvention d'investissement courante (DETR, DSIL, DSID) pour un projet d'investissement, lien faible avec la question."],
     ["Score final", "score fusionné plus ajustements : l'ordre des offres proposées. Une offre non éligible n'est jamais proposée."],
   ];
 
@@ -404,7 +405,9 @@
 
   function retrievedTable(retrieved) {
     const fmt = (value, digits) => (value === null || value === undefined ? "—" : Number(value).toFixed(digits));
-    return h("div", { class: "table-wrap" }, scoreLegend(), h("table", { class: "table scores" },
+    // The table scrolls sideways on narrow screens: the region takes the keyboard focus so it can be scrolled.
+    return h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Détail du score des offres retrouvées" },
+      scoreLegend(), h("table", { class: "table scores" },
       h("caption", { class: "sr-only" }, "Offres retrouvées, détail du score et éligibilité"),
       h("thead", {}, h("tr", {}, ["#", "Offre", "Rang « mots » (BM25)", "Rang « sens » (dense)", "Score « mots »", "Proximité de sens", "Score fusionné", "Ajustements", "Score final", "Éligibilité"]
         .map((label) => h("th", { scope: "col" }, label)))),

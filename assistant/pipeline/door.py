@@ -118,3 +118,17 @@ def open_door(
             recommended.append(extra)  # the dedicated place of the everyday grant
     ineligible = [h for h in kept[: max_referrals + 2] if verdicts[h.offer.id].status == "ineligible"]
     return Door(candidates, recommended, ineligible, signposts, leads)
+
+
+def shown_before(shown: list[str], ranked: list[OfferHit], verdicts: dict[str, Verdict], profile: Profile,
+                 index: LoadedIndex) -> list[OfferHit]:
+    """A follow-up on the offers of the last answer (« et qui je contacte ? », « c'est gratuit ? ») is
+    about those offers, in their order, not about what its own words retrieve; `verdicts` gains theirs."""
+    by_id = {h.offer.id: h for h in ranked}
+    hits = []
+    for offer_id in shown:
+        if offer_id in index.offers:
+            hit = by_id.get(offer_id) or OfferHit(offer=index.offers[offer_id], score=0.0)
+            verdicts.setdefault(offer_id, evaluate(hit.offer, profile))
+            hits.append(hit)
+    return hits
