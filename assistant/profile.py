@@ -8,6 +8,7 @@ message can correct it.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -149,6 +150,14 @@ def _parse_population(text: str) -> int | None:
     return int(value)
 
 
+@lru_cache(maxsize=16384)
+def _phrase_terms(phrase: str) -> tuple[int, str]:
+    """(number of terms, « ␣term term␣ ») of a theme label or synonym: computed once per phrase,
+    not on every turn (the vocabulary has some 450 phrases)."""
+    terms = match_terms(phrase)
+    return len(terms), f" {' '.join(terms)} "
+
+
 def detect_themes(text: str, vocabulary: ThemeVocabulary, limit: int = 3) -> list[str]:
     """Themes whose label or a synonym appears (stemmed) in the text, most specific match first."""
     tokens = match_terms(text)
@@ -157,9 +166,9 @@ def detect_themes(text: str, vocabulary: ThemeVocabulary, limit: int = 3) -> lis
     for theme in vocabulary.themes:
         best = 0
         for phrase in [theme.label, *theme.synonyms]:
-            phrase_tokens = match_terms(phrase)
-            if phrase_tokens and f" {' '.join(phrase_tokens)} " in joined:
-                best = max(best, len(phrase_tokens))
+            length, terms = _phrase_terms(phrase)
+            if length and terms in joined:
+                best = max(best, length)
         if best:
             scored.append((best, theme.id))
     scored.sort(key=lambda item: -item[0])
