@@ -63,6 +63,7 @@ class AnswerContext:
     prefecture: Contact | None = None
     concise: bool = False  # a short follow-up ("c'est gratuit ?"): answer it, do not repeat the cards
     doors_named: bool = False  # the preface names the competent bodies beyond the partners
+    appendix: str | None = None  # after the answer, whatever the generator: the catalogue's aids (pipeline.catalogue)
 
 
 @dataclass
@@ -85,13 +86,24 @@ class AnswerGenerator(Protocol):
 def stream_answer(generator: AnswerGenerator, context: AnswerContext) -> Iterator[str | GeneratedAnswer]:
     streaming = getattr(generator, "stream", None)
     if streaming is not None:
-        yield from streaming(context)
+        for piece in streaming(context):
+            if isinstance(piece, GeneratedAnswer) and context.appendix:
+                yield "\n\n" + context.appendix
+                piece = with_appendix(piece, context)
+            yield piece
         return
-    answer = generator.generate(context)
+    answer = with_appendix(generator.generate(context), context)
     for paragraph in re.split(r"(?<=\n\n)", answer.text):
         if paragraph:
             yield paragraph
     yield answer
+
+
+def with_appendix(answer: GeneratedAnswer, context: AnswerContext) -> GeneratedAnswer:
+    """The answer followed by the context's appendix (the catalogue section), when there is one."""
+    if context.appendix:
+        answer.text = f"{answer.text}\n\n{context.appendix}" if answer.text else context.appendix
+    return answer
 
 
 def eligibility_line(verdict: Verdict) -> str:

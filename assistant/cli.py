@@ -290,6 +290,29 @@ def catalogue_sync(source: str = typer.Argument(..., help="Catalogue à synchron
         typer.echo(f"ERREUR {exc}. L'instantané précédent est conservé, rien n'a été supprimé.", err=True)
         raise typer.Exit(1) from None
     typer.echo(report.summary())
+    _index_catalogue(settings)
+
+
+@catalogue_app.command("index")
+def catalogue_index() -> None:
+    """(Re)index the last complete snapshot: only new or changed aids are embedded, removed ones deleted."""
+    settings = get_settings()
+    try:
+        _index_catalogue(settings)
+    except FileNotFoundError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+def _index_catalogue(settings) -> None:
+    from assistant.embeddings import build_embeddings
+    from assistant.perimeter import PerimeterResolver
+    from assistant.territory import Territories
+    from ingest.catalogue_index import index_catalogue
+
+    resolver = PerimeterResolver(Territories.load(settings.corpus_dir))
+    report = index_catalogue(settings, build_embeddings(settings), resolver, log=lambda line: typer.echo(line, err=True))
+    typer.echo(report.summary())
 
 
 # ---- console tokens and data retention -------------------------------------------------------

@@ -15,6 +15,7 @@ import time
 from functools import cached_property
 from collections.abc import Iterator
 
+from assistant.catalogue import CatalogueHandle
 from assistant.answer import AnswerContext, AnswerGenerator, GeneratedAnswer, GroundedGenerator, stream_answer
 from assistant.config import Settings
 from assistant.contacts import ContactDirectory
@@ -23,7 +24,9 @@ from assistant.embeddings import build_embeddings, embeddings_signature
 from assistant.everyday import EverydayModel, SignpostFinder, door_only_themes
 from assistant.generators import build_generator
 from assistant.offer_names import Named
+from assistant.perimeter import PerimeterResolver
 from assistant.pipeline import persist
+from assistant.pipeline.catalogue import CatalogueStage, section
 from assistant.pipeline.compose import TurnResult, contact_for, doors_text, focus_text, generate, join, referral, signpost_door
 from assistant.pipeline.door import open_door, shown_before
 from assistant.pipeline.judge import clarify, scope
@@ -72,6 +75,8 @@ class Assistant:
         self.themes = load_themes(settings.corpus_dir)
         self.theme_labels = {t.id: t.label for t in self.themes.themes}
         self.territories = Territories.load(settings.corpus_dir)
+        self.catalogue = CatalogueHandle(settings)  # imported aids, when `aiguillage catalogue sync` ran
+        self.catalogue_stage = CatalogueStage(PerimeterResolver(self.territories))
         self.contacts = ContactDirectory.load(settings.corpus_dir)
         self.generator = generator or build_generator(settings)
         self.grounded = GroundedGenerator()
@@ -261,9 +266,16 @@ class Assistant:
         )
         if referrals and not follow_up:
             state["shown_offers"] = [r.offer.id for r in referrals]
+        catalogue = self.catalogue.current()
+        findings = None
+        if catalogue is not None and not follow_up:
+            canonical = index.lexicon.canonical(query)
+            vector = understood.query_vector or self.embeddings.embed_query(canonical)
+            findings = self.catalogue_stage.find(catalogue, canonical, vector, profile, self.offers)
+            context.appendix = section(findings)
         kind = "answer" if referrals else "no_match"
         return TurnResult(conversation_id, 0, kind, None, referrals, excluded, profile, None, corrections, ranked,
-                          context=context, verdicts=verdicts, doors=doors)
+                          context=context, verdicts=verdicts, doors=doors, catalogue=findings)
 
     # ---- ranking, for the API and the evaluation -------------------------------------------
     def rank(self, query: str, profile: Profile | None = None, message: str | None = None) -> list[OfferHit]:

@@ -49,11 +49,17 @@ class Aid:
     financers: list[str]
     audiences: list[str]  # targeted_audiences: commune, epci, department, region, special…
     aid_types: list[str]  # grant, loan, recoverable_advance, technical_engineering…
-    perimeter: str
+    perimeter: str  # the perimeter's name, e.g. "Morbihan", "France"
     description: str
-    submission_deadline: str | None
-    recurrence: str | None
+    submission_deadline: str | None  # ISO date
+    recurrence: str | None  # oneoff, ongoing, recurring
     date_updated: str | None
+    # Perimeter.SCALES_FOR_SEARCH name: Commune, EPCI, Département, Région, Pays, Métropole, Outre-mer,
+    # Bassin hydrographique, Ad-hoc, Continent (anchors.md §3); None when the API does not say.
+    perimeter_scale: str | None = None
+    origin_url: str | None = None  # the financer's own page, when given (used to spot a curated twin)
+    application_url: str | None = None
+    eligibility: str = ""  # free-text conditions: never checked by a program (« à vérifier »)
 
     @classmethod
     def from_api(cls, raw: object) -> Aid:
@@ -84,6 +90,10 @@ class Aid:
             submission_deadline=raw.get("submission_deadline"),
             recurrence=raw.get("recurrence"),
             date_updated=raw.get("date_updated"),
+            perimeter_scale=raw.get("perimeter_scale") or None,
+            origin_url=raw.get("origin_url") or None,
+            application_url=raw.get("application_url") or None,
+            eligibility=str(raw.get("eligibility") or ""),
         )
 
     def content_hash(self) -> str:

@@ -1,5 +1,11 @@
 """A fake Aides-territoires API on 127.0.0.1, with the real response shape, fed by the 274 public aids.
 
+The CSV has no perimeter column: `perimeter_of` derives one from the financer where it names its
+territory (« Conseil départemental du Morbihan » -> Morbihan, Département; « Établissement public
+foncier d'Occitanie » -> Occitanie, Région; ID77 -> Seine-et-Marne), « France » (Pays) otherwise. Generated
+aids (the scale bench) take their perimeters in turn from the territory tables: France, a région, a
+département, an EPCI, a commune (named with its département).
+
 Routes: POST /api/connexion/ (X-Auth-Token -> {"token": JWT}) and GET /api/aids/?page=&itemsPerPage=
 -> {count, previous, next, results}. Knobs a test turns: `jwt_lifetime` (requests a JWT answers before
 it expires with 401), `fail_pages` (page numbers answering 503 once each, or always with `fail_always`),
@@ -9,8 +15,10 @@ it expires with 401), `fail_pages` (page numbers answering 503 once each, or alw
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -34,6 +42,52 @@ AID_TYPES = {
 RECURRENCE = {"Permanente": "ongoing", "Ponctuelle": "oneoff", "Récurrente": "recurring"}
 
 
+DEPARTEMENT_AGENCIES = {"ID77": "Seine-et-Marne"}
+
+
+@functools.cache
+def _tables():
+    from assistant.territory import Territories
+
+    return Territories.load(Path(__file__).parents[1] / "corpus")
+
+
+def perimeter_of(financers: list[str]) -> tuple[str, str]:
+    """(perimeter, perimeter_scale) of a public aid: the first département, then région, its financers
+    name (« Syndicat départemental d'énergies du Calvados » -> Calvados), else France."""
+    from assistant.territory import normalize
+
+    tables = _tables()
+    for financer in financers:
+        if financer in DEPARTEMENT_AGENCIES:
+            return DEPARTEMENT_AGENCIES[financer], "Département"
+        folded = f" {normalize(financer)} "
+        for d in tables.departements.values():
+            if re.search(rf" (?:du|de la|de l|des|de|d) {re.escape(normalize(d.name))} ", folded):
+                return d.name, "Département"
+        for r in tables.regions.values():
+            if f" {normalize(r.name)} " in folded:
+                return r.name, "Région"
+    return "France", "Pays"
+
+
+@functools.cache
+def _territory_perimeters() -> list[tuple[str, str]]:
+    """Perimeters for generated aids, in a fixed order: France, then régions, départements, EPCI, communes in turn."""
+    tables = _tables()
+    regions = [(r.name, "Région") for r in sorted(tables.regions.values(), key=lambda r: r.code)]
+    departements = [(d.name, "Département") for d in sorted(tables.departements.values(), key=lambda d: d.code)]
+    epcis = [(e.name, "EPCI") for e in sorted(tables.epcis.values(), key=lambda e: e.siren)]
+    communes = [(f"{c.name} ({c.departement})", "Commune") for c in sorted(tables.communes.values(), key=lambda c: c.code)]
+    cycle = []
+    for i in range(max(len(regions), len(departements), len(epcis))):
+        cycle.append(("France", "Pays"))
+        for group in (regions, departements, epcis):
+            cycle.append(group[i % len(group)])
+        cycle.append(communes[(i * 97) % len(communes)])
+    return cycle
+
+
 def _split(value: str) -> list[str]:
     return [v for v in value.split(";") if v]
 
@@ -44,30 +98,36 @@ def public_aids() -> list[dict]:
     with CSV.open(encoding="utf-8") as rows:
         for number, row in enumerate(csv.DictReader(rows), start=1):
             day, month, year = (row["Date Clôture"].split("/") + ["", "", ""])[:3]
+            financers = _split(row["Financeurs"])
+            perimeter, scale = perimeter_of(financers)
             aids.append({
                 "id": number,
                 "slug": row["Lien"].rstrip("/").rsplit("/", 1)[-1],
                 "url": row["Lien"],
                 "name": row["Nom"],
-                "financers": _split(row["Financeurs"]),
+                "financers": financers,
                 "targeted_audiences": [AUDIENCES[a] for a in _split(row["Bénéficiaire"])],
                 "aid_types": [AID_TYPES[t] for t in _split(row["Types d'aides"])],
                 "is_call_for_project": row["AAP/AMI"] == "Oui",
                 "recurrence": RECURRENCE.get(row["Récurrence"]),
                 "description": row["Descriptif"],
                 "submission_deadline": f"{year}-{month}-{day}" if year else None,
-                "perimeter": "France",
+                "perimeter": perimeter,
+                "perimeter_scale": scale,
                 "date_updated": "2022-10-01T00:00:00+02:00",
             })
     return aids
 
 
 def generated_aids(total: int) -> list[dict]:
-    """The public aids, then variants of them (new ids and names) up to `total`, for the scale bench."""
+    """The public aids, then variants of them (new ids, names, perimeters) up to `total`, for the scale bench."""
     base = public_aids()
     aids = list(base)
+    perimeters = _territory_perimeters()
     for number, aid in zip(range(len(base) + 1, total + 1), itertools.cycle(base)):
-        aids.append({**aid, "id": number, "name": f"{aid['name']} (variante {number})", "url": f"{aid['url']}?v={number}"})
+        perimeter, scale = perimeters[number % len(perimeters)]
+        aids.append({**aid, "id": number, "name": f"{aid['name']} (variante {number})", "url": f"{aid['url']}?v={number}",
+                     "perimeter": perimeter, "perimeter_scale": scale})
     return aids[:total]
 
 

@@ -7,6 +7,7 @@ generated here, or streamed by the caller from `result.context`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from assistant.answer import (
     AnswerContext,
@@ -16,6 +17,7 @@ from assistant.answer import (
     GroundedGenerator,
     Referral,
     contact_line,
+    with_appendix,
 )
 from assistant.contacts import ContactDirectory
 from assistant.eligibility import Verdict
@@ -24,6 +26,9 @@ from assistant.profile import Profile
 from assistant.retrieval import OfferHit
 from assistant.schema import Offer, OutdatedPremise, Signpost
 from assistant.text import literal
+
+if TYPE_CHECKING:
+    from assistant.pipeline.catalogue import CatalogueFindings
 
 
 @dataclass
@@ -42,6 +47,7 @@ class TurnResult:
     context: AnswerContext | None = None
     verdicts: dict[str, Verdict] = field(default_factory=dict)  # per candidate offer id
     doors: list[tuple[Signpost, Contact | None]] = field(default_factory=list)  # bodies beyond the partners
+    catalogue: CatalogueFindings | None = None  # imported aids shown after the curated offers, twins hidden
 
 
 def contact_for(contacts: ContactDirectory, profile: Profile, offer: Offer | None = None) -> Contact | None:
@@ -142,5 +148,5 @@ def join(*parts: str | None) -> str | None:
 def generate(generator: AnswerGenerator, grounded: GroundedGenerator, context: AnswerContext) -> GeneratedAnswer:
     """The configured generator's answer; the grounded one when there is nothing to recommend."""
     if generator is grounded or not context.referrals:
-        return grounded.generate(context)
-    return generator.generate(context)
+        return with_appendix(grounded.generate(context), context)
+    return with_appendix(generator.generate(context), context)

@@ -1,0 +1,260 @@
+"""The imported catalogue (Aides-territoires) as the assistant reads it: entries, search, twins, eligibility.
+
+Written by ingest.catalogue_index (files under DATA_DIR/catalogue/aides-territoires/). Absent files
+mean no catalogue: every function here is then never reached and answers are those of the curated
+cards alone.
+
+- Search: the query vector against the aids whose perimeter key covers the asker (a Chroma `where`
+  on at most six keys, assistant.perimeter) and BM25 over the aids' texts, best first, kept at
+  RELEVANCE_FLOOR or above.
+- Twins: an aid describing the same offer as a curated card is hidden behind it (the card wins):
+  same link, or a financer that is the card's partner and a title similarity ≥ TWIN_THRESHOLD
+  (calibrated on labelled pairs, evals/datasets/catalogue-twins.csv; `python -m evals.catalogue_twins`).
+- Eligibility: the three states of the curated cards (assistant.eligibility.Verdict) on what the
+  catalogue states in a checkable form — perimeter, audiences, deadline; free-text conditions are
+  always « à vérifier ».
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from assistant.config import Settings
+from assistant.eligibility import Verdict
+from assistant.schema import Offer
+from assistant.text import analyze, fold, match_terms
+from ingest.catalogue_index import CatalogueEntry, bm25_dir, bm25_ids_path, entries_path, index_path
+
+# Relevance floors, set by reading the aids found for the ten questions of evals/catalogue_before_after.py
+# (not a held-out calibration: see README, « Catalogue national »): cosine (USE v3) with the aid's name
+# or gist, and BM25 score of the aid's text for the query.
+BM25_WEIGHT = 0.08
+BM25_CAP = 5.0
+RELEVANCE_FLOOR = 0.52
+TWIN_THRESHOLD = 0.45  # title similarity (Dice on content words) for a twin; see module docstring
+SHOWN = 4  # aids in « Autres aides recensées sur votre territoire »
+COLLECTIVITY_AUDIENCES = {"commune", "epci", "department", "region", "special"}
+AUDIENCE_LABELS = {
+    "commune": "communes", "epci": "intercommunalités", "department": "départements", "region": "régions",
+    "special": "collectivités à statut particulier", "association": "associations", "private_person": "particuliers",
+    "farmer": "agriculteurs", "private_sector": "entreprises", "public_cies": "entreprises publiques locales",
+    "public_org": "établissements publics", "researcher": "recherche",
+}
+AID_TYPE_LABELS = {
+    "grant": "subvention", "loan": "prêt", "recoverable_advance": "avance récupérable", "cee": "certificats d'économie d'énergie",
+    "other": "autre aide financière", "technical_engineering": "ingénierie technique",
+    "financial_engineering": "ingénierie financière", "legal_engineering": "ingénierie juridique",
+}
+TYPE_OF_COLLECTIVITY = {"commune": "commune", "epci": "epci", "department": "department", "region": "region"}
+# Financer names that designate a partner of the curated cards (folded words, as in the catalogue).
+PARTNER_FINANCERS = {
+    "ademe": ("ademe",), "anah": ("anah", "agence nationale de l'habitat"), "anct": ("anct", "cohesion des territoires"),
+    "anru": ("anru", "renovation urbaine"), "banque-des-territoires": ("banque des territoires",), "cerema": ("cerema",),
+}
+
+
+@dataclass(frozen=True)
+class Twin:
+    card: Offer
+    reason: str  # French, for the console: « même lien » or « titre semblable (0,62) et même porteur »
+
+
+@dataclass
+class CatalogueHit:
+    entry: CatalogueEntry
+    similarity: float
+    verdict: Verdict
+
+    def payload(self) -> dict:
+        """The aid as the API and the console show it."""
+        e = self.entry
+        return {
+            "aid_id": e.id, "title": e.name, "url": e.url, "financers": e.financers,
+            "audiences": e.audiences, "aid_types": e.aid_types, "perimeter": e.perimeter_label,
+            "submission_deadline": e.submission_deadline, "similarity": round(self.similarity, 4),
+            "eligibility": self.verdict.as_dict(), "source": "Aides-territoires",
+        }
+
+
+class LoadedCatalogue:
+    """One indexing of the catalogue: entries by id and the Chroma collection (read-only)."""
+
+    def __init__(self, settings: Settings, record: dict):
+        import bm25s
+
+        from assistant.vectorstore import chroma_client
+
+        self.record = record
+        self.synced_at: str = record["synced_at"]
+        self.hashes: dict[str, str] = record["hashes"]
+        with entries_path(settings.data_dir).open(encoding="utf-8") as lines:
+            self.entries = {e.id: e for e in (CatalogueEntry(**json.loads(line)) for line in lines)}
+        self.collection = chroma_client(settings).get_collection(record["collection"])
+        self.bm25 = bm25s.BM25.load(str(bm25_dir(settings.data_dir)))
+        self.bm25_ids: list[str] = json.loads(bm25_ids_path(settings.data_dir).read_text(encoding="utf-8"))
+        self.bm25_row = {aid_id: row for row, aid_id in enumerate(self.bm25_ids)}
+        self.rows_by_key: dict[str, list[int]] = {}  # perimeter key -> BM25 rows of its aids
+        for row, aid_id in enumerate(self.bm25_ids):
+            entry = self.entries.get(aid_id)
+            if entry is not None and entry.perimeter_key:
+                self.rows_by_key.setdefault(entry.perimeter_key, []).append(row)
+
+    @property
+    def synced_on(self) -> str:
+        """The snapshot's date in French: « 5 décembre 2026 »."""
+        return french_date(self.synced_at[:10])
+
+    def search(self, query: str, query_vector: list[float], keys: set[str], depth: int = 40) -> list[tuple[CatalogueEntry, float]]:
+        """Aids whose perimeter key is in `keys` and that match the query, best first: (entry, relevance).
+
+        relevance = cosine + BM25_WEIGHT × min(BM25 score, BM25_CAP): the cosine is the higher one of
+        the query with the aid's name and with its name + gist (ingest.catalogue_index), BM25 reads
+        the aid's whole text. Candidates: the `depth` nearest by each, inside the perimeter; kept at
+        RELEVANCE_FLOOR or above (a vector alone finds « pôles gare » for « piste cyclable »)."""
+        rows = [r for key in keys for r in self.rows_by_key.get(key, ())]
+        if not rows:
+            return []
+        found = self.collection.query(query_embeddings=[query_vector], n_results=2 * depth,
+                                      where={"perimeter": {"$in": sorted(keys)}}, include=["distances"])
+        dense: dict[str, float] = {}
+        for stored_id, distance in zip(found["ids"][0], found["distances"][0]):
+            aid_id, _, digest = stored_id.rpartition("/")[0].rpartition("@")
+            if self.hashes.get(aid_id) == digest and aid_id in self.bm25_row:
+                dense[aid_id] = max(dense.get(aid_id, -1.0), 1.0 - float(distance))
+        tokens = [t for t in analyze(query) if t in self.bm25.vocab_dict]
+        scores = self.bm25.get_scores(tokens) if tokens else np.zeros(len(self.bm25_ids))
+        inside = np.array(rows)
+        lexical = [self.bm25_ids[r] for r in inside[np.argsort(-scores[inside])[:depth]] if scores[r] > 0]
+        missing = [i for i in lexical if i not in dense]
+        if missing:  # the cosine of lexical candidates the dense query did not reach
+            dense |= self._cosines(missing, query_vector)
+        kept = []
+        for aid_id, cosine in dense.items():
+            relevance = cosine + BM25_WEIGHT * min(float(scores[self.bm25_row[aid_id]]), BM25_CAP)
+            if relevance >= RELEVANCE_FLOOR:
+                kept.append((self.entries[aid_id], relevance))
+        return sorted(kept, key=lambda pair: (-pair[1], pair[0].id))
+
+    def _cosines(self, aid_ids: list[str], query_vector: list[float]) -> dict[str, float]:
+        """aid id -> the higher cosine of the query with its two stored vectors (read from Chroma)."""
+        wanted = [f"{i}@{self.hashes[i]}/{kind}" for i in aid_ids if i in self.hashes for kind in ("t", "d")]
+        got = self.collection.get(ids=wanted, include=["embeddings"])
+        query = np.asarray(query_vector, dtype=np.float32)
+        query /= np.linalg.norm(query) or 1.0
+        best: dict[str, float] = {}
+        for stored_id, vector in zip(got["ids"], got["embeddings"]):
+            vector = np.asarray(vector, dtype=np.float32)
+            cosine = float(vector @ query / (np.linalg.norm(vector) or 1.0))
+            aid_id = stored_id.rpartition("/")[0].rpartition("@")[0]
+            best[aid_id] = max(best.get(aid_id, -1.0), cosine)
+        return best
+
+
+class CatalogueHandle:
+    """The current catalogue, reloaded when index.json is replaced; None when none was ever indexed."""
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._path: Path = index_path(settings.data_dir)
+        self._lock = threading.Lock()
+        self._loaded: LoadedCatalogue | None = None
+        self._stamp: int | None = None
+
+    def current(self) -> LoadedCatalogue | None:
+        try:
+            stamp = self._path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+        if stamp != self._stamp:
+            with self._lock:
+                if stamp != self._stamp:
+                    self._loaded = LoadedCatalogue(self._settings, json.loads(self._path.read_text(encoding="utf-8")))
+                    self._stamp = stamp
+        return self._loaded
+
+
+MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"]
+
+
+def french_date(iso: str) -> str:
+    day = dt.date.fromisoformat(iso[:10])
+    return f"{day.day}{'er' if day.day == 1 else ''} {MONTHS[day.month - 1]} {day.year}"
+
+
+# ---- twins: the curated card wins -----------------------------------------------------------------
+def normal_url(url: str | None) -> str:
+    """https://www.x.fr/a/b/?q -> x.fr/a/b (scheme, www., query, fragment and trailing slash dropped)."""
+    if not url:
+        return ""
+    url = re.sub(r"^https?://(www\.)?", "", url.strip().lower())
+    return re.split(r"[?#]", url, maxsplit=1)[0].rstrip("/")
+
+
+def title_similarity(a: str, b: str) -> float:
+    """Dice coefficient of the two titles' content words (folded stems): 1.0 same words, 0.0 none shared."""
+    ta, tb = set(match_terms(a)), set(match_terms(b))
+    return 2 * len(ta & tb) / (len(ta) + len(tb)) if ta and tb else 0.0
+
+
+def partners_of(financers: list[str]) -> set[str]:
+    """Curated partners named among an aid's financers."""
+    folded = [fold(f) for f in financers]
+    return {p for p, names in PARTNER_FINANCERS.items() if any(n in f for n in names for f in folded)}
+
+
+def twin_of(entry: CatalogueEntry, offers: dict[str, Offer]) -> Twin | None:
+    """The curated card describing the same offer as an aid, if any (link first, then title and financer)."""
+    links = {normal_url(u) for u in (entry.origin_url, entry.application_url)} - {""}
+    if links:
+        for offer in offers.values():
+            card_links = {normal_url(str(u)) for u in offer.source_urls} | {normal_url(str(offer.access.url or ""))}
+            if links & card_links:
+                return Twin(offer, "même lien")
+    partners = partners_of(entry.financers)
+    best: tuple[float, Offer] | None = None
+    for offer in offers.values():
+        if offer.partner not in partners:
+            continue
+        score = max(title_similarity(entry.name, name) for name in [offer.title, *offer.aliases])
+        if score >= TWIN_THRESHOLD and (best is None or score > best[0]):
+            best = (score, offer)
+    if best is None:
+        return None
+    return Twin(best[1], f"titre semblable ({best[0]:.2f}".replace(".", ",") + ") et même porteur")
+
+
+# ---- eligibility ----------------------------------------------------------------------------------
+def verdict(entry: CatalogueEntry, collectivity_type: str | None, today: dt.date) -> Verdict:
+    """Eligible only when perimeter, audience and deadline were all checked and the aid has no free-text
+    conditions; ineligible when a known fact contradicts it (audience, deadline passed); else « à vérifier »."""
+    met, failed, missing = [], [], []
+    met.append(f"périmètre : {entry.perimeter_label}")
+    open_to = [AUDIENCE_LABELS.get(a, a) for a in entry.audiences if a in COLLECTIVITY_AUDIENCES]
+    audience = TYPE_OF_COLLECTIVITY.get(collectivity_type or "")
+    if audience is None:
+        missing.append("votre type de collectivité (ouverte aux " + ", ".join(open_to) + ")")
+    elif audience in entry.audiences:
+        met.append(f"ouverte aux {AUDIENCE_LABELS[audience]}")
+    else:
+        failed.append("réservée aux " + ", ".join(open_to))
+    if entry.submission_deadline:
+        deadline = dt.date.fromisoformat(entry.submission_deadline[:10])
+        if deadline < today:
+            failed.append(f"dépôt clos depuis le {french_date(entry.submission_deadline)}")
+        else:
+            met.append(f"dépôt avant le {french_date(entry.submission_deadline)}")
+    if entry.has_conditions:
+        missing.append("les conditions détaillées de la fiche Aides-territoires")
+    status = "ineligible" if failed else "unknown" if missing else "eligible"
+    return Verdict(status, met=met, failed=failed, missing=missing)
+
+
+def offered_to_collectivities(entry: CatalogueEntry) -> bool:
+    return bool(set(entry.audiences) & COLLECTIVITY_AUDIENCES)

@@ -1,0 +1,208 @@
+"""The imported catalogue in answers: indexing (incremental), perimeters, twins, the answer's section.
+
+Real components: the fake Aides-territoires API on 127.0.0.1, the bundled embedder, Chroma, the
+territory tables. The assistant here has its own data directory (the session's has no catalogue:
+other tests see today's answers).
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from assistant.catalogue import twin_of
+from assistant.config import Settings
+from assistant.perimeter import PerimeterResolver
+from assistant.territory import Territories
+from ingest.aides_territoires import AidesTerritoiresClient, SyncError, sync
+from ingest.catalogue_index import entry_of, index_catalogue, read_index
+from tests.conftest import CORPUS
+from tests.fake_aides_territoires import TOKEN, FakeAidesTerritoires
+
+
+class Counting:
+    """The real embedder, counting the texts it encodes."""
+
+    def __init__(self, inner):
+        self.inner, self.documents = inner, 0
+        self.signature = getattr(inner, "signature", type(inner).__name__)
+
+    def embed_documents(self, texts):
+        self.documents += len(texts)
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text):
+        return self.inner.embed_query(text)
+
+
+@pytest.fixture(scope="module")
+def resolver() -> PerimeterResolver:
+    return PerimeterResolver(Territories.load(CORPUS))
+
+
+@pytest.fixture(scope="module")
+def fake():
+    with FakeAidesTerritoires() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def catalogue_settings(tmp_path_factory, embeddings, fake, resolver) -> Settings:
+    from ingest.indexer import ingest
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("catalogue"), corpus_dir=CORPUS, _env_file=None)
+    ingest(settings, embeddings, progress=False)
+    sync(AidesTerritoiresClient(fake.url, TOKEN, sleep=lambda _: None), settings.data_dir, progress=False)
+    index_catalogue(settings, embeddings, resolver, progress=False)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def with_catalogue(catalogue_settings, embeddings):
+    from assistant.service import Assistant
+
+    return Assistant(catalogue_settings, embeddings=embeddings)
+
+
+def ask(assistant, message: str, insee: str | None = None):
+    return assistant.chat(message, profile=assistant.profile_for(None, insee))
+
+
+# ---- perimeters, generated from the territory tables ---------------------------------------------------
+def test_a_perimeter_covers_exactly_the_communes_inside_it(resolver):
+    tables = resolver.territories
+    rng = random.Random(15)
+    communes = rng.sample(sorted(tables.communes.values(), key=lambda c: c.code), 300)
+    for commune in communes:
+        keys = resolver.keys_for(commune.code, None, None, None)
+        region, departement = tables.regions[commune.region], tables.departements[commune.departement]
+        assert resolver.resolve(region.name, "Région").key in keys
+        assert resolver.resolve(departement.name, "Département").key in keys
+        assert resolver.resolve("France", "Pays").key in keys
+        other = next(d for d in tables.departements.values() if d.code != commune.departement)
+        assert resolver.resolve(other.name, "Département").key not in keys
+        if commune.epci:
+            epci = tables.epcis[commune.epci]
+            resolved = resolver.resolve(epci.name, "EPCI").key
+            assert resolved is None or resolved in keys  # None: a name two EPCI share, never shown
+        named = resolver.resolve(f"{commune.name} ({commune.departement})", "Commune").key
+        assert named == f"com:{commune.code}" or named is None
+
+
+def test_an_unresolved_perimeter_is_never_a_match(resolver):
+    for name, scale in [("Bassin Loire-Bretagne", "Bassin hydrographique"), ("Parc des Volcans", "Ad-hoc"),
+                        ("Atlantide", "Département"), ("Saint-Martin", "Commune")]:
+        resolved = resolver.resolve(name, scale)
+        assert resolved.key is None and resolved.reason
+
+
+# ---- indexing ------------------------------------------------------------------------------------
+def test_only_new_or_changed_aids_are_embedded_and_removed_ones_deleted(tmp_path, embeddings, resolver):
+    settings = Settings(data_dir=tmp_path, corpus_dir=CORPUS, _env_file=None)
+    counting = Counting(embeddings)
+    with FakeAidesTerritoires() as server:
+        client = lambda: AidesTerritoiresClient(server.url, TOKEN, sleep=lambda _: None)  # noqa: E731
+        sync(client(), tmp_path, progress=False)
+        first = index_catalogue(settings, counting, resolver, progress=False)
+        assert first.embedded == 274 and counting.documents == 2 * 274  # name, name + gist
+        removed = server.aids.pop(3)
+        server.aids[0] = {**server.aids[0], "description": "Nouvelle description."}
+        sync(client(), tmp_path, progress=False)
+        counting.documents = 0
+        second = index_catalogue(settings, counting, resolver, progress=False)
+        assert (second.embedded, second.removed, counting.documents) == (1, 1, 2)
+        from assistant.vectorstore import chroma_client
+
+        collection = chroma_client(settings).get_collection(second.collection)
+        assert collection.count() == 2 * 273
+        assert not collection.get(where={"aid_id": str(removed["id"])})["ids"]
+        # A sync that fails midway deletes nothing, in the snapshot or the index.
+        server.aids.pop(0)
+        server.fail_pages, server.fail_always = {2}, True
+        with pytest.raises(SyncError):
+            sync(client(), tmp_path, progress=False)
+        counting.documents = 0
+        third = index_catalogue(settings, counting, resolver, progress=False)
+        assert (third.embedded, third.removed, collection.count()) == (0, 0, 2 * 273)
+        assert len(read_index(tmp_path)["hashes"]) == 273
+
+
+# ---- twins: the curated card wins ------------------------------------------------------------------
+def test_an_aid_describing_a_curated_offer_is_its_twin_and_others_are_not(resolver):
+    from ingest.corpus import load_corpus
+    from tests.fake_aides_territoires import public_aids
+
+    offers = load_corpus(CORPUS).offers
+    by_name = {a["name"]: a for a in public_aids()}
+    from ingest.aides_territoires import Aid
+
+    def twin(name, **changes):
+        return twin_of(entry_of(Aid.from_api({**by_name[name], **changes}), resolver), offers)
+
+    urbanvitaliz = twin("Débloquer les projets de revitalisation des friches - UrbanVitaliz")
+    assert urbanvitaliz.card.id == "cerema-urbanvitaliz" and "titre semblable" in urbanvitaliz.reason
+    assert twin("Investir dans un réseau de chaleur renouvelable").card.id == "ademe-fonds-chaleur"
+    # Same words, another financer: not the same offer.
+    assert twin("Investir dans un réseau de chaleur renouvelable", financers=["Conseil régional d'Occitanie"]) is None
+    # Same link as a card's official page: a twin whatever the title.
+    card = offers["anah-maprimeadapt"]
+    linked = twin("Recycler une friche", origin_url=str(card.source_urls[0]).replace("https://", "http://www.") + "?utm=x")
+    assert linked.card.id == "anah-maprimeadapt" and linked.reason == "même lien"
+
+
+# ---- the answer ------------------------------------------------------------------------------------
+SECTION = "### Autres aides recensées sur votre territoire"
+
+
+def catalogue_lines(answer: str) -> list[str]:
+    return [line for line in answer.split(SECTION, 1)[1].splitlines() if line.startswith("- ")] if SECTION in answer else []
+
+
+def test_curated_offers_first_then_the_aids_of_the_askers_territory(with_catalogue):
+    result = ask(with_catalogue, "Quelle aide pour l'éclairage public de la commune ?", "14118")  # Calvados
+    text = result.answer.text
+    assert result.referrals and text.index(result.referrals[0].offer.id) < text.index(SECTION)
+    assert "Source : Aides-territoires, mis à jour le " in text
+    lines = catalogue_lines(text)
+    assert lines and all("Calvados (département)" in line or "France entière" in line for line in lines)
+    assert any("éclairage public" in line for line in lines)
+    assert all(h.entry.perimeter_key in {"pays", "dep:14"} for h in result.catalogue.hits)
+
+
+def test_no_aid_outside_the_askers_perimeter(with_catalogue):
+    """The Calvados lighting aids are not offered to a commune of the Morbihan."""
+    result = ask(with_catalogue, "Quelle aide pour l'éclairage public de la commune ?", "56121")
+    assert all(h.entry.perimeter_key in {"pays", "dep:56", "reg:53", "metropole", "com:56121"} for h in result.catalogue.hits)
+    assert "Calvados" not in result.answer.text.split(SECTION)[-1]
+
+
+def test_eligibility_in_three_states_and_named_conditions(with_catalogue):
+    known = ask(with_catalogue, "Réhabiliter une friche dans notre commune", "11069")
+    for hit in known.catalogue.hits:
+        assert hit.verdict.status in {"eligible", "unknown"}
+        assert hit.verdict.status == "eligible" or hit.verdict.missing
+    without_type = with_catalogue.chat("Réhabiliter une friche", profile=None)
+    for hit in without_type.catalogue.hits:
+        assert hit.verdict.status == "unknown" and any("votre type de collectivité" in m for m in hit.verdict.missing)
+
+
+def test_unknown_territory_says_the_list_depends_on_it(with_catalogue):
+    result = with_catalogue.chat("Réhabiliter une friche")
+    assert not result.catalogue.territory_known
+    assert "Cette liste dépend de votre territoire" in result.answer.text
+    assert all(h.entry.perimeter_key == "pays" for h in result.catalogue.hits)
+
+
+def test_a_twin_is_hidden_behind_its_card_and_the_reason_kept(with_catalogue):
+    result = ask(with_catalogue, "UrbanVitaliz : débloquer les projets de revitalisation des friches", "11069")
+    hidden = {h["aid_id"]: h for h in result.catalogue.hidden}
+    twin = next(h for h in hidden.values() if h["offer_id"] == "cerema-urbanvitaliz")
+    assert "titre semblable" in twin["reason"]
+    assert all(h.entry.id not in hidden for h in result.catalogue.hits)
+    assert "UrbanVitaliz" not in "\n".join(catalogue_lines(result.answer.text))
+
+
+def test_without_a_catalogue_the_answer_is_todays(assistant):
+    result = ask(assistant, "Quelle aide pour l'éclairage public de la commune ?", "14118")
+    assert result.catalogue is None and SECTION not in result.answer.text
