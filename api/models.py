@@ -114,6 +114,12 @@ class ChatResponse(BaseModel):
         default_factory=list,
         description="Organismes compétents hors des partenaires (fiches porte) : seuls quand rien ne convient, ou à côté des offres.",
     )
+    catalogue: dict | None = Field(
+        None,
+        description="Aides du catalogue national (Aides-territoires) montrées après les offres : `source`, `synced_on`, "
+        "`territory_known`, `aids` (titre, lien, porteurs, bénéficiaires, types, périmètre, date limite, éligibilité) et "
+        "`hidden` (aides masquées derrière une fiche qui décrit la même offre, avec la raison). Absent sans catalogue.",
+    )
 
 
 class SearchFiltersIn(BaseModel):

@@ -56,6 +56,7 @@ def chat_response(result: TurnResult, fmt: str = "markdown") -> ChatResponse:
                     how_to_find=s.how_to_find, url=s.url)
             for s, contact in result.doors
         ],
+        catalogue=result.catalogue.payload() if result.catalogue else None,
     )
 
 

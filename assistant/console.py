@@ -254,6 +254,7 @@ def conversation_detail(db: Database, conversation_id: str) -> dict:
                     "profile": t.profile or {},
                     "referrals": t.referrals or [],
                     "retrieved": t.retrieved or [],
+                    "catalogue": t.catalogue,
                     "feedback": [_feedback_dict(f) for f in t.feedback],
                     "unmet": _turn_unmet(t),
                 }

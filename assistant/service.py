@@ -76,7 +76,6 @@ class Assistant:
         self.theme_labels = {t.id: t.label for t in self.themes.themes}
         self.territories = Territories.load(settings.corpus_dir)
         self.catalogue = CatalogueHandle(settings)  # imported aids, when `aiguillage catalogue sync` ran
-        self.catalogue_stage = CatalogueStage(PerimeterResolver(self.territories))
         self.contacts = ContactDirectory.load(settings.corpus_dir)
         self.generator = generator or build_generator(settings)
         self.grounded = GroundedGenerator()
@@ -91,6 +90,11 @@ class Assistant:
     @property
     def offers(self) -> dict[str, Offer]:
         return self.handle.current().offers
+
+    @cached_property
+    def catalogue_stage(self) -> CatalogueStage:
+        """Perimeters of imported aids against the territory tables; built on the first turn that needs it."""
+        return CatalogueStage(PerimeterResolver(self.territories))
 
     @cached_property
     def everyday(self) -> EverydayModel:

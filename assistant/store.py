@@ -95,6 +95,8 @@ class Turn(Base):
     themes: Mapped[list] = mapped_column(JSON, default=list)
     usage: Mapped[dict] = mapped_column(JSON, default=dict)
     clarification: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # {question, options}
+    # Imported aids shown and hidden behind a card (assistant.pipeline.catalogue.CatalogueFindings.payload)
+    catalogue: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     conversation: Mapped[Conversation] = relationship(back_populates="turns")
     feedback: Mapped[list[Feedback]] = relationship(back_populates="turn", cascade="all, delete-orphan")
 

@@ -7,7 +7,8 @@ it once and the request is replayed. Transport errors and 5xx answers are retrie
 backoff; past the retries the sync fails.
 
 A sync streams pages to a temporary file (memory bounded by one page), rejects malformed records one
-by one with a clear line, and only once every page has arrived replaces the snapshot
+by one with a clear line, and only once every page has arrived (as many records as the last page's
+`count` announces) replaces the snapshot
 (`aids.jsonl` + `snapshot.json` with its date and a hash per aid) with os.replace. A partial or failed
 sync therefore changes and deletes nothing; a complete one reports which aids are new, changed and
 removed since the previous snapshot.
@@ -217,10 +218,12 @@ def sync(
     hashes: dict[str, str] = {}
     tmp = folder / "aids.jsonl.tmp"
     bar = tqdm(desc="Aides-territoires", unit="aide", disable=not progress)
+    received = announced = 0
     try:
         with tmp.open("w", encoding="utf-8") as out:
             for count, results in client.pages(params):
-                bar.total = count or None
+                bar.total = announced = count or None
+                received += len(results)
                 for raw in results:
                     try:
                         aid = Aid.from_api(raw)
@@ -235,6 +238,8 @@ def sync(
                     hashes[aid.id] = aid.content_hash()
                     out.write(json.dumps(aid.__dict__, ensure_ascii=False) + "\n")
                 bar.update(len(results))
+            if announced and received < announced:  # the pages stopped early: a partial catalogue deletes nothing
+                raise SyncError(f"synchronisation incomplète : {received} aides reçues sur {announced} annoncées")
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -9,7 +9,7 @@ département, an EPCI, a commune (named with its département).
 Routes: POST /api/connexion/ (X-Auth-Token -> {"token": JWT}) and GET /api/aids/?page=&itemsPerPage=
 -> {count, previous, next, results}. Knobs a test turns: `jwt_lifetime` (requests a JWT answers before
 it expires with 401), `fail_pages` (page numbers answering 503 once each, or always with `fail_always`),
-`aids` (the list served: remove one, add a malformed record).
+`aids` (the list served: remove one, add a malformed record), `last_page` (a catalogue cut short).
 """
 
 from __future__ import annotations
@@ -137,6 +137,7 @@ class FakeAidesTerritoires:
         self.jwt_lifetime = 1000
         self.fail_pages: set[int] = set()
         self.fail_always = False
+        self.last_page: int | None = None  # a page that says there is no next one, however many aids remain
         self.requests: list[str] = []
         self._jwts = itertools.count(1)
         self._live: dict[str, int] = {}  # JWT -> requests it may still answer
@@ -195,7 +196,7 @@ class FakeAidesTerritoires:
                     return self._send(503, {"detail": "Service Unavailable"})
                 start = (page - 1) * size
                 results = fake.aids[start : start + size]
-                more = start + size < len(fake.aids)
+                more = start + size < len(fake.aids) and page != fake.last_page
                 base = f"{fake.url}/api/aids/?itemsPerPage={size}&page="
                 self._send(200, {
                     "count": len(fake.aids),

@@ -61,6 +61,15 @@ def test_a_sync_that_fails_midway_changes_and_deletes_nothing(fake, tmp_path):
     assert not list((tmp_path / "catalogue" / "aides-territoires").glob("*.tmp"))
 
 
+def test_pages_that_stop_before_the_announced_count_are_a_partial_sync_that_deletes_nothing(fake, tmp_path):
+    sync(client_for(fake), tmp_path, progress=False)
+    before = read_snapshot(tmp_path)
+    fake.last_page = 2  # 200 of 274 aids, then no `next` link
+    with pytest.raises(SyncError, match="200 aides reçues sur 274 annoncées"):
+        sync(client_for(fake), tmp_path, progress=False)
+    assert read_snapshot(tmp_path) == before and sum(1 for _ in read_aids(tmp_path)) == 274
+
+
 def test_removed_and_changed_aids_are_reported_on_the_next_sync(fake, tmp_path):
     sync(client_for(fake), tmp_path, progress=False)
     removed = fake.aids.pop(5)
@@ -93,3 +102,24 @@ def test_the_sync_command_prints_its_summary_and_a_missing_token_is_explained(fa
     done = subprocess.run(command, env={**env, "AIGUILLAGE_AIDES_TERRITOIRES_TOKEN": TOKEN},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "274 aides, 274 nouvelle(s)" in done.stdout
+    assert "Catalogue indexé" in done.stdout and "274 encodée(s)" in done.stdout
+    assert "Aides-territoires: 100%" in done.stderr  # the progress bar, on stderr
+
+
+@pytest.mark.slow
+def test_a_full_sync_of_10000_aids_streams_its_pages(tmp_path):
+    """Memory bounded by a page: the sync's peak grows by the per-aid hash table only (~100 bytes an
+    aid), not by the aids themselves (~2 kB each as Python objects)."""
+    import tracemalloc
+
+    from tests.fake_aides_territoires import generated_aids
+
+    peaks = {}
+    for total in (1000, 10_000):
+        with FakeAidesTerritoires(generated_aids(total)) as server:
+            tracemalloc.start()
+            report = sync(client_for(server), tmp_path / str(total), progress=False)
+            peaks[total] = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+        assert report.kept == total and sum(1 for _ in read_aids(tmp_path / str(total))) == total
+    assert peaks[10_000] - peaks[1000] < 9000 * 400, peaks  # far under the 9,000 extra aids held in memory

@@ -206,3 +206,21 @@ def test_a_twin_is_hidden_behind_its_card_and_the_reason_kept(with_catalogue):
 def test_without_a_catalogue_the_answer_is_todays(assistant):
     result = ask(assistant, "Quelle aide pour l'éclairage public de la commune ?", "14118")
     assert result.catalogue is None and SECTION not in result.answer.text
+
+
+def test_the_api_and_the_console_say_which_aid_was_hidden_behind_which_card(with_catalogue, catalogue_settings):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(catalogue_settings, assistant=with_catalogue)) as client:
+        body = client.post("/v1/chat", json={"message": "UrbanVitaliz : débloquer les projets de revitalisation des friches",
+                                             "insee": "11069"}).json()
+        assert body["catalogue"]["source"] == "Aides-territoires"
+        assert any(h["offer_id"] == "cerema-urbanvitaliz" for h in body["catalogue"]["hidden"])
+        assert SECTION in body["answer"] or body["catalogue"]["aids"] == []
+    from assistant.console import conversation_detail
+
+    detail = conversation_detail(with_catalogue.db, body["conversation_id"])
+    stored = detail["messages"][0]["catalogue"]
+    assert stored["hidden"] == body["catalogue"]["hidden"] and "titre semblable" in stored["hidden"][0]["reason"]

@@ -197,9 +197,10 @@ def test_a_database_made_before_migrations_is_adopted(tmp_path):
     with db.engine.begin() as connection:  # columns added by later migrations did not exist then
         connection.exec_driver_sql("ALTER TABLE turns DROP COLUMN clarification")
     kept = _old_conversation(db, 1)
-    with db.engine.begin() as connection:  # nor the console's search column and index (0005)
+    with db.engine.begin() as connection:  # nor the console's search column and index (0005), nor 0006's
         connection.exec_driver_sql("ALTER TABLE conversations DROP COLUMN search_text")
         connection.exec_driver_sql("DROP INDEX ix_turns_kind")
+        connection.exec_driver_sql("ALTER TABLE turns DROP COLUMN catalogue")
     db.create_schema()
     assert {"api_tokens", "reviews", "alembic_version"} <= set(inspect(db.engine).get_table_names())
     with db.session() as session:

@@ -426,6 +426,23 @@
       }))));
   }
 
+  // Aids of the national catalogue shown after the offers, and those hidden behind a card (the card wins).
+  function catalogueSection(catalogue) {
+    const shown = catalogue.aids.length
+      ? h("ul", {}, catalogue.aids.map((a) => {
+        const [label, tone] = ELIGIBILITY[a.eligibility.status] || [a.eligibility.status, "neutral"];
+        return h("li", {}, extLink(a.url, a.title), ` — ${a.perimeter} `, badge(label, tone));
+      }))
+      : h("p", { class: "muted" }, "Aucune aide du catalogue montrée.");
+    const hidden = catalogue.hidden.length
+      ? [h("p", {}, "Masquées derrière une fiche qui décrit la même offre :"), h("ul", {}, catalogue.hidden.map((x) =>
+        h("li", {}, `« ${x.title} » masquée derrière la fiche « ${x.offer_title} » (${x.offer_id}) : ${x.reason}`)))]
+      : null;
+    return h("details", {}, h("summary", {}, `Catalogue ${catalogue.source} (mis à jour le ${catalogue.synced_on}) : ${catalogue.aids.length} aide(s) montrée(s), ${catalogue.hidden.length} masquée(s)`),
+      catalogue.territory_known ? null : h("p", { class: "muted" }, "Territoire inconnu : seules les aides nationales."),
+      shown, hidden);
+  }
+
   function turnSection(turn) {
     const referrals = turn.referrals.length
       ? h("ol", {}, turn.referrals.map((r) => {
@@ -449,6 +466,7 @@
           h("div", { class: "muted" }, date(f.created_at))))] : null,
         turn.retrieved.length ? h("details", {}, h("summary", {}, `Offres retrouvées et détail du score (${turn.retrieved.length})`),
           retrievedTable(turn.retrieved)) : null,
+        turn.catalogue ? catalogueSection(turn.catalogue) : null,
         turn.kind !== "clarification"
           ? h("p", {}, h("button", { type: "button", class: "btn btn-secondary btn-sm review-this", "data-message": turn.message_id },
             `Relire l'échange ${turn.message_id}`)) : null));

@@ -331,8 +331,16 @@ form.composer { display: flex; gap: 8px; align-items: flex-end; padding: 12px 16
 
   // The answer's first lines say what to do; the per-offer sections ("### ") repeat what the cards
   // show, so they are folded one tap away (and unfolded for printing).
-  function renderAnswer(text, into) {
+  // The catalogue's aids (« Autres aides recensées sur votre territoire ») come after the offers' cards.
+  const CATALOGUE_HEADING = /^### Autres aides recensées sur votre territoire$/m;
+  function splitCatalogue(text) {
     const source = String(text);
+    const at = source.search(CATALOGUE_HEADING);
+    return at < 0 ? [source, ""] : [source.slice(0, at).trimEnd(), source.slice(at)];
+  }
+
+  function renderAnswer(text, into) {
+    const source = splitCatalogue(text)[0];
     const split = source.search(/^### /m);
     const wasOpen = Boolean(into.querySelector("details.more[open]"));
     if (split <= 0) {
@@ -874,6 +882,8 @@ form.composer { display: flex; gap: 8px; align-items: flex-end; padding: 12px 16
         cards = referrals.length;
       }
       if (referrals.length) this.shownOffers = ids;
+      const catalogue = splitCatalogue(turn.answer || "")[1];
+      if (catalogue) bot.node.append(renderMarkdown(catalogue, h("section", { class: "catalogue" })));
       if (turn.clarification && turn.clarification.options && turn.clarification.options.length) {
         const group = h("div", { class: "quick", role: "group", "aria-label": "Réponses proposées" });
         for (const option of turn.clarification.options) {

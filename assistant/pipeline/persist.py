@@ -63,6 +63,7 @@ def save(db: Database, message: str, result: TurnResult, state: dict) -> None:
             "themes": result.profile.themes,
             "usage": result.answer.usage,
             "clarification": clarification_payload(result.clarification),
+            "catalogue": result.catalogue.payload() if result.catalogue else None,
         },
     )
     if number is not None:

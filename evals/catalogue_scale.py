@@ -1,0 +1,68 @@
+"""Full sync and indexing of a large catalogue from the fake Aides-territoires server (no network).
+
+The fake server (tests/fake_aides_territoires.py) serves the 274 public aids plus generated ones up to
+--aids, in the real API's pages of 100. Prints the sync's wall time and its peak Python memory
+(tracemalloc: what the sync itself holds, the in-process server's aid list excluded), then the same for
+the indexing, with the bundled embedder (`--embedder use`, the real cost) or a hash embedder
+(`--embedder hash`, to see the cost of everything but encoding). Progress bars go to stderr.
+Run: `python -m evals.catalogue_scale --aids 10000 --embedder hash`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--aids", type=int, default=10_000)
+    parser.add_argument("--embedder", choices=["use", "hash"], default="hash")
+    args = parser.parse_args()
+
+    from assistant.config import Settings
+    from assistant.perimeter import PerimeterResolver
+    from assistant.territory import Territories
+    from ingest.aides_territoires import AidesTerritoiresClient, sync
+    from ingest.catalogue_index import index_catalogue
+    from tests.fake_aides_territoires import TOKEN, FakeAidesTerritoires, generated_aids
+
+    if args.embedder == "use":
+        from assistant.embeddings import UniversalSentenceEncoderEmbeddings
+
+        embeddings = UniversalSentenceEncoderEmbeddings()
+    else:
+        from tests.test_scale import HashEmbeddings
+
+        embeddings = HashEmbeddings()
+    resolver = PerimeterResolver(Territories.load(ROOT / "corpus"))
+    with tempfile.TemporaryDirectory(prefix="aiguillage-catalogue-") as tmp, FakeAidesTerritoires(generated_aids(args.aids)) as fake:
+        settings = Settings(data_dir=Path(tmp), corpus_dir=ROOT / "corpus", _env_file=None)
+        tracemalloc.start()
+        started = time.perf_counter()
+        report = sync(AidesTerritoiresClient(fake.url, TOKEN), settings.data_dir)
+        sync_s, (_, sync_peak) = time.perf_counter() - started, tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        started = time.perf_counter()
+        indexed = index_catalogue(settings, embeddings, resolver)
+        index_s, (_, index_peak) = time.perf_counter() - started, tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        started = time.perf_counter()
+        again = index_catalogue(settings, embeddings, resolver, progress=False)
+        again_s = time.perf_counter() - started
+        tracemalloc.stop()
+        snapshot_mb = sum(p.stat().st_size for p in (settings.data_dir / "catalogue").rglob("*") if p.is_file()) / 2**20
+    print(report.summary())
+    print(indexed.summary())
+    print(f"synchronisation : {sync_s:.1f} s, pic mémoire Python {sync_peak / 2**20:.1f} Mo (fichiers du catalogue : {snapshot_mb:.1f} Mo)")
+    print(f"indexation ({args.embedder}) : {index_s:.1f} s, pic mémoire Python {index_peak / 2**20:.1f} Mo ; "
+          f"réindexation sans changement : {again_s:.1f} s ({again.embedded} encodée(s))")
+
+
+if __name__ == "__main__":
+    main()
