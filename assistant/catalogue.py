@@ -8,8 +8,10 @@ cards alone.
   on at most six keys, assistant.perimeter) and BM25 over the aids' texts, best first, kept at
   RELEVANCE_FLOOR or above.
 - Twins: an aid describing the same offer as a curated card is hidden behind it (the card wins):
-  same link, or a financer that is the card's partner and a title similarity ≥ TWIN_THRESHOLD
-  (calibrated on labelled pairs, evals/datasets/catalogue-twins.csv; `python -m evals.catalogue_twins`).
+  same link, or a financer that is the card's partner and either a name of the card in the aid's
+  name or a title similarity ≥ TWIN_THRESHOLD (calibrated on labelled pairs,
+  evals/datasets/catalogue-twins.csv; `python -m evals.catalogue_twins`).
+- Relevance: see LoadedCatalogue.search.
 - Eligibility: the three states of the curated cards (assistant.eligibility.Verdict) on what the
   catalogue states in a checkable form — perimeter, audiences, deadline; free-text conditions are
   always « à vérifier ».
@@ -28,6 +30,7 @@ import numpy as np
 
 from assistant.config import Settings
 from assistant.eligibility import Verdict
+from assistant.offer_names import OfferNames
 from assistant.schema import Offer
 from assistant.text import analyze, fold, match_terms
 from ingest.catalogue_index import CatalogueEntry, bm25_dir, bm25_ids_path, entries_path, index_path
@@ -38,6 +41,7 @@ from ingest.catalogue_index import CatalogueEntry, bm25_dir, bm25_ids_path, entr
 BM25_WEIGHT = 0.08
 BM25_CAP = 5.0
 RELEVANCE_FLOOR = 0.52
+BM25_FLOOR = 1.0
 TWIN_THRESHOLD = 0.45  # title similarity (Dice on content words) for a twin; see module docstring
 SHOWN = 4  # aids in « Autres aides recensées sur votre territoire »
 COLLECTIVITY_AUDIENCES = {"commune", "epci", "department", "region", "special"}
@@ -117,7 +121,8 @@ class LoadedCatalogue:
         relevance = cosine + BM25_WEIGHT × min(BM25 score, BM25_CAP): the cosine is the higher one of
         the query with the aid's name and with its name + gist (ingest.catalogue_index), BM25 reads
         the aid's whole text. Candidates: the `depth` nearest by each, inside the perimeter; kept at
-        RELEVANCE_FLOOR or above (a vector alone finds « pôles gare » for « piste cyclable »)."""
+        RELEVANCE_FLOOR or above with a BM25 score of BM25_FLOOR or more (the question's words must be
+        in the aid's text: a vector alone finds « locaux d'archives » for « maison de santé »)."""
         rows = [r for key in keys for r in self.rows_by_key.get(key, ())]
         if not rows:
             return []
@@ -137,8 +142,9 @@ class LoadedCatalogue:
             dense |= self._cosines(missing, query_vector)
         kept = []
         for aid_id, cosine in dense.items():
-            relevance = cosine + BM25_WEIGHT * min(float(scores[self.bm25_row[aid_id]]), BM25_CAP)
-            if relevance >= RELEVANCE_FLOOR:
+            lexical_score = float(scores[self.bm25_row[aid_id]])
+            relevance = cosine + BM25_WEIGHT * min(lexical_score, BM25_CAP)
+            if relevance >= RELEVANCE_FLOOR and lexical_score >= BM25_FLOOR:
                 kept.append((self.entries[aid_id], relevance))
         return sorted(kept, key=lambda pair: (-pair[1], pair[0].id))
 
@@ -209,8 +215,11 @@ def partners_of(financers: list[str]) -> set[str]:
     return {p for p, names in PARTNER_FINANCERS.items() if any(n in f for n in names for f in folded)}
 
 
-def twin_of(entry: CatalogueEntry, offers: dict[str, Offer]) -> Twin | None:
-    """The curated card describing the same offer as an aid, if any (link first, then title and financer)."""
+def twin_of(entry: CatalogueEntry, offers: dict[str, Offer], names: OfferNames,
+            threshold: float = TWIN_THRESHOLD) -> Twin | None:
+    """The curated card describing the same offer as an aid, if any: the same link; else, among the
+    cards of a partner that finances the aid, one the aid's name names (a title or alias, whole
+    words: assistant.offer_names) or the most similar title at `threshold` or above."""
     links = {normal_url(u) for u in (entry.origin_url, entry.application_url)} - {""}
     if links:
         for offer in offers.values():
@@ -218,12 +227,17 @@ def twin_of(entry: CatalogueEntry, offers: dict[str, Offer]) -> Twin | None:
             if links & card_links:
                 return Twin(offer, "même lien")
     partners = partners_of(entry.financers)
+    if not partners:
+        return None
+    named = sorted(i for i in names.find(fold(entry.name)).by_any_name if i in offers and offers[i].partner in partners)
+    if named:
+        return Twin(offers[named[0]], f"son nom cite « {offers[named[0]].title} » et même porteur")
     best: tuple[float, Offer] | None = None
     for offer in offers.values():
         if offer.partner not in partners:
             continue
         score = max(title_similarity(entry.name, name) for name in [offer.title, *offer.aliases])
-        if score >= TWIN_THRESHOLD and (best is None or score > best[0]):
+        if score >= threshold and (best is None or score > best[0]):
             best = (score, offer)
     if best is None:
         return None

@@ -275,7 +275,7 @@ class Assistant:
         if catalogue is not None and not follow_up:
             canonical = index.lexicon.canonical(query)
             vector = understood.query_vector or self.embeddings.embed_query(canonical)
-            findings = self.catalogue_stage.find(catalogue, canonical, vector, profile, self.offers)
+            findings = self.catalogue_stage.find(catalogue, canonical, vector, profile, index.offers, index.names)
             context.appendix = section(findings)
         kind = "answer" if referrals else "no_match"
         return TurnResult(conversation_id, 0, kind, None, referrals, excluded, profile, None, corrections, ranked,

@@ -1,9 +1,10 @@
 """Calibration of the twin threshold (assistant.catalogue.TWIN_THRESHOLD) on labelled pairs.
 
 evals/datasets/catalogue-twins.csv: for each of the 274 public aids (tests/data/aides-territoires) whose
-financer is a curated partner, the card of that partner with the most similar title and a label by
-hand — 1 when the aid and the card describe the same offer. Prints, for each threshold, the pairs
-taken as twins and precision / recall. Run: `python -m evals.catalogue_twins`.
+financer is a curated partner, a card of that partner (its twin when there is one, else the one with
+the most similar title) and a label by hand — 1 when the aid and the card describe the same offer.
+Prints, for each threshold, how many aids assistant.catalogue.twin_of hides and its precision / recall
+(a twin is right when it is the labelled card). Run: `python -m evals.catalogue_twins`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from assistant.catalogue import TWIN_THRESHOLD, partners_of, title_similarity
+from assistant.catalogue import TWIN_THRESHOLD, partners_of, title_similarity, twin_of
 from ingest.corpus import load_corpus
 from tests.fake_aides_territoires import public_aids
 
@@ -34,15 +35,25 @@ def best_pairs() -> list[tuple[str, str, str, float]]:
 
 
 def main() -> None:
+    from assistant.offer_names import OfferNames
+    from assistant.perimeter import PerimeterResolver
+    from assistant.territory import Territories
+    from ingest.aides_territoires import Aid
+    from ingest.catalogue_index import entry_of
+
+    offers = load_corpus(ROOT / "corpus").offers
+    names, resolver = OfferNames(offers.values()), PerimeterResolver(Territories.load(ROOT / "corpus"))
     labels = {row["aid_id"]: (row["offer_id"], row["same_offer"] == "1") for row in csv.DictReader(DATASET.open(encoding="utf-8"))}
-    pairs = [p for p in best_pairs() if p[0] in labels]
-    positives = sum(1 for aid_id, (_, same) in labels.items() if same)
-    print(f"{len(pairs)} paires étiquetées, {positives} jumelles ; seuil retenu {TWIN_THRESHOLD}")
-    for threshold in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6):
-        taken = [p for p in pairs if p[3] >= threshold]
-        right = sum(1 for aid_id, _, offer_id, _ in taken if labels[aid_id] == (offer_id, True))
+    entries = [entry_of(Aid.from_api(a), resolver) for a in public_aids() if str(a["id"]) in labels]
+    positives = sum(1 for _, same in labels.values() if same)
+    print(f"{len(entries)} aides étiquetées, {positives} jumelles d'une fiche ; seuil retenu {TWIN_THRESHOLD}")
+    for threshold in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 1.01):
+        twins = {e.id: twin_of(e, offers, names, threshold) for e in entries}
+        taken = {i: t.card.id for i, t in twins.items() if t is not None}
+        right = sum(1 for i, card in taken.items() if labels[i] == (card, True))
         precision = right / len(taken) if taken else 1.0
-        print(f"seuil {threshold:.2f} : {len(taken)} prises, précision {precision:.2f}, rappel {right / positives:.2f}")
+        label = "noms seuls" if threshold > 1 else f"seuil {threshold:.2f}"
+        print(f"{label} : {len(taken)} masquées, précision {precision:.2f}, rappel {right / positives:.2f}")
 
 
 if __name__ == "__main__":

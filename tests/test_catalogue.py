@@ -137,12 +137,17 @@ def test_an_aid_describing_a_curated_offer_is_its_twin_and_others_are_not(resolv
     by_name = {a["name"]: a for a in public_aids()}
     from ingest.aides_territoires import Aid
 
+    from assistant.offer_names import OfferNames
+
+    names = OfferNames(offers.values())
+
     def twin(name, **changes):
-        return twin_of(entry_of(Aid.from_api({**by_name[name], **changes}), resolver), offers)
+        return twin_of(entry_of(Aid.from_api({**by_name[name], **changes}), resolver), offers, names)
 
     urbanvitaliz = twin("Débloquer les projets de revitalisation des friches - UrbanVitaliz")
-    assert urbanvitaliz.card.id == "cerema-urbanvitaliz" and "titre semblable" in urbanvitaliz.reason
-    assert twin("Investir dans un réseau de chaleur renouvelable").card.id == "ademe-fonds-chaleur"
+    assert urbanvitaliz.card.id == "cerema-urbanvitaliz" and "son nom cite « UrbanVitaliz" in urbanvitaliz.reason
+    heat = twin("Investir dans un réseau de chaleur renouvelable")
+    assert heat.card.id == "ademe-fonds-chaleur" and "titre semblable" in heat.reason
     # Same words, another financer: not the same offer.
     assert twin("Investir dans un réseau de chaleur renouvelable", financers=["Conseil régional d'Occitanie"]) is None
     # Same link as a card's official page: a twin whatever the title.
@@ -198,7 +203,7 @@ def test_a_twin_is_hidden_behind_its_card_and_the_reason_kept(with_catalogue):
     result = ask(with_catalogue, "UrbanVitaliz : débloquer les projets de revitalisation des friches", "11069")
     hidden = {h["aid_id"]: h for h in result.catalogue.hidden}
     twin = next(h for h in hidden.values() if h["offer_id"] == "cerema-urbanvitaliz")
-    assert "titre semblable" in twin["reason"]
+    assert "UrbanVitaliz" in twin["reason"] and "même porteur" in twin["reason"]
     assert all(h.entry.id not in hidden for h in result.catalogue.hits)
     assert "UrbanVitaliz" not in "\n".join(catalogue_lines(result.answer.text))
 
@@ -223,4 +228,4 @@ def test_the_api_and_the_console_say_which_aid_was_hidden_behind_which_card(with
 
     detail = conversation_detail(with_catalogue.db, body["conversation_id"])
     stored = detail["messages"][0]["catalogue"]
-    assert stored["hidden"] == body["catalogue"]["hidden"] and "titre semblable" in stored["hidden"][0]["reason"]
+    assert stored["hidden"] == body["catalogue"]["hidden"] and "même porteur" in stored["hidden"][0]["reason"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from assistant.catalogue import (
     AID_TYPE_LABELS, SHOWN, CatalogueHit, LoadedCatalogue, offered_to_collectivities, twin_of, verdict,
 )
+from assistant.offer_names import OfferNames
 from assistant.perimeter import NATIONAL, PerimeterResolver
 from assistant.profile import Profile
 from assistant.schema import Offer
@@ -43,7 +44,7 @@ class CatalogueStage:
     today: dt.date | None = None  # fixed by tests; else the day of the turn
 
     def find(self, catalogue: LoadedCatalogue, query: str, query_vector: list[float], profile: Profile,
-             offers: dict[str, Offer]) -> CatalogueFindings:
+             offers: dict[str, Offer], names: OfferNames) -> CatalogueFindings:
         """The aids to show this asker for this query vector, and those hidden behind a curated card."""
         known = bool(profile.insee or profile.epci_siren or profile.departement_code or profile.region_code)
         keys = (self.resolver.keys_for(profile.insee, profile.epci_siren, profile.departement_code, profile.region_code)
@@ -53,7 +54,7 @@ class CatalogueStage:
         for entry, similarity in catalogue.search(query, query_vector, keys):
             if not offered_to_collectivities(entry):
                 continue
-            twin = twin_of(entry, offers)
+            twin = twin_of(entry, offers, names)
             if twin is not None:
                 hidden.append({"aid_id": entry.id, "title": entry.name, "offer_id": twin.card.id,
                                "offer_title": twin.card.title, "reason": twin.reason})
