@@ -29,16 +29,16 @@ from pathlib import Path
 
 from assistant.retrieval import OfferHit
 from assistant.schema import Signpost, ThemeVocabulary
-from assistant.text import fold
+from assistant.text import char_wb_grams, fold
 
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "everyday.json"
 
 
 def char_analyzer(ngram_range: tuple[int, int]):
-    """The n-gram analyzer shared by training and run time: scikit-learn's `char_wb` on folded text."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    return TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(ngram_range), preprocessor=fold).build_analyzer()
+    """The n-gram analyzer shared by training and run time: scikit-learn's `char_wb` on folded text
+    (assistant.text.char_wb_grams, the same grams without importing scikit-learn). str -> list[str]."""
+    low_high = tuple(ngram_range)
+    return lambda text: char_wb_grams(fold(text), low_high)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
+from assistant.bm25 import Bm25Index
 from assistant.config import Settings
 from assistant.offer_names import OfferNames
 from assistant.schema import Offer
@@ -85,8 +86,6 @@ class LoadedIndex:
     """
 
     def __init__(self, settings: Settings, manifest: dict):
-        import bm25s
-
         self.manifest = manifest
         self.collection_name = manifest["collection"]
         self.generation = manifest["generation"]
@@ -105,7 +104,7 @@ class LoadedIndex:
         self.passage_ids: list[str] = order["ids"]
         self.passage_offer: list[str] = order["offers"]
         self.offer_of: dict[str, str] = dict(zip(self.passage_ids, self.passage_offer))
-        self.bm25 = bm25s.BM25.load(str(bm25_path(settings, self.generation)), mmap=True)
+        self.bm25 = Bm25Index(bm25_path(settings, self.generation))
 
     def memo(self, name: str, build):
         """A structure derived from this generation (premise table…), built once on first use."""

@@ -6,14 +6,15 @@ that "eclairage" typed without accents meets "éclairage" in a card.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
+from pathlib import Path
 
 import Stemmer
-from bm25s.stopwords import STOPWORDS_FRENCH
 
 TOKEN = re.compile(r"[0-9a-zà-öø-ÿœæ]+", re.IGNORECASE)
 # Question words that carry no topic; kept short so that topical verbs ("rénover") survive.
@@ -23,7 +24,20 @@ EXTRA_STOPWORDS = {
     "cet", "donc", "aussi", "tout", "tous", "toute", "toutes", "plus", "très", "bien", "est-ce", "si",
     "d'un", "d'une", "qu'est", "ya", "svp", "merci", "bonjour", "avoir", "être", "il", "existe",
 }
-STOPWORDS = {w.lower() for w in STOPWORDS_FRENCH} | EXTRA_STOPWORDS
+
+
+def _bm25s_french_stopwords() -> tuple[str, ...]:
+    """bm25s's French stop words (bm25s/stopwords.py, a module without imports), read from its file:
+    `import bm25s.stopwords` would run the package's __init__, which imports numba and SciPy, start-up
+    time the server does not need (it scores BM25 itself: assistant/bm25.py)."""
+    package = importlib.util.find_spec("bm25s")  # locates the package without importing it
+    spec = importlib.util.spec_from_file_location("_bm25s_stopwords", Path(package.origin).with_name("stopwords.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.STOPWORDS_FRENCH
+
+
+STOPWORDS = {w.lower() for w in _bm25s_french_stopwords()} | EXTRA_STOPWORDS
 _stemmer = Stemmer.Stemmer("french")
 
 
@@ -55,6 +69,27 @@ def match_terms(text: str) -> list[str]:
     with or without its accents gives the same term (« mobilité » and « mobilite » -> « mobilit »).
     Both sides of a comparison must use it; BM25 keeps `analyze`, its index is built with it."""
     return [stem(w) for w in words(fold(text)) if w not in FOLDED_STOPWORDS and len(w) > 1]
+
+
+_RUNS_OF_SPACES = re.compile(r"\s\s+")
+
+
+def char_wb_grams(text: str, ngram_range: tuple[int, int]) -> list[str]:
+    """Character n-grams inside word boundaries, each word padded with one space: exactly
+    scikit-learn's `char_wb` analyzer (same grams, same order, a word shorter than n counted once),
+    without importing scikit-learn at run time (tests/test_text_and_chunking.py compares them).
+    Example: ("pont", (2, 3)) -> [" p", "po", "on", "nt", "t ", " po", "pon", "ont", "nt "]."""
+    low, high = ngram_range
+    grams: list[str] = []
+    for word in _RUNS_OF_SPACES.sub(" ", text).split():
+        padded = f" {word} "
+        length = len(padded)
+        for n in range(low, high + 1):
+            if length <= n:  # the whole padded word, once
+                grams.append(padded)
+                break
+            grams.extend(padded[i : i + n] for i in range(length - n + 1))
+    return grams
 
 
 LETTERS = re.compile(r"[^\W\d_]+")

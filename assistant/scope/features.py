@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import re
 
+import mmh3
 import numpy as np
-from scipy import sparse
-from sklearn.feature_extraction.text import HashingVectorizer
 
-from assistant.text import fold
+from assistant.text import char_wb_grams, fold
 
 N_FEATURES = 2**15  # hashed n-gram buckets
 NAMED_WEIGHT = 1.0  # the « names an offer of the corpus » feature
@@ -27,21 +26,40 @@ def folded(text: str) -> str:
     return _SPACES.sub(" ", fold(text).replace("’", "'")).strip()
 
 
-_HASHER = HashingVectorizer(
-    analyzer="char_wb",
-    ngram_range=NGRAMS,
-    n_features=N_FEATURES,
-    alternate_sign=False,
-    norm="l2",
-    lowercase=False,
-    preprocessor=folded,
-    dtype=np.float32,
-)
+def gram_counts(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """(bucket indices sorted, float32 values L2-normalised) of the folded text's hashed character
+    n-grams: scikit-learn's HashingVectorizer(analyzer="char_wb", ngram_range=NGRAMS,
+    n_features=N_FEATURES, alternate_sign=False, norm="l2", preprocessor=folded) computed without
+    scikit-learn (MurmurHash3 of the UTF-8 gram, seed 0, |h| mod N_FEATURES; counts summed; norm in
+    float64), so the server neither imports it nor pays its per-call checks. Same values: tested."""
+    counts: dict[int, int] = {}
+    for gram in char_wb_grams(folded(text), NGRAMS):
+        bucket = abs(mmh3.hash(gram, 0, signed=True)) % N_FEATURES
+        counts[bucket] = counts.get(bucket, 0) + 1
+    indices = np.fromiter(sorted(counts), dtype=np.int32, count=len(counts))
+    values = np.array([counts[i] for i in indices], dtype=np.float64)
+    norm = np.sqrt(np.sum(values * values))
+    return indices, (values / norm if norm else values).astype(np.float32)
 
 
-def char_grams(texts: list[str]) -> sparse.csr_matrix:
-    """(len(texts), N_FEATURES) sparse, each row L2-normalised; stateless (hashing)."""
-    return _HASHER.transform(texts)
+def gram_row(text: str) -> np.ndarray:
+    """(1, N_FEATURES) float32, dense: one message's n-gram vector, as the model reads it at run time."""
+    row = np.zeros((1, N_FEATURES), dtype=np.float32)
+    indices, values = gram_counts(text)
+    row[0, indices] = values
+    return row
+
+
+def char_grams(texts: list[str]):
+    """(len(texts), N_FEATURES) scipy.sparse CSR, each row L2-normalised; stateless (hashing).
+    For training (scipy is imported here, not by the server)."""
+    from scipy import sparse
+
+    rows = [gram_counts(text) for text in texts]
+    indptr = np.cumsum([0, *(len(indices) for indices, _ in rows)])
+    indices = np.concatenate([i for i, _ in rows]) if rows else np.zeros(0, dtype=np.int32)
+    values = np.concatenate([v for _, v in rows]) if rows else np.zeros(0, dtype=np.float32)
+    return sparse.csr_matrix((values, indices, indptr), shape=(len(texts), N_FEATURES), dtype=np.float32)
 
 
 def dense_part(vectors: np.ndarray | None, named: np.ndarray, embedding_weight: float) -> np.ndarray:
@@ -53,6 +71,8 @@ def dense_part(vectors: np.ndarray | None, named: np.ndarray, embedding_weight: 
     return np.hstack([np.asarray(vectors, dtype=np.float32).reshape(len(column), -1) * embedding_weight, column])
 
 
-def combine(grams: sparse.csr_matrix, dense: np.ndarray) -> sparse.csr_matrix:
-    """[dense part | n-grams], the rows the linear heads read."""
+def combine(grams, dense: np.ndarray):
+    """[dense part | n-grams] (scipy.sparse CSR), the rows the linear heads read (training)."""
+    from scipy import sparse
+
     return sparse.hstack([sparse.csr_matrix(dense), grams], format="csr")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.scope.doors import DOORS
-from assistant.scope.features import N_FEATURES, char_grams, dense_part
+from assistant.scope.features import N_FEATURES, dense_part, gram_row
 
 HERE = Path(__file__).resolve().parent
 MODEL_JSON = HERE / "model.json"
@@ -55,7 +55,8 @@ class _Head:
         self.bias = arrays[f"{name}_bias"].astype(np.float32)
 
     def probabilities(self, grams, dense: np.ndarray) -> np.ndarray:
-        """Softmax over the head's classes for one row: `dense` is (1, dense columns), `grams` (1, N_FEATURES)."""
+        """Softmax over the head's classes for one row: `dense` is (1, dense columns), `grams` (1, N_FEATURES)
+        (dense at run time, features.gram_row; sparse in training)."""
         scores = grams[:, self.index] @ self.grams.T + self.bias + dense @ self.dense.astype(np.float32).T
         scores = np.asarray(scores).ravel()
         scores = np.exp(scores - scores.max())
@@ -89,7 +90,7 @@ class ScopeModel:
         """Scope of one message. `vector`: the query embedding from the embeddings the model was
         trained on (see `uses`), or None for the n-gram head; `named`: the text names an offer of the
         corpus; `threshold` overrides the calibrated one."""
-        grams = char_grams([text])
+        grams = gram_row(text)
         head = "scope" if vector is not None else "scope_grams"
         dense = dense_part(None if vector is None else np.asarray(vector, dtype=np.float32).reshape(1, -1), np.array([float(named)]), self.embedding_weight)
         probs = self.heads[head].probabilities(grams, dense)

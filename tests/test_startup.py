@@ -1,0 +1,104 @@
+"""Start-up and per-turn fast paths: what the server imports, and the hand-written n-gram features
+that replace scikit-learn at run time (they must give exactly what the models were trained on)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.text import char_wb_grams
+
+DATASETS = Path(__file__).resolve().parent.parent / "evals" / "datasets"
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    """Real wording the models read: gold questions, private persons' and local governments'
+    questions, project titles (accents, capitals, apostrophes, digits, runs of spaces)."""
+    found = [turn for line in (DATASETS / "gold.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()
+             for turn in json.loads(line)["turns"]]
+    for name in ("questions-projets.csv", "hors-champ-particuliers.csv", "hors-champ-collectivites.csv", "portes.csv"):
+        with open(DATASETS / name, encoding="utf-8") as handle:
+            rows = list(csv.reader(handle, delimiter=";"))
+        found += [row[1] for row in rows[1:] if len(row) > 1]
+    found += ["", "  ", "a", "Œuvre  d'art\t\nÉGLISE classée  ", "x y", "ab abc abcd abcde abcdef"]
+    return found
+
+
+def test_char_wb_grams_are_scikit_learns(texts):
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    for ngram_range in ((2, 5), (1, 3), (3, 3)):
+        reference = HashingVectorizer(analyzer="char_wb", ngram_range=ngram_range, lowercase=False).build_analyzer()
+        assert [char_wb_grams(t, ngram_range) for t in texts] == [reference(t) for t in texts]
+
+
+def test_scope_gram_vectors_are_the_hashing_vectorizer_the_model_was_trained_with(texts):
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    from assistant.scope.features import N_FEATURES, NGRAMS, char_grams, folded, gram_row
+
+    reference = HashingVectorizer(analyzer="char_wb", ngram_range=NGRAMS, n_features=N_FEATURES, alternate_sign=False,
+                                  norm="l2", lowercase=False, preprocessor=folded, dtype=np.float32).transform(texts)
+    ours = char_grams(texts)
+    assert ours.shape == reference.shape and ours.dtype == reference.dtype
+    assert np.array_equal(ours.toarray(), reference.toarray())
+    assert np.array_equal(gram_row(texts[0]), reference[0].toarray())
+
+
+def test_everyday_analyzer_is_the_one_its_weights_were_fitted_with(texts):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from assistant.everyday import EverydayModel, char_analyzer
+    from assistant.text import fold
+
+    model = EverydayModel.load()
+    reference = TfidfVectorizer(analyzer="char_wb", ngram_range=model.ngram_range, preprocessor=fold).build_analyzer()
+    ours = char_analyzer(model.ngram_range)
+    assert [ours(t) for t in texts] == [reference(t) for t in texts]
+
+
+def test_the_server_does_not_import_what_it_does_not_use():
+    """Building the app (the assistant, its models, the routes) imports neither scikit-learn and
+    SciPy (training only), LangChain's Chroma wrapper (the naive baseline), nor numba."""
+    probe = (
+        "import sys\nimport api.app\nimport assistant.service\nimport ingest.indexer\n"
+        "print(sorted(m for m in ('sklearn', 'scipy', 'langchain_chroma', 'numba') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True)
+    assert loaded.stdout.strip() == "[]"
+
+
+def test_bm25_scores_are_bm25s_scores(tmp_path, texts):
+    """The server's BM25 reader gives bm25s's own scores, bit for bit, on an index bm25s wrote."""
+    import bm25s
+
+    from assistant.bm25 import Bm25Index
+    from assistant.text import analyze
+
+    assert len(texts) > 600
+    corpus = [analyze(t) or ["∅"] for t in texts[:400]]
+    model = bm25s.BM25()
+    model.index(corpus, show_progress=False)
+    model.save(str(tmp_path / "index.bm25"), show_progress=False)
+    reference = bm25s.BM25.load(str(tmp_path / "index.bm25"), mmap=True)
+    ours = Bm25Index(tmp_path / "index.bm25")
+    assert ours.vocab_dict == reference.vocab_dict
+    for query in texts[400:600]:
+        tokens = [t for t in analyze(query) if t in ours.vocab_dict]
+        if tokens:
+            assert np.array_equal(ours.get_scores(tokens), reference.get_scores(tokens)), query
+
+
+def test_stop_words_are_bm25s_french_list():
+    from bm25s.stopwords import STOPWORDS_FRENCH
+
+    from assistant.text import EXTRA_STOPWORDS, STOPWORDS
+
+    assert STOPWORDS == {w.lower() for w in STOPWORDS_FRENCH} | EXTRA_STOPWORDS
