@@ -102,3 +102,14 @@ def test_stop_words_are_bm25s_french_list():
     from assistant.text import EXTRA_STOPWORDS, STOPWORDS
 
     assert STOPWORDS == {w.lower() for w in STOPWORDS_FRENCH} | EXTRA_STOPWORDS
+
+
+def test_contact_files_read_by_the_c_loader_are_what_the_pure_python_loader_reads():
+    import yaml
+
+    from assistant.contacts import _read_yaml
+
+    paths = sorted((Path(__file__).resolve().parent.parent / "corpus" / "contacts").rglob("*.yaml"))
+    assert paths
+    for path in paths:
+        assert _read_yaml(path) == yaml.safe_load(path.read_text(encoding="utf-8")), path
