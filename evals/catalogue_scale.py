@@ -23,6 +23,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--aids", type=int, default=10_000)
     parser.add_argument("--embedder", choices=["use", "hash"], default="hash")
+    parser.add_argument("--data-dir", type=Path, help="keep the data directory here (default: a temporary one)")
     args = parser.parse_args()
 
     from assistant.config import Settings
@@ -42,7 +43,7 @@ def main() -> None:
         embeddings = HashEmbeddings()
     resolver = PerimeterResolver(Territories.load(ROOT / "corpus"))
     with tempfile.TemporaryDirectory(prefix="aiguillage-catalogue-") as tmp, FakeAidesTerritoires(generated_aids(args.aids)) as fake:
-        settings = Settings(data_dir=Path(tmp), corpus_dir=ROOT / "corpus", _env_file=None)
+        settings = Settings(data_dir=args.data_dir or Path(tmp), corpus_dir=ROOT / "corpus", _env_file=None)
         tracemalloc.start()
         started = time.perf_counter()
         report = sync(AidesTerritoiresClient(fake.url, TOKEN), settings.data_dir)
@@ -55,13 +56,19 @@ def main() -> None:
         started = time.perf_counter()
         again = index_catalogue(settings, embeddings, resolver, progress=False)
         again_s = time.perf_counter() - started
+        fake.aids[0] = {**fake.aids[0], "description": "Description modifiée pour le banc d'essai."}
+        sync(AidesTerritoiresClient(fake.url, TOKEN), settings.data_dir, progress=False)
+        started = time.perf_counter()
+        one = index_catalogue(settings, embeddings, resolver, progress=False)
+        one_s = time.perf_counter() - started
         tracemalloc.stop()
         snapshot_mb = sum(p.stat().st_size for p in (settings.data_dir / "catalogue").rglob("*") if p.is_file()) / 2**20
     print(report.summary())
     print(indexed.summary())
     print(f"synchronisation : {sync_s:.1f} s, pic mémoire Python {sync_peak / 2**20:.1f} Mo (fichiers du catalogue : {snapshot_mb:.1f} Mo)")
     print(f"indexation ({args.embedder}) : {index_s:.1f} s, pic mémoire Python {index_peak / 2**20:.1f} Mo ; "
-          f"réindexation sans changement : {again_s:.1f} s ({again.embedded} encodée(s))")
+          f"réindexation sans changement : {again_s:.1f} s ({again.embedded} encodée(s)) ; "
+          f"une aide modifiée : {one_s:.1f} s ({one.embedded} encodée(s))")
 
 
 if __name__ == "__main__":

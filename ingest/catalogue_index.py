@@ -7,7 +7,8 @@ description (``…/d``) — with metadata {"aid_id", "perimeter"} where perimete
 assistant.perimeter (``dep:56``…, ``none`` when unresolved). Beside the snapshot, ``index.json``
 records what the collection holds ({"collection", "config_signature", "synced_at", "hashes": {aid id:
 hash}, "built_at"}), ``entries.jsonl`` the fields an answer shows (CatalogueEntry, without the
-descriptions) and ``bm25/`` + ``bm25-ids.json`` a BM25 model of the aids' texts (same order).
+descriptions) and ``bm25/`` + ``bm25-ids.json`` a BM25 model of the aids' texts (same order), whose
+tokens are cached per aid version (``bm25-tokens.pkl``): only new or changed aids are analysed again.
 
 Incremental: only aids whose hash is new or changed since the last indexing are embedded, removed
 aids (and the old versions of changed ones) are deleted. It reads the *complete* snapshot written by
@@ -22,10 +23,11 @@ import datetime as dt
 import hashlib
 import json
 import os
+import pickle
 import re
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from langchain_core.embeddings import Embeddings
@@ -130,6 +132,31 @@ def entry_of(aid: Aid, resolver: PerimeterResolver) -> CatalogueEntry:
     )
 
 
+def tokens_path(data_dir: Path) -> Path:
+    """Pickle {aid id: (content hash, BM25 tokens)}: our own cache, written and read only here."""
+    return catalogue_dir(data_dir) / "bm25-tokens.pkl"
+
+
+def _read_tokens(data_dir: Path) -> dict[str, tuple[str, list[str]]]:
+    try:
+        return pickle.loads(tokens_path(data_dir).read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError):
+        return {}
+
+
+def _read_entries(data_dir: Path) -> Iterator[dict]:
+    with entries_path(data_dir).open(encoding="utf-8") as lines:
+        for line in lines:
+            yield json.loads(line)
+
+
+def _write_record(data_dir: Path, record: dict) -> None:
+    """index.json, replaced atomically: a server reloads the catalogue when it changes."""
+    tmp = index_path(data_dir).with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, index_path(data_dir))
+
+
 def _write_bm25(data_dir: Path, ids: list[str], tokens: list[list[str]]) -> None:
     """The BM25 model of the aids' texts and its document order, replaced whole (a few seconds at 10,000 aids)."""
     import shutil
@@ -173,6 +200,11 @@ def index_catalogue(
     except Exception:  # first indexing, or collection lost: everything is embedded again
         collection, old = create_collection(client, name), {}
     hashes: dict[str, str] = snapshot["hashes"]
+    if old == hashes and entries_path(data_dir).exists() and bm25_ids_path(data_dir).exists():
+        # Nothing changed since the last indexing: only the date of the snapshot is new.
+        _write_record(data_dir, {**previous, "synced_at": snapshot["synced_at"]})
+        unresolved = sum(1 for e in _read_entries(data_dir) if e["perimeter_key"] is None)
+        return CatalogueIndexReport(name, len(hashes), 0, 0, unresolved, time.perf_counter() - started)
     stale = [s for i, h in old.items() if hashes.get(i) != h for s in stored_ids(i, h)]  # removed aids, old versions
     todo = sum(1 for i, h in hashes.items() if old.get(i) != h)
     bar = tqdm(total=todo, desc="Catalogue : encodage", unit="aide", disable=not progress)
@@ -192,16 +224,22 @@ def index_catalogue(
     unresolved = 0
     bm25_ids: list[str] = []
     bm25_tokens: list[list[str]] = []
+    cached = _read_tokens(data_dir)  # BM25 tokens of unchanged aids: not analysed again
+    fresh_tokens: dict[str, tuple[str, list[str]]] = {}
     tmp = entries_path(data_dir).with_suffix(".jsonl.tmp")
     try:
         with tmp.open("w", encoding="utf-8") as out:
             for aid in read_aids(data_dir):
                 entry = entry_of(aid, resolver)
                 unresolved += entry.perimeter_key is None
-                out.write(json.dumps(asdict(entry), ensure_ascii=False) + "\n")
-                bm25_ids.append(aid.id)
-                bm25_tokens.append(analyze(f"{aid.name} {' '.join(aid.financers)} {plain(aid.description)[:BM25_CHARS]}") or ["∅"])
+                out.write(json.dumps(vars(entry), ensure_ascii=False) + "\n")  # flat: no asdict deep copy
                 digest = hashes.get(aid.id)
+                known = cached.get(aid.id)
+                tokens = known[1] if known and known[0] == digest else (
+                    analyze(f"{aid.name} {' '.join(aid.financers)} {plain(aid.description)[:BM25_CHARS]}") or ["∅"])
+                bm25_ids.append(aid.id)
+                bm25_tokens.append(tokens)
+                fresh_tokens[aid.id] = (digest, tokens)
                 if digest is not None and old.get(aid.id) != digest:
                     metadata = {"aid_id": aid.id, "perimeter": entry.perimeter_key or "none"}
                     texts = aid_texts(aid)
@@ -217,13 +255,13 @@ def index_catalogue(
         bar.close()
     delete_ids(collection, stale, size)
     _write_bm25(data_dir, bm25_ids, bm25_tokens)
+    tokens_tmp = tokens_path(data_dir).with_suffix(".pkl.tmp")
+    tokens_tmp.write_bytes(pickle.dumps(fresh_tokens, protocol=pickle.HIGHEST_PROTOCOL))
+    os.replace(tokens_tmp, tokens_path(data_dir))
     os.replace(tmp, entries_path(data_dir))
-    record = {
+    _write_record(data_dir, {
         "collection": name, "config_signature": embeddings_signature(embeddings), "synced_at": snapshot["synced_at"],
         "hashes": hashes, "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
-    index_tmp = index_path(data_dir).with_suffix(".json.tmp")
-    index_tmp.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
-    os.replace(index_tmp, index_path(data_dir))
+    })
     removed = sum(1 for i in old if i not in hashes)
     return CatalogueIndexReport(name, len(hashes), todo, removed, unresolved, time.perf_counter() - started)
