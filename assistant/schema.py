@@ -224,9 +224,15 @@ class Period(Strict):
 class OutdatedPremise(Strict):
     premise: str = Field(description="What users may still believe, in French.")
     correction: str
-    keywords: list[str] = Field(min_length=1, description="Words that reveal the premise in a question.")
+    subject: list[str] = Field(
+        min_length=1, description="Phrases naming what the premise is about (« AVELO 3 », « ZRR »); one must be said."
+    )
+    claims: list[str] = Field(
+        default_factory=list,
+        description="Phrases that say the outdated belief (« candidater », « gelée »); none: naming the subject says it.",
+    )
 
-    @field_validator("keywords", mode="before")
+    @field_validator("subject", "claims", mode="before")
     @classmethod
     def _years_as_words(cls, value: object) -> object:
         return [str(v) if isinstance(v, int) else v for v in value] if isinstance(value, list) else value

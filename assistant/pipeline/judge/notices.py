@@ -3,73 +3,102 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
+from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
 from assistant.schema import Offer, OutdatedPremise
-from assistant.text import fold, literal, match_terms
+from assistant.offer_names import name_keys
+from assistant.text import fold, literal, stem, words
 
 QUOTED = re.compile(r"[«“\"]\s*([^«»“”\"]{3,80}?)\s*[»”\"]")
 
 
-# A word in the names of more than this share of the offers (« fonds », « programme », « aide »)
-# names no offer in particular.
-COMMON_IN_NAMES = 0.1
-# A word in more than this share of the cards (« commune », « projet ») claims nothing on its own.
-EVERYWHERE_IN_CARDS = 0.5
-ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,}\b")
+# Function words skipped when phrases are compared: « transfert de l'eau » is « transfert eau ».
+GLUE = frozenset(
+    "le la les l de des du d un une au aux a en et y il elle on nous vous ils elles t ce cet cette "
+    "son sa ses notre nos votre vos leur leurs mon ma mes".split()
+)
+# Share of a claim phrase that must be said, as one run of its words in order. Chosen on
+# tests/data/premises.yaml and reported on tests/data/premises-heldout.yaml by
+# `python -m evals.notices` (the figures are in its docstring).
+CLAIM_COVERAGE = 1.0
+
+
+def phrase_terms(text: str) -> tuple[str, ...]:
+    """A text as the sequence of its stemmed, accent-folded words, function words (GLUE) left out."""
+    return tuple(stem(w) for w in words(fold(text)) if w not in GLUE)
+
+
+def _runs(seq: tuple[str, ...], phrase: tuple[str, ...]) -> list[int]:
+    """Start positions where `phrase` occurs as a run of `seq`."""
+    n = len(phrase)
+    return [i for i in range(len(seq) - n + 1) if seq[i:i + n] == phrase] if n else []
+
+
+def coverage(seq: tuple[str, ...], phrase: tuple[str, ...]) -> float:
+    """Share of `phrase` found in `seq` as its longest run of consecutive words (0 to 1)."""
+    for n in range(len(phrase), 0, -1):
+        if any(_runs(seq, phrase[i:i + n]) for i in range(len(phrase) - n + 1)):
+            return n / len(phrase)
+    return 0.0
+
+
+@dataclass(frozen=True)
+class _Premise:
+    offer: Offer
+    premise: OutdatedPremise
+    subjects: tuple[tuple[str, ...], ...]
+    claims: tuple[tuple[str, ...], ...]
+    longer: tuple[tuple[str, ...], ...]  # other offers' names holding a subject (« Programme national Ponts – Travaux »)
 
 
 class PremiseIndex:
-    """Each offer's outdated premises with their keywords' terms and the offer's names, and the
-    names of active offers."""
+    """Each offer's outdated premises, as the phrases that name their subject and say their claim."""
 
-    def __init__(self, offers: dict[str, Offer]):
-        self.active_names = {fold(n) for o in offers.values() if o.status == "active" for n in [o.title, *o.aliases]}
-        in_names = Counter(t for o in offers.values() for t in set(match_terms(" ".join([o.title, *o.aliases]))))
-        common = {t for t, n in in_names.items() if n > COMMON_IN_NAMES * len(offers)}
-        in_cards = Counter(t for o in offers.values() for t in set(match_terms(" ".join([o.title, o.summary, o.description]))))
-        self.everywhere = {t for t, n in in_cards.items() if n > EVERYWHERE_IN_CARDS * len(offers)}
-        self.premises = [
-            (o, p, [(k, set(match_terms(k))) for k in p.keywords], _names(o, common))
-            for o in offers.values()
-            for p in o.outdated_premises
-        ]
+    def __init__(self, offers: dict[str, Offer], claim_coverage: float = CLAIM_COVERAGE):
+        self.claim_coverage = claim_coverage
+        names = {o.id: {phrase_terms(k) for n in [o.title, *o.aliases] for k in name_keys(n)} for o in offers.values()}
+        self.premises = []
+        for o in offers.values():
+            for p in o.outdated_premises:
+                subjects = tuple(t for t in map(phrase_terms, p.subject) if t)
+                longer = tuple(
+                    name for other, terms in names.items() if other != o.id for name in terms
+                    if name not in subjects and any(len(name) > len(s) and _runs(name, s) for s in subjects)
+                )
+                claims = tuple(t for t in map(phrase_terms, p.claims) if t)
+                self.premises.append(_Premise(o, p, subjects, claims, longer))
 
     def outdated_premises(self, message: str) -> list[tuple[Offer, OutdatedPremise]]:
-        """Premises the corpus marks as outdated that the message asserts, spotted by their keywords.
+        """The outdated premise the message asserts, if any: [(offer, premise)] or [].
 
-        What the premise is about must be said: one of its keywords holding a word of the offer's
-        names or an acronym (« NPNRU », « MaPrimeRénov' gelée »), or the offer's own name in the
-        message; keywords any question may hold (« date limite », « 2026 ») are never enough. Then
-        the claim: two keywords, a keyword of several words holding the subject, or one of several
-        words plus another keyword word (three words in all); an acronym keyword that names no
-        active offer (ZRR, SARE…) is enough on its own. Calibrated on tests/data/premises.yaml.
+        A premise is asserted when the message names its subject (one of `subject`, as a run of words
+        in order, not inside a longer name of another offer: « Programme national Ponts Travaux » does
+        not name the census programme) and says its claim: CLAIM_COVERAGE of one of `claims`, as a run
+        of words in order (« fin des OPAH », not « OPAH-RU … fin 2026 »); a premise without claims is
+        asserted by its subject alone (a name that no longer exists: ZRR, SARE, « Habiter facile »).
+        Several cards may record the same belief (the water transfer): the best match is corrected
+        once. The threshold is calibrated by `python -m evals.notices`.
         """
-        stems = set(match_terms(message))
+        seq = phrase_terms(message)
         found = []
-        for offer, premise, keywords, names in self.premises:
-            anchored = [(k, ks) for k, ks in keywords if ks and ks <= stems]
-            subjects = [(k, ks) for k, ks in anchored if ks & set().union(*names) or ACRONYM.search(k)]
-            if not anchored or not (subjects or any(name <= stems for name in names)):
-                continue
-            matched = stems & set().union(*(ks for _, ks in keywords))
-            # A keyword of several words that holds the subject says the claim (« MaPrimeRénov' gelée »),
-            # unless its other words are in most cards (« commune MaPrimeRénov' » says nothing yet).
-            phrase = any(len(ks) >= 2 and ks - set().union(*names) - self.everywhere for _, ks in subjects) or (
-                any(len(ks) >= 2 for _, ks in anchored) and len(matched) >= 3
+        for entry in self.premises:
+            hidden = {i for name in entry.longer for start in _runs(seq, name) for i in range(start, start + len(name))}
+            said = any(
+                not set(range(start, start + len(s))) <= hidden for s in entry.subjects for start in _runs(seq, s)
             )
-            lone_acronym = any(k.isupper() and len(k) <= 6 and fold(k) not in self.active_names for k, _ in anchored)
-            if len(anchored) >= 2 or phrase or lone_acronym:
-                found.append((len(anchored), len(matched), offer, premise))
-        # Several cards may record the same belief (the water transfer): correct it once.
-        return [(offer, premise) for *_, offer, premise in sorted(found, key=lambda f: (-f[0], -f[1]))[:1]]
-
-
-def _names(offer: Offer, common: set[str]) -> list[set[str]]:
-    """Each name of an offer (title, aliases) as its terms, without the words common to many names."""
-    return [terms for n in [offer.title, *offer.aliases] if (terms := set(match_terms(n)) - common)]
+            if not said:
+                continue
+            if not entry.claims:
+                found.append((1.0, 0, entry))
+                continue
+            best = max((coverage(seq, c), len(c)) for c in entry.claims)
+            if best[0] >= self.claim_coverage:
+                found.append((best[0], round(best[0] * best[1]), entry))
+        # The claim said at greater length wins (« plus d'OPAH » over « OPAH »).
+        found.sort(key=lambda f: (-f[1], -f[0]))
+        return [(entry.offer, entry.premise) for *_, entry in found[:1]]
 
 
 def unknown_programmes(message: str, offers: dict[str, Offer]) -> str | None:
