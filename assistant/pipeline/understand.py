@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from assistant.guardrails import GuardDecision, check_message, request_besides_invention, scope_decision
 from assistant.profile import Profile, apply_territory, extract_profile
 from assistant.schema import ThemeVocabulary
-from assistant.territory import Territories, normalize
+from assistant.territory import Commune, Territories, normalize
 from assistant.text import fold, words
 
 FOLLOW_UP_MAX_WORDS = 12
@@ -52,7 +52,9 @@ def understand(
     short follow-up (« c'est gratuit ? ») is read with the topic it continues.
     """
     decision = check_message(message)
-    said = extract_profile(message, themes, territories)
+    resolution = territories.resolve(message)  # once: every homonym it finds is kept for the known département
+    said = extract_profile(message, themes)
+    apply_territory(said, resolution)
     chosen = choice(message, state.get("pending"), themes, territories)
     query, focus = query_for(message, said, state)
     if chosen is not None:
@@ -70,21 +72,22 @@ def understand(
         rest = request_besides_invention(message)
         if rest and not scope.decide(rest, embed(rest) if embed is not None else None, named(rest)).refuses:
             decision = GuardDecision("invent", None, "invent:with-project")
-    said = within_known_departement(message, said, known, territories)
+    said = within_known_departement(said, resolution.candidates, known, territories)
     return Understanding(message, said, known.merged_with(said), decision, query, focus, vector)
 
 
-def within_known_departement(message: str, said: Profile, known: Profile, territories: Territories) -> Profile:
+def within_known_departement(said: Profile, candidates: list[Commune], known: Profile, territories: Territories) -> Profile:
     """Homonyms settled by the département already known (the widget's profile, an earlier turn).
 
-    Of the communes the message may mean (all of them, not only the six offered as buttons), only
-    those of the known département count: one left is taken without a question; none left means the
-    place named is not the asker's commune (a neighbour, a lieu-dit, a site's name), so nothing is
-    asked about it. Returns a new Profile.
+    candidates: every commune the message may mean, from the turn's one territory resolution
+    (Resolution.candidates: all of them, not only the six offered as buttons). Only those of the known
+    département count: one left is taken without a question; none left means the place named is not
+    the asker's commune (a neighbour, a lieu-dit, a site's name), so nothing is asked about it.
+    Returns a new Profile.
     """
     if not said.ambiguous_codes or not known.departement_code:
         return said
-    inside = [c for c in territories.resolve(message).candidates if c.departement == known.departement_code]
+    inside = [c for c in candidates if c.departement == known.departement_code]
     settled = said.model_copy(update={"ambiguous_places": [territories.label(c) for c in inside],
                                       "ambiguous_codes": [c.code for c in inside]})
     if len(inside) <= 1:
