@@ -22,11 +22,9 @@ def referral_out(referral: Referral) -> dict:
 
 
 def cited_offers(result: TurnResult) -> dict[str, tuple[str, str]]:
-    """Offer id -> (title, official url) for every offer the answer may cite (referrals, corrections)."""
-    cited = {r.offer.id: r.offer for r in result.referrals}
-    for offer, _ in result.corrections:
-        cited.setdefault(offer.id, offer)
-    return {offer_id: (o.title, o.url) for offer_id, o in cited.items()}
+    """Offer id -> (title, official url) for every offer the answer may cite: the referrals (a
+    correction cites its card only when the card is among them: assistant.answer.correction_blocks)."""
+    return {r.offer.id: (r.offer.title, r.offer.url) for r in result.referrals}
 
 
 def chat_response(result: TurnResult, fmt: str = "markdown") -> ChatResponse:

@@ -259,6 +259,19 @@ class StreamFormatter:
         return format_answer(text, self.offers, self.fmt)
 
 
+def correction_blocks(context: AnswerContext) -> list[str]:
+    """« Une précision importante » for each outdated premise, attached to its card: cited `[offer-id]`
+    (a link on the card's name) when that card is among the referrals the user sees; otherwise a
+    correction with its source, the card's official page, never a link on the name of an offer the
+    user does not see (a closed programme the question evoked)."""
+    shown = {r.offer.id for r in context.referrals}
+    return [
+        f"**Une précision importante** : {premise.correction} [{offer.id}]" if offer.id in shown
+        else f"**Une précision importante** : {premise.correction} (source : [page officielle]({offer.url}))"
+        for offer, premise in context.corrections
+    ]
+
+
 class GroundedGenerator:
     name = "grounded"
 
@@ -270,8 +283,7 @@ class GroundedGenerator:
         if asked:  # the asker named an offer that is not open to them: that is the answer to give first
             blocks.append("**Réponse à votre question** : " + " ; ".join(
                 f"« {r.offer.title} » ne vous est pas ouvert : {', '.join(r.verdict.failed)}" for r in asked) + ".")
-        for offer, premise in context.corrections:
-            blocks.append(f"**Une précision importante** : {premise.correction} [{offer.id}]")
+        blocks += correction_blocks(context)
         if not context.referrals and context.doors_named:
             return GeneratedAnswer("\n\n".join(blocks), self.name)  # the preface names the door
         if not context.referrals:

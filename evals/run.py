@@ -341,7 +341,7 @@ def _turn_record(result, seconds: float, messages: list[str], ctx: Context) -> d
     sources = set(referrals) | set(candidates) | set(corrections) | set(ineligible)
     cited = M.citations(answer)
     allowed: set[Decimal] = set()
-    for offer_id in set(cited) | set(ineligible):
+    for offer_id in set(cited) | set(ineligible) | set(corrections):  # a correction's figures come from its card
         allowed |= ctx.card_figures.get(offer_id, set())
     for message in messages:
         allowed |= M.numbers_in(message)
@@ -435,7 +435,9 @@ def judge_case(case: dict, ctx: Context) -> dict:
     folded_answer = last["answer"].lower()
     if "correction" in checks:
         premise_ids = set(expected["primary"]) | set(expected["acceptable"])
-        cited_premise = any(f"[{i}]" in last["answer"] for i in premise_ids & set(last["corrections"]))
+        # Attached to its card: cited when the card is shown, else given with the card's page as source.
+        cited_premise = any(f"[{i}]" in last["answer"] or f"]({ctx.offers[i].url})" in last["answer"]
+                            for i in premise_ids & set(last["corrections"]))
         outcome["correction"] = "précision importante" in folded_answer and cited_premise
         if not outcome["correction"]:
             fail("correction")

@@ -26,7 +26,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_openai import ChatOpenAI
 
-from assistant.answer import AnswerContext, GeneratedAnswer, GroundedGenerator, stream_answer
+from assistant.answer import AnswerContext, GeneratedAnswer, GroundedGenerator, correction_blocks, stream_answer
 from assistant.config import Settings
 from assistant.generators.prompt import SYSTEM_PROMPT, answer_messages, rewrite_messages
 from assistant.generators.validation import fallback_reason, validate
@@ -293,7 +293,7 @@ class LLMGenerator:
         """What the grounded answer would say first (injection notice, focus, outdated premises): the
         service wrote it, so it is shown as is, before the model's text."""
         blocks = [context.preface] if context.preface else []
-        blocks += [f"**Une précision importante** : {premise.correction} [{offer.id}]" for offer, premise in context.corrections]
+        blocks += correction_blocks(context)
         return "\n\n".join(blocks) + "\n\n" if blocks else ""
 
 

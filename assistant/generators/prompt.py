@@ -145,7 +145,7 @@ def answer_variables(context: AnswerContext) -> dict[str, str]:
         f"- {r.offer.title} — {PARTNER_LABELS[r.offer.partner]} : " + ", ".join(r.verdict.failed or ["non éligible"])
         for r in context.ineligible
     ]
-    corrections = [f"- [{offer.id}] {premise.correction}" for offer, premise in context.corrections]
+    corrections = [f"- {premise.correction}" for _, premise in context.corrections]  # shown above the answer
     return {
         "profile": profile_text(context.profile),
         "cards": "\n\n".join(card_text(r) for r in context.referrals) or "(aucune fiche ne correspond)",

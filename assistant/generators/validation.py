@@ -70,7 +70,6 @@ def validate(text: str, context: AnswerContext, system_prompt: str | None = None
             problems.append("prompt leak")
 
     referrals = {r.offer.id: r for r in context.referrals}
-    corrections = {offer.id: offer for offer, _ in context.corrections}
     excluded = {r.offer.id for r in context.ineligible} | {
         r.offer.id for r in context.referrals if r.verdict.status == "ineligible"
     }
@@ -78,15 +77,15 @@ def validate(text: str, context: AnswerContext, system_prompt: str | None = None
     for offer_id in cited:
         if offer_id in excluded:
             problems.append(f"ineligible offer {offer_id}")
-        elif offer_id not in referrals and offer_id not in corrections:
+        elif offer_id not in referrals:  # a correction's card not shown is no citation (answer.correction_blocks)
             problems.append(f"unknown citation {offer_id}")
-    known = [i for i in cited if i in referrals or i in corrections]
+    known = [i for i in cited if i in referrals]
     if context.referrals and not any(i in referrals for i in cited):
         problems.append("no citation")
 
     sources = FigureSet([], _profile_numbers(context))
     for offer_id in known:
-        for source in _referral_texts(referrals[offer_id]) if offer_id in referrals else offer_texts(corrections[offer_id]):
+        for source in _referral_texts(referrals[offer_id]):
             sources.add(source)
     for figure in extract(text):
         if not sources.supports(figure):
