@@ -23,6 +23,8 @@ GLUE = frozenset(
 # tests/data/premises.yaml and reported on tests/data/premises-heldout.yaml by
 # `python -m evals.notices` (the figures are in its docstring).
 CLAIM_COVERAGE = 1.0
+# Words that may come inside a subject said (« recensement gratuit des ponts » names the census).
+SUBJECT_GAP = 1
 
 
 def phrase_terms(text: str) -> tuple[str, ...]:
@@ -34,6 +36,21 @@ def _runs(seq: tuple[str, ...], phrase: tuple[str, ...]) -> list[int]:
     """Start positions where `phrase` occurs as a run of `seq`."""
     n = len(phrase)
     return [i for i in range(len(seq) - n + 1) if seq[i:i + n] == phrase] if n else []
+
+
+def _spans(seq: tuple[str, ...], phrase: tuple[str, ...], gap: int) -> list[tuple[int, int]]:
+    """(start, end) of each place where `phrase` is said in `seq`, its words in order with at most
+    `gap` other words between two of them."""
+    spans = []
+    for start in (i for i, term in enumerate(seq) if term == phrase[0]):
+        end = start
+        for term in phrase[1:]:
+            end = next((j for j in range(end + 1, min(end + 2 + gap, len(seq))) if seq[j] == term), -1)
+            if end < 0:
+                break
+        else:
+            spans.append((start, end + 1))
+    return spans
 
 
 def coverage(seq: tuple[str, ...], phrase: tuple[str, ...]) -> float:
@@ -73,8 +90,8 @@ class PremiseIndex:
     def outdated_premises(self, message: str) -> list[tuple[Offer, OutdatedPremise]]:
         """The outdated premise the message asserts, if any: [(offer, premise)] or [].
 
-        A premise is asserted when the message names its subject (one of `subject`, as a run of words
-        in order, not inside a longer name of another offer: « Programme national Ponts Travaux » does
+        A premise is asserted when the message names its subject (one of `subject`, its words in order,
+        SUBJECT_GAP other words at most between two of them, not inside a longer name of another offer: « Programme national Ponts Travaux » does
         not name the census programme) and says its claim: CLAIM_COVERAGE of one of `claims`, as a run
         of words in order (« fin des OPAH », not « OPAH-RU … fin 2026 »); a premise without claims is
         asserted by its subject alone (a name that no longer exists: ZRR, SARE, « Habiter facile »).
@@ -85,9 +102,7 @@ class PremiseIndex:
         found = []
         for entry in self.premises:
             hidden = {i for name in entry.longer for start in _runs(seq, name) for i in range(start, start + len(name))}
-            said = any(
-                not set(range(start, start + len(s))) <= hidden for s in entry.subjects for start in _runs(seq, s)
-            )
+            said = any(not set(range(*span)) <= hidden for s in entry.subjects for span in _spans(seq, s, SUBJECT_GAP))
             if not said:
                 continue
             if not entry.claims:
