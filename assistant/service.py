@@ -244,7 +244,11 @@ class Assistant:
         if follow_up and state.get("shown_offers"):
             recommended = shown_before(state["shown_offers"], ranked, verdicts, profile, self.handle.current())
 
-        clarification = None if corrections else clarify.clarify(text, profile, recommended, state, named)
+        if follow_up and understood.focus == "contact":
+            clarification = clarify.clarify_contact(
+                profile, recommended, state, lambda offer: contact_for(self.contacts, profile, offer) is None)
+        else:
+            clarification = None if corrections else clarify.clarify(text, profile, recommended, state, named)
         clarify.record(clarification, query, state)
         if clarification is not None:
             answer = GeneratedAnswer(clarification.question, "grounded")

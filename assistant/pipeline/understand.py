@@ -57,6 +57,9 @@ def understand(
     apply_territory(said, resolution)
     chosen = choice(message, state.get("pending"), themes, territories)
     query, focus = query_for(message, said, state)
+    pending = state.get("pending") or {}
+    if focus is None and pending.get("focus") and not said.themes:
+        focus = pending["focus"]  # the reply to a question asked within a follow-up answers that follow-up
     if chosen is not None:
         said = said.merged_with(chosen)  # the option picked wins over what the words alone suggest
         query = state.get("pending_query") or query  # the reply answers the question; it is not a topic

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from assistant.offer_names import Named
 from assistant.profile import Profile
 from assistant.retrieval import OfferHit
+from assistant.schema import Offer
 from assistant.text import fold, words
 
 MAX_CLARIFICATIONS_IN_ROW = 2
@@ -40,6 +42,7 @@ class Clarification:
     question: str
     options: list[tuple[str, str]]  # (button label, message sent when clicked)
     codes: list[str] = field(default_factory=list)  # "place": INSEE code of each option, same order
+    focus: str | None = None  # the follow-up it interrupts ("contact"): the reply is answered the same way
 
 
 def clarify(
@@ -58,9 +61,7 @@ def clarify(
     local_contact = recommended[0].offer.access.contact in LOCAL_CONTACTS
     place_matters = not profile.region_code or (local_contact and not profile.departement_code)
     if profile.ambiguous_places and not profile.insee and place_matters and "place" not in asked:
-        options = [(p, f"C'est {p}") for p in profile.ambiguous_places]
-        codes = profile.ambiguous_codes if len(profile.ambiguous_codes) == len(options) else []
-        return Clarification("place", "Plusieurs communes portent ce nom : laquelle est la vôtre ?", options, codes)
+        return _which_place(profile)
     folded = fold(message)
     if named.names(recommended[0].offer.id):
         recommended = recommended[:1]  # the asker named the offer: only its own rules matter
@@ -89,6 +90,38 @@ def clarify(
     return None
 
 
+def _which_place(profile: Profile, focus: str | None = None) -> Clarification:
+    options = [(p, f"C'est {p}") for p in profile.ambiguous_places]
+    codes = profile.ambiguous_codes if len(profile.ambiguous_codes) == len(options) else []
+    return Clarification("place", "Plusieurs communes portent ce nom : laquelle est la vôtre ?", options, codes, focus)
+
+
+def clarify_contact(
+    profile: Profile, shown: list[OfferHit], state: dict, door_unknown: Callable[[Offer], bool]
+) -> Clarification | None:
+    """For a follow-up asking whom to contact about the offers shown (« et qui je contacte ? »): only
+    the territory changes that answer (who is asking and their size do not), so the one question is
+    where, and only when an offer shown has a local door that the territory known so far does not
+    give (door_unknown(offer): no concrete contact for it yet, as assistant.contacts.ContactDirectory.for_offer
+    says). The reply is answered as the contact follow-up it interrupted (Clarification.focus).
+    """
+    if state.get("clarifications_in_row", 0) >= MAX_CLARIFICATIONS_IN_ROW or profile.insee:
+        return None
+    if not any(door_unknown(hit.offer) for hit in shown):
+        return None
+    asked = set(state.get("asked", []))
+    if profile.ambiguous_places and "place" not in asked:
+        return _which_place(profile, "contact")
+    if "territory" in asked:
+        return None
+    return Clarification(
+        "territory",
+        "Pour vous indiquer le bon interlocuteur : dans quelle commune (ou quel département) êtes-vous ?",
+        [],
+        focus="contact",
+    )
+
+
 def record(clarification: Clarification | None, query: str, state: dict) -> None:
     """Remember in the dialogue state what was asked (or that the turn answered).
 
@@ -104,6 +137,7 @@ def record(clarification: Clarification | None, query: str, state: dict) -> None
             "key": clarification.key,
             "options": [list(option) for option in clarification.options],
             "codes": list(clarification.codes),
+            "focus": clarification.focus,
         }
     else:
         state["clarifications_in_row"] = 0
