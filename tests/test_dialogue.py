@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from tests.conftest import LiveServer, free_port
@@ -138,7 +140,7 @@ def test_a_follow_up_on_cost_or_contact_is_about_the_offers_just_shown(assistant
     """Generated from the gold set: after each of 20 single questions answered with offers, « et qui
     je contacte ? » and « c'est gratuit ? », when answered (not met by a question about the asker),
     refer to the same offers, in the same order (the widget does not repeat their cards, live or
-    after a reload)."""
+    after a reload); asked where (the door depends on it), the persona's département is the reply."""
     from evals.run import load_gold
 
     cases = [c for c in load_gold("test") if c["kind"] == "single"][:30]
@@ -151,6 +153,9 @@ def test_a_follow_up_on_cost_or_contact_is_about_the_offers_just_shown(assistant
         shown = [r.offer.id for r in first.referrals]
         for follow in ("et qui je contacte ?", "c'est gratuit ?"):
             again = assistant.chat(follow, first.conversation_id, None)
+            where = re.search(r"\(([^)]+)\)", case["persona"])
+            if again.kind == "clarification" and again.clarification.key == "territory" and where:
+                again = assistant.chat(where.group(1), first.conversation_id, None)  # whom to contact depends on it
             if again.kind == "clarification":
                 continue
             answered += 1

@@ -24,6 +24,7 @@ from assistant.generators.figures import FigureSet, extract
 from assistant.generators.llm import LLMGenerator
 from assistant.generators.prompt import SYSTEM_PROMPT, answer_messages, rewrite_messages
 from assistant.generators.validation import cited_ids, offer_texts, validate
+from assistant.profile import Profile
 from assistant.store import Turn
 from tests.conftest import CORPUS, LiveServer, free_port
 from tests.fake_llm import INVENTED, REWRITTEN, create_fake_llm
@@ -57,7 +58,8 @@ def contexts(assistant) -> dict[str, AnswerContext]:
         for key, question in {"school": SCHOOL, "injection": INJECTION, "heat": HEAT, "lighting": LIGHTING}.items():
             assistant.chat(question)
             built[key] = capture.contexts[-1]
-        first = assistant.chat(SCHOOL)
+        # The widget knows the host's département: whom to contact is then answered, not asked.
+        first = assistant.chat(SCHOOL, profile=Profile(departement_code="15", region_code="84"))
         assistant.chat(FOLLOW_UP, first.conversation_id)
         built["follow_up"] = capture.contexts[-1]
     finally:
