@@ -207,7 +207,7 @@ class Assistant:
     def _prepare(self, message: str, conversation_id: str | None, profile: Profile | None) -> tuple[TurnResult, dict]:
         loaded = persist.load(self.db, conversation_id)
         known = loaded.known if profile is None else loaded.known.merged_with(profile)
-        result = self._turn(message, conversation_id or new_conversation_id(), known, loaded.state)
+        result = self._turn(message, conversation_id or new_conversation_id(), known, loaded.state, loaded.turns)
         result.message_id = loaded.turns + 1
         return result, loaded.state
 
@@ -215,7 +215,7 @@ class Assistant:
         result.seconds = time.perf_counter() - started
         persist.save(self.db, message, result, state)
 
-    def _turn(self, message: str, conversation_id: str, known: Profile, state: dict) -> TurnResult:
+    def _turn(self, message: str, conversation_id: str, known: Profile, state: dict, earlier_turns: int) -> TurnResult:
         text = normalise(message)
         index = self.handle.current()
         # The vector retrieval reads: the query in the cards' spelling (HybridRetriever.search).
@@ -225,7 +225,7 @@ class Assistant:
             state["clarifications_in_row"] = 0
             return TurnResult(conversation_id, 0, "refusal", scope.refusal(understood), [], [], understood.profile)
 
-        history = self.history(conversation_id)
+        history = self.history(conversation_id) if earlier_turns else []  # a new conversation has none
         rewrite = getattr(self.generator, "rewrite_follow_up", None)
         if rewrite is not None and history:
             # An LLM, when configured, turns a follow-up into a standalone search query (time-boxed).

@@ -35,7 +35,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import (
-    JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text, create_engine, delete, event, inspect, select,
+    JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text, create_engine, delete, event, insert, inspect, select,
+    update,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -300,36 +301,52 @@ class Database:
 
     def _waiting(self, conversation_id: str) -> bool:
         """True when turns of this conversation wait in the spool or in memory."""
-        if self.spool_dir is not None and any(self.spool_dir.glob(f"{_spool_stem(conversation_id)}.*.json")):
-            return True
+        if self.spool_dir is not None:
+            # Names compared as strings: a glob pattern per conversation would compile a regex per turn.
+            prefix = f"{_spool_stem(conversation_id)}."
+            try:
+                names = os.listdir(self.spool_dir)
+            except OSError:  # no spool yet, or a spool the disk refuses (as glob, find nothing there)
+                names = []
+            if any(n.startswith(prefix) and n.endswith(".json") and len(n) >= len(prefix) + 5 for n in names):
+                return True
         return any(p["conversation_id"] == conversation_id for p in list(self._held))
 
     def _write_turn(self, conversation_id: str, conversation: dict, turn: dict) -> int:
         for attempt in range(CONFLICT_RETRIES):
             try:
+                # Core statements on the tables, not ORM objects: a turn is written on every chat
+                # request, and the unit of work (identity map, flush ordering, RETURNING of each
+                # row's id) cost more CPU than the rest of the write. Column defaults apply as with the ORM.
+                conversations, turns = Conversation.__table__, Turn.__table__
                 with self.writing() as session:
-                    row = session.scalar(
-                        select(Conversation).where(Conversation.id == conversation_id).with_for_update()
-                    )
-                    if row is None:
-                        row = Conversation(id=conversation_id)
-                        session.add(row)
-                    for key, value in conversation.items():
-                        setattr(row, key, value)
-                    row.updated_at = utcnow()
-                    earlier = session.execute(
-                        select(Turn.number, Turn.message).where(Turn.conversation_id == conversation_id).order_by(Turn.number)
+                    connection = session.connection()
+                    row = connection.execute(
+                        select(conversations.c.profile).where(conversations.c.id == conversation_id).with_for_update()
+                    ).first()
+                    earlier = connection.execute(
+                        select(turns.c.number, turns.c.message).where(turns.c.conversation_id == conversation_id)
+                        .order_by(turns.c.number)
                     ).all()
                     number = (earlier[-1].number if earlier else 0) + 1
-                    row.search_text = search_text(conversation_id, row.profile, [*(t.message for t in earlier), turn["message"]])
-                    stored = Turn(conversation_id=conversation_id, number=number, **{"created_at": utcnow(), **turn})
-                    session.add(stored)
-                    session.flush()
-                    session.add_all(
-                        [TurnReferral(turn_id=stored.id, conversation_id=conversation_id, day=stored.created_at.date(), **r)
-                         for r in referral_rows(stored.referrals)]
-                        + [TurnTheme(turn_id=stored.id, conversation_id=conversation_id, **t) for t in theme_rows(stored.themes)]
-                    )
+                    profile = conversation["profile"] if "profile" in conversation else (row.profile if row else None)
+                    values = {**conversation, "updated_at": utcnow(),
+                              "search_text": search_text(conversation_id, profile, [*(t.message for t in earlier), turn["message"]])}
+                    if row is None:
+                        connection.execute(insert(conversations), {"id": conversation_id, **values})
+                    else:
+                        connection.execute(update(conversations).where(conversations.c.id == conversation_id), values)
+                    stored = {"created_at": utcnow(), **turn}
+                    turn_id = connection.execute(
+                        insert(turns), {"conversation_id": conversation_id, "number": number, **stored}
+                    ).inserted_primary_key[0]
+                    referrals = [{"turn_id": turn_id, "conversation_id": conversation_id, "day": stored["created_at"].date(), **r}
+                                 for r in referral_rows(stored.get("referrals"))]
+                    themes = [{"turn_id": turn_id, "conversation_id": conversation_id, **t} for t in theme_rows(stored.get("themes"))]
+                    if referrals:
+                        connection.execute(insert(TurnReferral.__table__), referrals)
+                    if themes:
+                        connection.execute(insert(TurnTheme.__table__), themes)
                 return number
             except IntegrityError:
                 if attempt == CONFLICT_RETRIES - 1:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from assistant.answer import Referral
 from assistant.eligibility import Verdict
@@ -26,17 +26,26 @@ class Loaded:
 
 
 def load(db: Database, conversation_id: str | None) -> Loaded:
+    """The conversation's state, profile and number of turns (a new conversation: empty, 0); only
+    those columns are read, not the turns' records."""
+    if not conversation_id:
+        return Loaded({}, Profile(), 0)
     with db.session() as session:
-        conversation = session.get(Conversation, conversation_id) if conversation_id else None
-        if conversation is None:
+        row = session.execute(
+            select(Conversation.state, Conversation.profile).where(Conversation.id == conversation_id)
+        ).first()
+        if row is None:
             return Loaded({}, Profile(), 0)
-        return Loaded(dict(conversation.state or {}), Profile.model_validate(conversation.profile or {}), len(conversation.turns))
+        turns = session.scalar(select(func.count()).select_from(Turn).where(Turn.conversation_id == conversation_id))
+        return Loaded(dict(row.state or {}), Profile.model_validate(row.profile or {}), turns)
 
 
 def history(db: Database, conversation_id: str) -> list[tuple[str, str]]:
     """[(role, text)] of the conversation so far, "user" and "assistant" alternating."""
     with db.session() as session:
-        turns = session.scalars(select(Turn).where(Turn.conversation_id == conversation_id).order_by(Turn.number))
+        turns = session.execute(
+            select(Turn.message, Turn.answer).where(Turn.conversation_id == conversation_id).order_by(Turn.number)
+        )
         return [item for t in turns for item in (("user", t.message), ("assistant", t.answer))]
 
 
