@@ -63,10 +63,11 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        # Load the index before accepting requests (each worker would otherwise pay it on its first
-        # request); purge conversations past the retention period now, then daily; retry spooled turns.
+        # Load the index and what a turn derives from it before accepting requests (each worker would
+        # otherwise pay it on its first question); purge conversations past the retention period now,
+        # then daily; retry spooled turns.
         with contextlib.suppress(IndexNotReady):
-            await asyncio.to_thread(app.state.assistant.handle.current)
+            await asyncio.to_thread(app.state.assistant.warm_up)
         db = app.state.assistant.db
         tasks = [
             asyncio.create_task(purge_daily(db, settings.conversation_retention_days)),

@@ -171,5 +171,33 @@ def build_embeddings(settings: Settings) -> Embeddings:
     )
 
 
+def cached_document_vectors(embeddings: Embeddings, texts: list[str], cache_dir: Path | None):
+    """(len(texts), dim) float64 array of `embed_documents(texts)`, kept in `cache_dir` under a name
+    made of the embeddings' signature and the texts (any change computes them again), so that a
+    restart reads them instead of encoding (the signpost cards' texts: ≈ 0.3 s of CPU). A cache that
+    cannot be written is skipped."""
+    import hashlib
+
+    import numpy as np
+
+    key = hashlib.sha256("\x00".join([embeddings_signature(embeddings), *texts]).encode()).hexdigest()[:24]
+    path = cache_dir / f"vectors-{key}.npy" if cache_dir is not None else None
+    if path is not None and path.is_file():
+        try:
+            return np.load(path, allow_pickle=False)
+        except (OSError, ValueError):
+            pass
+    vectors = np.asarray(embeddings.embed_documents(texts), dtype=float)
+    if path is not None:
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+            np.save(partial, vectors, allow_pickle=False)
+            os.replace(partial, path)
+        except OSError:
+            pass
+    return vectors
+
+
 def embeddings_signature(embeddings: Embeddings) -> str:
     return getattr(embeddings, "signature", type(embeddings).__name__)

@@ -137,6 +137,17 @@ class SignpostFinder:
         ]
         self._vectors = None
 
+    @property
+    def texts(self) -> list[str]:
+        """The short texts the cards are read as, in the order of their vectors."""
+        return [text for _, text in self._docs]
+
+    def use_vectors(self, vectors) -> None:
+        """Embeddings of `texts` computed elsewhere (a cache): (len(texts), dim) float array."""
+        if len(vectors) != len(self._docs):
+            raise ValueError(f"{len(vectors)} vectors for {len(self._docs)} signpost texts")
+        self._vectors = vectors
+
     def scores(self, message: str, themes: list[str], bonus: float) -> list[tuple[float, Signpost]]:
         """(score, card), best first: max cosine over the card's texts + bonus per door-only theme
         of the card detected in the message + bonus when the message names the body by an acronym or

@@ -20,7 +20,7 @@ from assistant.answer import AnswerContext, AnswerGenerator, GeneratedAnswer, Gr
 from assistant.config import Settings
 from assistant.contacts import ContactDirectory
 from assistant.eligibility import Verdict
-from assistant.embeddings import build_embeddings, embeddings_signature
+from assistant.embeddings import build_embeddings, cached_document_vectors, embeddings_signature
 from assistant.everyday import EverydayModel, SignpostFinder, door_only_themes
 from assistant.generators import build_generator
 from assistant.offer_names import Named
@@ -38,7 +38,7 @@ from assistant.pipeline.rank import rank as rank_hits
 from assistant.pipeline.retrieve import retrieve
 from assistant.pipeline.understand import keep_topic, understand
 from assistant.profile import Profile, apply_territory
-from assistant.retrieval import HybridRetriever, IndexHandle, OfferHit, SearchFilters
+from assistant.retrieval import HybridRetriever, IndexHandle, IndexNotReady, OfferHit, SearchFilters
 from assistant.schema import Offer, PartnerCard
 from assistant.scope import load_scope_model
 from assistant.store import Database, new_conversation_id
@@ -103,14 +103,36 @@ class Assistant:
 
     @cached_property
     def signpost_finder(self) -> SignpostFinder:
-        """The signpost cards of the corpus (corpus/signposts/), scored against messages."""
-        corpus = load_corpus(self.settings.corpus_dir)
+        """The signpost cards of the corpus (corpus/signposts/), scored against messages; their texts'
+        vectors are read from DATA_DIR/cache when these embeddings already encoded these texts."""
+        corpus = self._corpus()
         offer_themes = {t for o in corpus.offers.values() if o.status == "active" for t in o.themes}
         signposts = list(corpus.signposts.values())
-        return SignpostFinder(signposts, self.themes, door_only_themes(self.themes, offer_themes, signposts), self.embeddings)
+        finder = SignpostFinder(signposts, self.themes, door_only_themes(self.themes, offer_themes, signposts), self.embeddings)
+        finder.use_vectors(cached_document_vectors(self.embeddings, finder.texts, self.settings.data_dir / "cache"))
+        return finder
+
+    def _corpus(self):
+        """The corpus on disk; cards unchanged since the live index was built come from its snapshot
+        instead of being parsed again (10,000 cards at 100x)."""
+        try:
+            index = self.handle.current()
+        except IndexNotReady:
+            return load_corpus(self.settings.corpus_dir)
+        stamps = corpus_stamps(self.settings.corpus_dir)
+        reuse = unchanged_offers(index.offers.values(), index.manifest.get("files", {}), stamps)
+        return load_corpus(self.settings.corpus_dir, reuse=reuse)
 
     def partners(self) -> list[PartnerCard]:
-        return sorted(load_corpus(self.settings.corpus_dir).partners.values(), key=lambda p: p.id)
+        return sorted(self._corpus().partners.values(), key=lambda p: p.id)
+
+    def warm_up(self) -> None:
+        """Build now what the first turn would otherwise build (the index generation, its spelling
+        lexicon and premise table, the door models, the signpost vectors), so that no question after
+        /readyz pays for it. Raises IndexNotReady when there is no index yet."""
+        index = self.handle.current()
+        _ = index.lexicon, self.everyday, self.signpost_finder
+        self._premise_index()
 
     def search(self, query: str, filters: SearchFilters | None = None, limit: int = 10) -> list[OfferHit]:
         return self.retriever.search(query, filters, limit)

@@ -134,3 +134,26 @@ def test_use_model_is_loaded_by_its_constructor_and_its_tokenizer_read_from_the_
     texts = ["Rénover l'école de Laveissière (450 habitants) ?", "ÉCLAIRAGE public, LED", "œuvre 2 000 € d'aide ‑ DETR"]
     assert cached._model._sp.encode(texts) == fresh._model._sp.encode(texts)
     assert np.array_equal(np.array(cached.embed_documents(texts)), np.array(fresh.embed_documents(texts)))
+
+
+def test_nothing_is_left_for_the_first_question_once_the_server_is_ready(settings, embeddings, indexed):
+    """The app's start-up (before /readyz can answer) builds what a turn derives from the index:
+    spelling lexicon, premise table, door models, signpost vectors (read from DATA_DIR/cache, equal
+    to those computed)."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from assistant.embeddings import cached_document_vectors
+    from assistant.service import Assistant
+
+    app = create_app(settings, Assistant(settings, embeddings=embeddings))
+    assistant = app.state.assistant
+    with TestClient(app) as client:
+        assert client.get("/readyz").status_code == 200
+        index = assistant.handle.current()
+        assert {"lexicon", "premises"} <= set(index._memo)
+        assert {"everyday", "signpost_finder"} <= set(vars(assistant))
+        finder = assistant.signpost_finder
+        computed = np.asarray(assistant.embeddings.embed_documents(finder.texts), dtype=float)
+        assert np.array_equal(finder._vectors, computed)
+        assert np.array_equal(cached_document_vectors(assistant.embeddings, finder.texts, settings.data_dir / "cache"), computed)
