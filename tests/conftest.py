@@ -96,6 +96,33 @@ class LiveServer:
 
 
 @pytest.fixture(scope="session")
+def catalogue_settings(tmp_path_factory, embeddings) -> Settings:
+    """A data directory of its own with the curated index and the 274 public aids synced from the fake
+    Aides-territoires server and indexed."""
+    from assistant.perimeter import PerimeterResolver
+    from assistant.territory import Territories
+    from ingest.aides_territoires import AidesTerritoiresClient, sync
+    from ingest.catalogue_index import index_catalogue
+    from ingest.indexer import ingest
+    from tests.fake_aides_territoires import TOKEN, FakeAidesTerritoires
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("catalogue"), corpus_dir=CORPUS, rate_limit="2000/minute",
+                        _env_file=None)
+    ingest(settings, embeddings, progress=False)
+    with FakeAidesTerritoires() as fake:
+        sync(AidesTerritoiresClient(fake.url, TOKEN, sleep=lambda _: None), settings.data_dir, progress=False)
+    index_catalogue(settings, embeddings, PerimeterResolver(Territories.load(CORPUS)), progress=False)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def with_catalogue(catalogue_settings, embeddings):
+    from assistant.service import Assistant
+
+    return Assistant(catalogue_settings, embeddings=embeddings)
+
+
+@pytest.fixture(scope="session")
 def server(settings, assistant):
     from api.app import create_app
 

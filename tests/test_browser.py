@@ -645,3 +645,24 @@ def test_agent_finds_corrects_and_exports_a_conversation(context, server, agent_
     page.click("#logout")
     page.locator("#login").wait_for()
     assert page.evaluate("sessionStorage.getItem('aiguillage-console-token')") is None
+
+
+def test_the_catalogues_aids_come_under_the_offers_cards_unfolded(context, catalogue_settings, with_catalogue):
+    from api.app import create_app
+    from tests.conftest import LiveServer, free_port
+
+    with LiveServer(create_app(catalogue_settings, with_catalogue), free_port()) as live:
+        page = context.new_page()
+        page.goto(live.url + "/")
+        page.locator(INPUT).wait_for()
+        ask(page, "Quelle aide pour l'éclairage public de notre commune de Caen ?")
+        answer = bot_messages(page).first
+        answer.locator(".feedback").wait_for()
+        section = answer.locator("section.catalogue")
+        expect(section.locator("h3")).to_have_text("Autres aides recensées sur votre territoire")
+        assert section.is_visible() and section.locator("a").count() >= 1
+        assert "Calvados (département)" in section.inner_text() and "Source : Aides-territoires" in section.inner_text()
+        # after the cards, not folded into « Texte complet de la réponse »
+        assert answer.locator("section.offers + section.catalogue").count() == 1
+        assert answer.locator(".md h3", has_text="Autres aides").count() == 0
+        section.screenshot(path=str(ARTIFACTS / "catalogue-aides-du-territoire.png"))

@@ -1,8 +1,8 @@
 """The imported catalogue in answers: indexing (incremental), perimeters, twins, the answer's section.
 
 Real components: the fake Aides-territoires API on 127.0.0.1, the bundled embedder, Chroma, the
-territory tables. The assistant here has its own data directory (the session's has no catalogue:
-other tests see today's answers).
+territory tables. The assistant here has its own data directory (conftest.with_catalogue; the
+session's has no catalogue: other tests see today's answers).
 """
 
 from __future__ import annotations
@@ -39,30 +39,6 @@ class Counting:
 @pytest.fixture(scope="module")
 def resolver() -> PerimeterResolver:
     return PerimeterResolver(Territories.load(CORPUS))
-
-
-@pytest.fixture(scope="module")
-def fake():
-    with FakeAidesTerritoires() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def catalogue_settings(tmp_path_factory, embeddings, fake, resolver) -> Settings:
-    from ingest.indexer import ingest
-
-    settings = Settings(data_dir=tmp_path_factory.mktemp("catalogue"), corpus_dir=CORPUS, _env_file=None)
-    ingest(settings, embeddings, progress=False)
-    sync(AidesTerritoiresClient(fake.url, TOKEN, sleep=lambda _: None), settings.data_dir, progress=False)
-    index_catalogue(settings, embeddings, resolver, progress=False)
-    return settings
-
-
-@pytest.fixture(scope="module")
-def with_catalogue(catalogue_settings, embeddings):
-    from assistant.service import Assistant
-
-    return Assistant(catalogue_settings, embeddings=embeddings)
 
 
 def ask(assistant, message: str, insee: str | None = None):

@@ -152,6 +152,10 @@ header.bar { display: flex; align-items: center; gap: 8px; padding: 8px 12px 8px
 .md h3 { font-size: 16px; line-height: 24px; margin: 16px 0 4px; color: var(--blue); }
 .thinking { color: var(--muted); font-style: italic; }
 .offers { margin-top: 12px; }
+.catalogue { margin-top: 12px; background: var(--bg); border: 1px solid var(--line); padding: 12px 14px; overflow-wrap: anywhere; }
+.catalogue h3 { font-size: 14px; font-weight: 700; margin: 0 0 4px; }
+.catalogue p { margin: 4px 0; color: var(--muted); } .catalogue ul { margin: 8px 0 0; padding-left: 20px; }
+.catalogue li { margin: 6px 0; }
 .cards-title { font-size: 14px; font-weight: 700; margin: 0 0 8px; }
 .cards { list-style: none; margin: 0; padding: 0; display: grid; gap: 12px; }
 .card { background: var(--bg); border: 1px solid var(--line); border-bottom: 3px solid var(--blue); padding: 12px 14px; }
