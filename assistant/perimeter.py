@@ -48,6 +48,11 @@ class PerimeterResolver:
         for epci in territories.epcis.values():
             self._epcis.setdefault(normalize(epci.name), []).append(epci.siren)
 
+    @property
+    def signature(self) -> str:
+        """The territory tables' version (corpus/territoires/meta.json): perimeters resolve anew when it changes."""
+        return str(self.territories.meta.get("source", {}).get("tarball_sha256", "")) + "|resolver-1"
+
     def resolve(self, name: str, scale: str | None) -> Resolved:
         """The key of an aid's perimeter. A missing scale is read as « Pays » only for the name France."""
         name = (name or "").strip()

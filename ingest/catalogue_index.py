@@ -6,7 +6,8 @@ two vectors per aid — its name alone (``<aid id>@<content hash>/t``) and its n
 description (``…/d``) — with metadata {"aid_id", "perimeter"} where perimeter is the key of
 assistant.perimeter (``dep:56``…, ``none`` when unresolved). Beside the snapshot, ``index.json``
 records what the collection holds ({"collection", "config_signature", "synced_at", "hashes": {aid id:
-hash}, "built_at"}), ``entries.jsonl`` the fields an answer shows (CatalogueEntry, without the
+hash}, "keys": {aid id: perimeter key}, "territories": the tables' signature, "built_at"}),
+``entries.jsonl`` the fields an answer shows (CatalogueEntry, without the
 descriptions) and ``bm25/`` + ``bm25-ids.json`` a BM25 model of the aids' texts (same order), whose
 tokens are cached per aid version (``bm25-tokens.pkl``): only new or changed aids are analysed again.
 
@@ -200,7 +201,8 @@ def index_catalogue(
     except Exception:  # first indexing, or collection lost: everything is embedded again
         collection, old = create_collection(client, name), {}
     hashes: dict[str, str] = snapshot["hashes"]
-    if old == hashes and entries_path(data_dir).exists() and bm25_ids_path(data_dir).exists():
+    if (old == hashes and previous.get("territories") == resolver.signature and entries_path(data_dir).exists()
+            and bm25_ids_path(data_dir).exists()):
         # Nothing changed since the last indexing: only the date of the snapshot is new.
         _write_record(data_dir, {**previous, "synced_at": snapshot["synced_at"]})
         unresolved = sum(1 for e in _read_entries(data_dir) if e["perimeter_key"] is None)
@@ -225,6 +227,9 @@ def index_catalogue(
     bm25_ids: list[str] = []
     bm25_tokens: list[list[str]] = []
     cached = _read_tokens(data_dir)  # BM25 tokens of unchanged aids: not analysed again
+    old_keys: dict[str, str | None] = previous.get("keys", {}) if old else {}
+    keys: dict[str, str | None] = {}
+    moved: list[tuple[str, dict]] = []  # unchanged aids whose perimeter resolves anew (new territory tables)
     fresh_tokens: dict[str, tuple[str, list[str]]] = {}
     tmp = entries_path(data_dir).with_suffix(".jsonl.tmp")
     try:
@@ -234,6 +239,9 @@ def index_catalogue(
                 unresolved += entry.perimeter_key is None
                 out.write(json.dumps(vars(entry), ensure_ascii=False) + "\n")  # flat: no asdict deep copy
                 digest = hashes.get(aid.id)
+                keys[aid.id] = entry.perimeter_key
+                if digest is not None and old.get(aid.id) == digest and old_keys.get(aid.id, entry.perimeter_key) != entry.perimeter_key:
+                    moved += [(sid, {"aid_id": aid.id, "perimeter": entry.perimeter_key or "none"}) for sid in stored_ids(aid.id, digest)]
                 known = cached.get(aid.id)
                 tokens = known[1] if known and known[0] == digest else (
                     analyze(f"{aid.name} {' '.join(aid.financers)} {plain(aid.description)[:BM25_CHARS]}") or ["∅"])
@@ -254,6 +262,9 @@ def index_catalogue(
     finally:
         bar.close()
     delete_ids(collection, stale, size)
+    for start in range(0, len(moved), size):  # metadata only: the text, hence the vectors, did not change
+        page = moved[start : start + size]
+        collection.update(ids=[i for i, _ in page], metadatas=[m for _, m in page])
     _write_bm25(data_dir, bm25_ids, bm25_tokens)
     tokens_tmp = tokens_path(data_dir).with_suffix(".pkl.tmp")
     tokens_tmp.write_bytes(pickle.dumps(fresh_tokens, protocol=pickle.HIGHEST_PROTOCOL))
@@ -261,7 +272,8 @@ def index_catalogue(
     os.replace(tmp, entries_path(data_dir))
     _write_record(data_dir, {
         "collection": name, "config_signature": embeddings_signature(embeddings), "synced_at": snapshot["synced_at"],
-        "hashes": hashes, "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "hashes": hashes, "keys": keys, "territories": resolver.signature,
+        "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     })
     removed = sum(1 for i in old if i not in hashes)
     return CatalogueIndexReport(name, len(hashes), todo, removed, unresolved, time.perf_counter() - started)

@@ -102,6 +102,20 @@ def test_only_new_or_changed_aids_are_embedded_and_removed_ones_deleted(tmp_path
         third = index_catalogue(settings, counting, resolver, progress=False)
         assert (third.embedded, third.removed, collection.count()) == (0, 0, 2 * 273)
         assert len(read_index(tmp_path)["hashes"]) == 273
+        # New territory tables that resolve a perimeter differently: metadata updated, nothing re-embedded.
+        morbihan = len(collection.get(where={"perimeter": "dep:56"})["ids"])
+        assert morbihan and index_catalogue(settings, counting, Retabled(resolver.territories), progress=False).embedded == 0
+        assert counting.documents == 0 and not collection.get(where={"perimeter": "dep:56"})["ids"]
+        assert len(collection.get(where={"perimeter": "dep:29"})["ids"]) >= morbihan
+
+
+class Retabled(PerimeterResolver):
+    """Territory tables of another version, where the Morbihan's aids belong to the Finistère."""
+
+    signature = "autres-tables"
+
+    def resolve(self, name, scale):
+        return super().resolve("Finistère" if name == "Morbihan" else name, scale)
 
 
 # ---- twins: the curated card wins ------------------------------------------------------------------
