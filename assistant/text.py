@@ -41,8 +41,10 @@ STOPWORDS = {w.lower() for w in _bm25s_french_stopwords()} | EXTRA_STOPWORDS
 _stemmer = Stemmer.Stemmer("french")
 
 
+@lru_cache(maxsize=4096)
 def fold(text: str) -> str:
-    """Lowercase and strip accents: 'Éclairage' -> 'eclairage'."""
+    """Lowercase and strip accents: 'Éclairage' -> 'eclairage'. Memoised: a turn folds its message
+    in a dozen stages, and the words of the corpus's lexicon again and again."""
     decomposed = unicodedata.normalize("NFKD", text.lower().replace("œ", "oe").replace("æ", "ae"))
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
