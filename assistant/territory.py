@@ -314,9 +314,13 @@ class Territories:
     @classmethod
     def load(cls, corpus_dir: Path) -> Territories:
         """Territories of corpus_dir/territoires (or corpus_dir itself); cached per directory."""
-        corpus_dir = Path(corpus_dir)
-        base = corpus_dir / "territoires" if (corpus_dir / "territoires").is_dir() else corpus_dir
-        return _load(str(base.resolve()))
+        return _load(str(_tables_dir(corpus_dir)))
+
+    @classmethod
+    def check(cls, corpus_dir: Path) -> None:
+        """Raise FileNotFoundError (the message load() gives) when a table is missing, without loading."""
+        for name in TABLES:
+            _table_path(_tables_dir(corpus_dir), name)
 
     # -- lookups --
 
@@ -965,17 +969,27 @@ def _select_all(matches: list[_Match]) -> list[_Match]:
     return sorted(_select(matches), key=lambda m: m.start)
 
 
+TABLES = ("regions.json", "departements.json", "communes.json.gz", "epci.json.gz", "anciennes.json.gz")
+
+
+def _tables_dir(corpus_dir: Path) -> Path:
+    corpus_dir = Path(corpus_dir)
+    return (corpus_dir / "territoires" if (corpus_dir / "territoires").is_dir() else corpus_dir).resolve()
+
+
+def _table_path(root: Path, name: str) -> Path:
+    path = root / name
+    if not path.exists():
+        raise FileNotFoundError(f"{path} introuvable : reconstruire avec « aiguillage territories build TARBALL »")
+    return path
+
+
 @lru_cache(maxsize=4)
 def _load(base: str) -> Territories:
     root = Path(base)
 
     def read(name: str):
-        path = root / name
-        if not path.exists():
-            raise FileNotFoundError(
-                f"{path} introuvable : reconstruire avec « aiguillage territories build TARBALL »"
-            )
-        data = path.read_bytes()
+        data = _table_path(root, name).read_bytes()
         return json.loads(gzip.decompress(data) if name.endswith(".gz") else data)
 
     regions = [Region(r["code"], r["nom"]) for r in read("regions.json")]

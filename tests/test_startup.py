@@ -157,3 +157,22 @@ def test_nothing_is_left_for_the_first_question_once_the_server_is_ready(setting
         computed = np.asarray(assistant.embeddings.embed_documents(finder.texts), dtype=float)
         assert np.array_equal(finder._vectors, computed)
         assert np.array_equal(cached_document_vectors(assistant.embeddings, finder.texts, settings.data_dir / "cache"), computed)
+        # The territory tables, loaded in the background after ready, serve the first question.
+        answer = client.post("/v1/chat", json={"message": "Maire de Laveissière, on veut rénover l'école"}).json()
+        assert answer["profile"]["departement_code"] == "15"
+
+
+def test_a_missing_territory_table_still_stops_the_start(tmp_path, embeddings):
+    """The tables load after /readyz (in the background), but a missing one is a start-up error, as before."""
+    import shutil
+
+    from assistant.config import Settings
+    from assistant.service import Assistant
+    from tests.conftest import CORPUS
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    (corpus / "territoires" / "communes.json.gz").unlink()
+    settings = Settings(data_dir=tmp_path / "data", corpus_dir=corpus, _env_file=None)
+    with pytest.raises(FileNotFoundError, match="communes.json.gz introuvable"):
+        Assistant(settings, embeddings=embeddings)
