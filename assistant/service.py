@@ -16,7 +16,7 @@ import time
 from functools import cached_property
 from collections.abc import Iterator
 
-from assistant.catalogue import CatalogueHandle
+from assistant.catalogue import CardNames, CatalogueHandle
 from assistant.answer import AnswerContext, AnswerGenerator, GeneratedAnswer, GroundedGenerator, stream_answer
 from assistant.config import Settings
 from assistant.contacts import ContactDirectory
@@ -318,7 +318,8 @@ class Assistant:
         if catalogue is not None and not follow_up:
             canonical = index.lexicon.canonical(query)
             vector = understood.query_vector or self.embeddings.embed_query(canonical)
-            findings = self.catalogue_stage.find(catalogue, canonical, vector, profile, index.offers, index.names)
+            cards = index.memo("card-names", lambda: CardNames(index.offers, index.names))
+            findings = self.catalogue_stage.find(catalogue, canonical, vector, profile, cards)
             context.appendix = section(findings)
         kind = "answer" if referrals else "no_match"
         return TurnResult(conversation_id, 0, kind, None, referrals, excluded, profile, None, corrections, ranked,

@@ -19,6 +19,39 @@ from pathlib import Path
 ROOT = Path(__file__).parents[1]
 
 
+def turn_cost(settings, embeddings) -> str:
+    """Median time of a chat turn with and without the catalogue, and of the catalogue stage alone, in ms."""
+    import statistics
+
+    from assistant.catalogue import CardNames, CatalogueHandle
+    from assistant.service import Assistant
+    from evals.catalogue_before_after import QUESTIONS
+    from ingest.indexer import ingest
+
+    ingest(settings, embeddings, progress=False)
+    assistant = Assistant(settings, embeddings=embeddings)
+    profiles = [(q, assistant.profile_for(None, insee)) for q, insee in QUESTIONS]
+    for question, profile in profiles:  # warm-up: models, caches, first load of the catalogue
+        assistant.chat(question, profile=profile)
+
+    def median_ms(run) -> float:
+        times = []
+        for _ in range(3):
+            for question, profile in profiles:
+                started = time.perf_counter()
+                run(question, profile)
+                times.append((time.perf_counter() - started) * 1000)
+        return statistics.median(times)
+
+    catalogue, index = assistant.catalogue.current(), assistant.handle.current()
+    cards = CardNames(index.offers, index.names)
+    stage = median_ms(lambda q, p: assistant.catalogue_stage.find(catalogue, q, embeddings.embed_query(q), p, cards))
+    with_catalogue = median_ms(lambda q, p: assistant.chat(q, profile=p))
+    assistant.catalogue = CatalogueHandle(settings.model_copy(update={"data_dir": settings.data_dir / "absent"}))
+    without = median_ms(lambda q, p: assistant.chat(q, profile=p))
+    return f"tour sans catalogue {without:.0f} ms, avec {with_catalogue:.0f} ms ; étape catalogue seule {stage:.0f} ms (encodage de la question compris)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--aids", type=int, default=10_000)
@@ -62,6 +95,7 @@ def main() -> None:
         one = index_catalogue(settings, embeddings, resolver, progress=False)
         one_s = time.perf_counter() - started
         tracemalloc.stop()
+        turn_costs = turn_cost(settings, embeddings) if args.embedder == "use" else None
         snapshot_mb = sum(p.stat().st_size for p in (settings.data_dir / "catalogue").rglob("*") if p.is_file()) / 2**20
     print(report.summary())
     print(indexed.summary())
@@ -69,6 +103,8 @@ def main() -> None:
     print(f"indexation ({args.embedder}) : {index_s:.1f} s, pic mémoire Python {index_peak / 2**20:.1f} Mo ; "
           f"réindexation sans changement : {again_s:.1f} s ({again.embedded} encodée(s)) ; "
           f"une aide modifiée : {one_s:.1f} s ({one.embedded} encodée(s))")
+    if turn_costs:
+        print("par tour (dix questions de evals/catalogue_before_after.py, médiane sur 3 passes) : " + turn_costs)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from assistant.catalogue import TWIN_THRESHOLD, partners_of, title_similarity, twin_of
+from assistant.catalogue import TWIN_THRESHOLD, CardNames, partners_of, title_similarity, twin_of
 from ingest.corpus import load_corpus
 from tests.fake_aides_territoires import public_aids
 
@@ -42,13 +42,13 @@ def main() -> None:
     from ingest.catalogue_index import entry_of
 
     offers = load_corpus(ROOT / "corpus").offers
-    names, resolver = OfferNames(offers.values()), PerimeterResolver(Territories.load(ROOT / "corpus"))
+    cards, resolver = CardNames(offers, OfferNames(offers.values())), PerimeterResolver(Territories.load(ROOT / "corpus"))
     labels = {row["aid_id"]: (row["offer_id"], row["same_offer"] == "1") for row in csv.DictReader(DATASET.open(encoding="utf-8"))}
     entries = [entry_of(Aid.from_api(a), resolver) for a in public_aids() if str(a["id"]) in labels]
     positives = sum(1 for _, same in labels.values() if same)
     print(f"{len(entries)} aides étiquetées, {positives} jumelles d'une fiche ; seuil retenu {TWIN_THRESHOLD}")
     for threshold in (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 1.01):
-        twins = {e.id: twin_of(e, offers, names, threshold) for e in entries}
+        twins = {e.id: twin_of(e, cards, threshold) for e in entries}
         taken = {i: t.card.id for i, t in twins.items() if t is not None}
         right = sum(1 for i, card in taken.items() if labels[i] == (card, True))
         precision = right / len(taken) if taken else 1.0

@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from assistant.catalogue import twin_of
+from assistant.catalogue import CardNames, twin_of
 from assistant.config import Settings
 from assistant.perimeter import PerimeterResolver
 from assistant.territory import Territories
@@ -129,10 +129,10 @@ def test_an_aid_describing_a_curated_offer_is_its_twin_and_others_are_not(resolv
 
     from assistant.offer_names import OfferNames
 
-    names = OfferNames(offers.values())
+    cards = CardNames(offers, OfferNames(offers.values()))
 
     def twin(name, **changes):
-        return twin_of(entry_of(Aid.from_api({**by_name[name], **changes}), resolver), offers, names)
+        return twin_of(entry_of(Aid.from_api({**by_name[name], **changes}), resolver), cards)
 
     urbanvitaliz = twin("Débloquer les projets de revitalisation des friches - UrbanVitaliz")
     assert urbanvitaliz.card.id == "cerema-urbanvitaliz" and "son nom cite « UrbanVitaliz" in urbanvitaliz.reason

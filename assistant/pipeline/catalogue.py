@@ -14,12 +14,10 @@ import datetime as dt
 from dataclasses import dataclass
 
 from assistant.catalogue import (
-    AID_TYPE_LABELS, SHOWN, CatalogueHit, LoadedCatalogue, offered_to_collectivities, twin_of, verdict,
+    AID_TYPE_LABELS, SHOWN, CardNames, CatalogueHit, LoadedCatalogue, offered_to_collectivities, twin_of, verdict,
 )
-from assistant.offer_names import OfferNames
 from assistant.perimeter import NATIONAL, PerimeterResolver
 from assistant.profile import Profile
-from assistant.schema import Offer
 from assistant.text import literal
 
 TITLE = "Autres aides recensées sur votre territoire"
@@ -44,8 +42,9 @@ class CatalogueStage:
     today: dt.date | None = None  # fixed by tests; else the day of the turn
 
     def find(self, catalogue: LoadedCatalogue, query: str, query_vector: list[float], profile: Profile,
-             offers: dict[str, Offer], names: OfferNames) -> CatalogueFindings:
-        """The aids to show this asker for this query vector, and those hidden behind a curated card."""
+             cards: CardNames) -> CatalogueFindings:
+        """The aids to show this asker for this query vector, and those hidden behind a curated card
+        (cards: the curated index generation's names, LoadedIndex.memo("card-names", …))."""
         known = bool(profile.insee or profile.epci_siren or profile.departement_code or profile.region_code)
         keys = (self.resolver.keys_for(profile.insee, profile.epci_siren, profile.departement_code, profile.region_code)
                 if known else {NATIONAL})
@@ -54,13 +53,15 @@ class CatalogueStage:
         for entry, similarity in catalogue.search(query, query_vector, keys):
             if not offered_to_collectivities(entry):
                 continue
-            twin = twin_of(entry, offers, names)
+            if len(hits) >= SHOWN:
+                break
+            twin = twin_of(entry, cards)
             if twin is not None:
                 hidden.append({"aid_id": entry.id, "title": entry.name, "offer_id": twin.card.id,
                                "offer_title": twin.card.title, "reason": twin.reason})
                 continue
             decided = verdict(entry, profile.collectivity_type, today)
-            if decided.status != "ineligible" and len(hits) < SHOWN:
+            if decided.status != "ineligible":
                 hits.append(CatalogueHit(entry, similarity, decided))
         return CatalogueFindings(hits, hidden, known, catalogue.synced_on)
 
