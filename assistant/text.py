@@ -109,10 +109,12 @@ class Lexicon:
     """
 
     def __init__(self, texts: Iterable[str]):
-        counts: dict[str, Counter] = {}
+        spellings = Counter()  # each spelling counted once over all texts (C loop), then grouped by folded form
         for text in texts:
-            for word in LETTERS.findall(unicodedata.normalize("NFC", text)):
-                counts.setdefault(fold(word), Counter())[word] += 1
+            spellings.update(LETTERS.findall(unicodedata.normalize("NFC", text)))
+        counts: dict[str, dict[str, int]] = {}
+        for word, n in spellings.items():
+            counts.setdefault(fold(word), {})[word] = n
         self.spelling = {key: min(c, key=lambda w: (-c[w], w)) for key, c in counts.items()}
 
     def canonical(self, text: str) -> str:

@@ -32,14 +32,12 @@ def gram_counts(text: str) -> tuple[np.ndarray, np.ndarray]:
     n_features=N_FEATURES, alternate_sign=False, norm="l2", preprocessor=folded) computed without
     scikit-learn (MurmurHash3 of the UTF-8 gram, seed 0, |h| mod N_FEATURES; counts summed; norm in
     float64), so the server neither imports it nor pays its per-call checks. Same values: tested."""
-    counts: dict[int, int] = {}
-    for gram in char_wb_grams(folded(text), NGRAMS):
-        bucket = abs(mmh3.hash(gram, 0, signed=True)) % N_FEATURES
-        counts[bucket] = counts.get(bucket, 0) + 1
-    indices = np.fromiter(sorted(counts), dtype=np.int32, count=len(counts))
-    values = np.array([counts[i] for i in indices], dtype=np.float64)
+    grams = char_wb_grams(folded(text), NGRAMS)
+    hashes = np.fromiter(map(mmh3.hash, grams), dtype=np.int64, count=len(grams))  # seed 0, signed
+    indices, counts = np.unique(np.abs(hashes) % N_FEATURES, return_counts=True)
+    values = counts.astype(np.float64)
     norm = np.sqrt(np.sum(values * values))
-    return indices, (values / norm if norm else values).astype(np.float32)
+    return indices.astype(np.int32), (values / norm if norm else values).astype(np.float32)
 
 
 def gram_row(text: str) -> np.ndarray:
