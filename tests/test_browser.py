@@ -504,6 +504,25 @@ def test_axe_finds_no_serious_violation_on_the_page_and_the_embedded_widget(cont
     assert axe(host, server, "widget-integre") == []
 
 
+def test_the_send_button_while_busy_is_named_by_what_it_shows(context, server):
+    # Held request: the button stays busy while axe runs (the race once seen under load, now a state).
+    page = context.new_page()
+    held = []
+    page.route("**/v1/chat/stream", lambda route: held.append(route))
+    page.goto(server.url + "/")
+    page.locator(INPUT).wait_for()
+    ask(page, SCHOOL)
+    busy = page.locator("aiguillage-chat form.composer button[aria-busy=true]")
+    busy.wait_for()
+    assert "Envoi…" in busy.inner_text()
+    assert busy.get_attribute("aria-label").startswith("Envoi…")
+    assert axe(page, server, "envoi-en-cours") == []
+    held[0].continue_()
+    bot_messages(page).first.locator(".feedback").wait_for()
+    idle = page.locator("aiguillage-chat form.composer button[type=submit]")
+    assert idle.get_attribute("aria-label") == "Envoyer la question" and "Envoyer" in idle.inner_text()
+
+
 def test_api_docs_are_served_from_local_assets(context, server):
     page = context.new_page()
     outside = []

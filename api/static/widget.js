@@ -722,6 +722,8 @@ form.composer { display: flex; gap: 8px; align-items: flex-end; padding: 12px 16
       this.sendButton.disabled = busy;
       this.sendButton.setAttribute("aria-busy", String(busy));
       this.sendLabel.textContent = busy ? "Envoi…" : "Envoyer";
+      // The accessible name must contain the visible text (WCAG 2.5.3, axe label-content-name-mismatch).
+      this.sendButton.setAttribute("aria-label", busy ? "Envoi… de la question en cours" : "Envoyer la question");
     }
 
     showAlert(text, retry) {
