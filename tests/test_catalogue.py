@@ -219,3 +219,25 @@ def test_the_api_and_the_console_say_which_aid_was_hidden_behind_which_card(with
     detail = conversation_detail(with_catalogue.db, body["conversation_id"])
     stored = detail["messages"][0]["catalogue"]
     assert stored["hidden"] == body["catalogue"]["hidden"] and "même porteur" in stored["hidden"][0]["reason"]
+
+
+def test_a_closed_aid_or_one_for_other_beneficiaries_is_not_open_and_free_text_is_to_check(resolver):
+    import datetime as dt
+
+    from assistant.catalogue import verdict
+    from ingest.aides_territoires import Aid
+    from tests.fake_aides_territoires import public_aids
+
+    raw = next(a for a in public_aids() if set(a["targeted_audiences"]) >= {"commune", "epci"} and not a["submission_deadline"])
+    today = dt.date(2026, 12, 5)
+
+    def decide(collectivity_type, **changes):
+        return verdict(entry_of(Aid.from_api({**raw, **changes}), resolver), collectivity_type, today)
+
+    assert decide("commune").status == "eligible"
+    closed = decide("commune", submission_deadline="2026-01-31")
+    assert closed.status == "ineligible" and closed.failed == ["dépôt clos depuis le 31 janvier 2026"]
+    assert "dépôt avant le 1er mars 2027" in decide("commune", submission_deadline="2027-03-01").met
+    assert decide("region", targeted_audiences=["commune"]).failed == ["réservée aux communes"]
+    conditions = decide("commune", eligibility="<p>Projets de plus de 10 000 €</p>")
+    assert conditions.status == "unknown" and conditions.missing == ["les conditions détaillées de la fiche Aides-territoires"]

@@ -39,7 +39,7 @@ class CatalogueFindings:
 @dataclass
 class CatalogueStage:
     resolver: PerimeterResolver
-    today: dt.date | None = None  # fixed by tests; else the day of the turn
+    today: dt.date | None = None  # the day deadlines are checked against; None: the day of the turn
 
     def find(self, catalogue: LoadedCatalogue, query: str, query_vector: list[float], profile: Profile,
              cards: CardNames) -> CatalogueFindings:
