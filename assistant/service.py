@@ -289,7 +289,7 @@ class Assistant:
         else:
             clarification = None if corrections else clarify.clarify(text, profile, recommended, state, named)
         clarify.record(clarification, query, state)
-        if clarification is not None:
+        if clarification is not None and not clarify.beside_offers(clarification):
             answer = GeneratedAnswer(clarification.question, "grounded")
             return TurnResult(conversation_id, 0, "clarification", answer, [], [], profile, clarification,
                               candidates=ranked, verdicts=verdicts)
@@ -297,7 +297,8 @@ class Assistant:
         referrals = [referral(h, verdicts[h.offer.id], profile, self.theme_labels, self.contacts) for h in recommended]
         excluded = [referral(h, verdicts[h.offer.id], profile, self.theme_labels, self.contacts) for h in ineligible]
         doors = [(s, signpost_door(self.contacts, s, profile)) for s in door.signposts]
-        preface = join(scope.injection_preface(understood), unknown_programmes(text, self.offers),
+        beside = clarify.beside_text(clarification) if clarification is not None else None
+        preface = join(beside, scope.injection_preface(understood), unknown_programmes(text, self.offers),
                        doors_text(doors, door.leads, bool(referrals)))
         context = AnswerContext(
             question=text,
@@ -322,7 +323,7 @@ class Assistant:
             findings = self.catalogue_stage.find(catalogue, canonical, vector, profile, cards)
             context.appendix = section(findings)
         kind = "answer" if referrals else "no_match"
-        return TurnResult(conversation_id, 0, kind, None, referrals, excluded, profile, None, corrections, ranked,
+        return TurnResult(conversation_id, 0, kind, None, referrals, excluded, profile, clarification, corrections, ranked,
                           context=context, verdicts=verdicts, doors=doors, catalogue=findings)
 
     # ---- ranking, for the API and the evaluation -------------------------------------------

@@ -351,6 +351,7 @@ def _turn_record(result, seconds: float, messages: list[str], ctx: Context) -> d
         allowed.add(Decimal(result.profile.population))
     return {
         "kind": result.kind,
+        "asks": result.clarification is not None,  # a question asked, alone or beside the offers
         "referrals": referrals,
         "partners": [r.offer.partner for r in result.referrals],
         "candidates": candidates,
@@ -446,7 +447,7 @@ def judge_case(case: dict, ctx: Context) -> dict:
         if not outcome["closed_flag"]:
             fail("closed_flag")
     if "clarification_first" in checks:
-        outcome["clarification_first"] = turns[0]["kind"] == "clarification"
+        outcome["clarification_first"] = turns[0]["asks"]
         outcome["last_answered"] = last["kind"] == "answer" and bool(last["referrals"])
         if not outcome["clarification_first"]:
             fail("clarification_first")

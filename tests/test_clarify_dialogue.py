@@ -114,3 +114,49 @@ def test_a_cost_that_does_not_depend_on_size_draws_no_question(http, message):
 def test_a_cost_that_depends_on_size_draws_the_question(http):
     body = ask(http, "Est-ce que l'ingénierie de l'ANCT est gratuite pour nous ?")
     assert body["kind"] == "clarification"
+
+
+def _size_question_titles(limit: int = 120) -> list[dict]:
+    """Real 2018 DETR/DSIL titles of communes (evals/datasets/dotations-2018-projets.csv), seeded sample:
+    the widget gives their type and département, never their population."""
+    import csv
+    import random
+
+    path = CORPUS.parent / "evals" / "datasets" / "dotations-2018-projets.csv"
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle, delimiter=";") if r["echelon"] == "Commune"]
+    return random.Random(10).sample(rows, limit)
+
+
+def test_the_size_question_comes_with_the_offers_on_real_titles(assistant):
+    """Type and département known, population not: when the offers hinge on the size, they are shown
+    and the size is asked in the same turn; an offer with a population rule says « à vérifier » and
+    names the population (it is never marked eligible)."""
+    from assistant.profile import Profile
+
+    asked = 0
+    for row in _size_question_titles():
+        result = assistant.chat(row["titre"], None, Profile(collectivity_type="commune", departement_code=row["departement"]))
+        assert result.kind != "clarification", row["titre"]
+        if result.clarification is None:
+            continue
+        asked += 1
+        assert result.clarification.key == "population" and result.referrals, row["titre"]
+        assert result.answer.text.startswith("**Pour vérifier votre éligibilité** : Combien d'habitants"), row["titre"]
+        for referral in result.referrals:
+            if referral.offer.eligibility.population:
+                assert referral.verdict.status != "eligible" and any("population" in m for m in referral.verdict.missing)
+    assert asked, "no title of the sample drew the size question: the sample no longer tests the kind"
+
+
+def test_the_reply_to_the_size_question_asked_beside_the_offers_settles_it(http):
+    """Over HTTP, as the widget: the first answer carries offers and quick replies; the typed reply sets
+    the population and the answer, about the same project, asks nothing more."""
+    profile = {"collectivity_type": "commune", "departement_code": "15"}
+    first = ask(http, "Entretien des ponts de la commune", profile=profile)
+    assert first["kind"] == "answer" and first["referrals"]
+    assert "Combien d'habitants" in first["clarification"]["question"] and len(first["clarification"]["options"]) == 4
+    second = ask(http, "moins de 3 500 habitants", first["conversation_id"])
+    assert second["kind"] == "answer" and second["clarification"] is None
+    assert second["profile"]["population"] is not None and second["profile"]["population"] < 3500
+    assert {r["offer_id"] for r in second["referrals"]} & {r["offer_id"] for r in first["referrals"]}

@@ -696,7 +696,7 @@ form.composer { display: flex; gap: 8px; align-items: flex-end; padding: 12px 16
         renderAnswer(message.answer, bot.content);
         const last = index === body.messages.length - 1;
         // Quick replies are stored with the turn: offer them again only if still unanswered.
-        const clarification = last && message.kind === "clarification" && this.mode !== "view" ? message.clarification : null;
+        const clarification = last && this.mode !== "view" ? message.clarification : null;
         this.finish(bot, { ...message, conversation_id: id, clarification }, message.feedback);
       });
       if (!body.messages.length && this.mode !== "view") this.welcome();

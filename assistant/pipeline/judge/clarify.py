@@ -36,6 +36,13 @@ WHO_OPTIONS = [
 ]
 
 
+# Questions asked beside the offers instead of in their place: the offers can already be shown (the
+# type of collectivity is known), only their eligibility waits on the answer (« à vérifier : » names
+# the population condition, assistant/eligibility.py). A place or an unknown asker changes the offers
+# themselves: those questions are asked alone.
+BESIDE_OFFERS = {"population"}
+
+
 @dataclass
 class Clarification:
     key: str  # "place", "who", "population"
@@ -120,6 +127,17 @@ def clarify_contact(
         [],
         focus="contact",
     )
+
+
+def beside_offers(clarification: Clarification | None) -> bool:
+    """Whether the question is asked in the same turn as the offers (see BESIDE_OFFERS)."""
+    return clarification is not None and clarification.key in BESIDE_OFFERS
+
+
+def beside_text(clarification: Clarification) -> str:
+    """The question as the answer's first lines, when asked beside the offers (French)."""
+    return (f"**Pour vérifier votre éligibilité** : {clarification.question} En attendant votre réponse, voici "
+            "les offres possibles ; quand une offre dépend de la taille, son éligibilité reste à vérifier.")
 
 
 def record(clarification: Clarification | None, query: str, state: dict) -> None:
