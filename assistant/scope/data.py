@@ -121,12 +121,23 @@ def fonds_vert(path: Path = FONDS_VERT) -> list[Example]:
     return _titles(_rows(path), "fonds-vert-2023", "nom_du_projet", "code_departement")
 
 
+WRITTEN = "questions-ecrites"  # the source of questions-projets.csv rows written before the `source` column
+
+
 def written_questions(path: Path = QUESTIONS) -> list[Example]:
-    """Our questions (questions-projets.csv): all for training; leave-one-source-out measures them."""
-    return [
-        Example(r["question"], r["label"], "questions-ecrites", "questions-ecrites", "train", r["door"] or None, r["id"])
-        for r in _rows(path)
-    ]
+    """Our questions (questions-projets.csv): all for training; leave-one-source-out measures them,
+    one source per set written together (`source` column: « questions-ecrites-outils »…). A private
+    person's question names service-public.fr (door « particulier »), whatever its row says."""
+    out = []
+    for r in _rows(path):
+        source = r.get("source") or WRITTEN
+        door = "particulier" if r["label"] == "particulier" else r["door"] or None
+        out.append(Example(r["question"], r["label"], source, source, "train", door, r["id"]))
+    return out
+
+
+def is_written(source: str) -> bool:
+    return source.startswith(WRITTEN)
 
 
 def gold(path: Path = GOLD) -> list[Example]:

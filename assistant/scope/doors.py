@@ -33,6 +33,7 @@ DOORS: dict[str, str] = {
     "particulier": SERVICE_PUBLIC,
 }
 LOCAL_GOVERNMENT_DOORS = ("cdg", "prefecture", "cnil", "service-public")
+PARTICULIER = "particulier"  # the door of a private person's own affair
 
 _PREFECTURE_RUBRIQUES = ("elections", "pouvoirs de police", "fonctionnement des assemblees", "agir en justice contre l'administration")
 

@@ -8,7 +8,9 @@ Artefact (written by assistant/scope/train.py, no pickle):
                `<head>_grams` (classes × columns), `<head>_bias` (classes).
 Heads: `scope` (embedding + n-grams) when the configured embeddings are those it was trained on;
 `scope_grams` (n-grams only, its own threshold) otherwise; `door_*` picks the door of a
-local-government question with the same features. A message is refused when P(out of scope) = 1 − P(projet) ≥ the head's threshold, chosen on
+refused message among every door (centre de gestion, préfecture, CNIL, service-public.fr for
+collectivités, service-public.fr for a private person) with the same features, and the refusal's
+kind follows that door. A message is refused when P(out of scope) = 1 − P(projet) ≥ the head's threshold, chosen on
 held-out sources so that in-scope questions are answered when the model hesitates.
 """
 
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.scope.doors import DOORS
+from assistant.scope.doors import DOORS, PARTICULIER
 from assistant.scope.features import N_FEATURES, dense_part, gram_row
 
 HERE = Path(__file__).resolve().parent
@@ -98,8 +100,10 @@ class ScopeModel:
         limit = self.thresholds[head] if threshold is None else threshold
         if out < limit:
             return ScopeVerdict(IN_SCOPE, out, limit, None, head)
-        kind = max((c for c in self.classes if c != IN_SCOPE), key=lambda c: probs[self.classes.index(c)])
-        door = "particulier" if kind == "particulier" else self.doors[int(np.argmax(self.heads[f"door_{head}"].probabilities(grams, dense)))]
+        # The door head decides among every door, service-public.fr for a private person included; the
+        # kind follows the door (a staff rule asked « Un agent peut-il… ? » is the CDG's, whoever asks).
+        door = self.doors[int(np.argmax(self.heads[f"door_{head}"].probabilities(grams, dense)))]
+        kind = "particulier" if door == PARTICULIER else "collectivite-autre"
         return ScopeVerdict(kind, out, limit, door, head)
 
 
