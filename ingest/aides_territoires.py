@@ -194,13 +194,30 @@ def read_snapshot(data_dir: Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def read_aids(data_dir: Path) -> Iterator[Aid]:
-    """The aids of the last complete sync, one at a time."""
+def aid_lines(data_dir: Path) -> Iterator[str]:
+    """The JSON lines of the last complete sync's aids (Aid fields), one at a time, unparsed."""
     path = catalogue_dir(data_dir) / "aids.jsonl"
     if path.exists():
         with path.open(encoding="utf-8") as lines:
-            for line in lines:
-                yield Aid(**json.loads(line))
+            yield from lines
+
+
+def read_aids(data_dir: Path) -> Iterator[Aid]:
+    """The aids of the last complete sync, one at a time."""
+    for line in aid_lines(data_dir):
+        yield Aid(**json.loads(line))
+
+
+ID_PREFIX = '{"id": '
+ID_DECODER = json.JSONDecoder()
+
+
+def line_id(line: str) -> str:
+    """The id of a JSON line written from a dataclass whose first field is `id` (aids.jsonl,
+    entries.jsonl), read without parsing the rest of the line. Raises ValueError otherwise."""
+    if not line.startswith(ID_PREFIX):
+        raise ValueError(f"ligne sans identifiant en tête : {line[:40]!r}")
+    return ID_DECODER.raw_decode(line, len(ID_PREFIX))[0]
 
 
 def sync(

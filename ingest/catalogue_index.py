@@ -10,6 +10,9 @@ hash}, "keys": {aid id: perimeter key}, "territories": the tables' signature, "b
 ``entries.jsonl`` the fields an answer shows (CatalogueEntry, without the
 descriptions) and ``bm25/`` + ``bm25-ids.json`` a BM25 model of the aids' texts (same order), whose
 tokens are cached per aid version (``bm25-tokens.pkl``): only new or changed aids are analysed again.
+With the same territory tables, an unchanged aid is not even parsed: its line of ``entries.jsonl``, its
+perimeter key and its tokens are reused, so a re-indexing costs the changed aids plus one BM25 build
+from the cached tokens (about 1 s at 10,000 aids).
 
 Incremental: only aids whose hash is new or changed since the last indexing are embedded, removed
 aids (and the old versions of changed ones) are deleted. It reads the *complete* snapshot written by
@@ -38,7 +41,7 @@ from assistant.config import Settings
 from assistant.embeddings import embeddings_signature
 from assistant.perimeter import PerimeterResolver
 from assistant.text import analyze
-from ingest.aides_territoires import Aid, catalogue_dir, read_aids, read_snapshot
+from ingest.aides_territoires import Aid, aid_lines, catalogue_dir, line_id, read_snapshot
 from ingest.indexer import EMBED_BATCH, delete_ids, page_size
 
 DESCRIPTION_CHARS = 300  # of an aid's description embedded with its name: the name and the gist, not the details
@@ -151,6 +154,15 @@ def _read_entries(data_dir: Path) -> Iterator[dict]:
             yield json.loads(line)
 
 
+def _entry_lines(data_dir: Path) -> dict[str, str]:
+    """{aid id: its line of entries.jsonl, newline included}, the lines left unparsed; {} when absent."""
+    try:
+        with entries_path(data_dir).open(encoding="utf-8") as lines:
+            return {line_id(line): line for line in lines}
+    except FileNotFoundError:
+        return {}
+
+
 def _write_record(data_dir: Path, record: dict) -> None:
     """index.json, replaced atomically: a server reloads the catalogue when it changes."""
     tmp = index_path(data_dir).with_suffix(".json.tmp")
@@ -228,21 +240,34 @@ def index_catalogue(
     bm25_tokens: list[list[str]] = []
     cached = _read_tokens(data_dir)  # BM25 tokens of unchanged aids: not analysed again
     old_keys: dict[str, str | None] = previous.get("keys", {}) if old else {}
+    # Same territory tables: an unchanged aid keeps its entry line, its perimeter and its tokens, unparsed.
+    reusable = _entry_lines(data_dir) if old and previous.get("territories") == resolver.signature else {}
     keys: dict[str, str | None] = {}
     moved: list[tuple[str, dict]] = []  # unchanged aids whose perimeter resolves anew (new territory tables)
     fresh_tokens: dict[str, tuple[str, list[str]]] = {}
     tmp = entries_path(data_dir).with_suffix(".jsonl.tmp")
     try:
         with tmp.open("w", encoding="utf-8") as out:
-            for aid in read_aids(data_dir):
+            for line in aid_lines(data_dir):
+                aid_id = line_id(line)
+                digest = hashes.get(aid_id)
+                known = cached.get(aid_id)
+                if (digest is not None and old.get(aid_id) == digest and aid_id in reusable and aid_id in old_keys
+                        and known and known[0] == digest):
+                    out.write(reusable[aid_id])
+                    keys[aid_id] = old_keys[aid_id]
+                    unresolved += keys[aid_id] is None
+                    bm25_ids.append(aid_id)
+                    bm25_tokens.append(known[1])
+                    fresh_tokens[aid_id] = known
+                    continue
+                aid = Aid(**json.loads(line))
                 entry = entry_of(aid, resolver)
                 unresolved += entry.perimeter_key is None
                 out.write(json.dumps(vars(entry), ensure_ascii=False) + "\n")  # flat: no asdict deep copy
-                digest = hashes.get(aid.id)
                 keys[aid.id] = entry.perimeter_key
                 if digest is not None and old.get(aid.id) == digest and old_keys.get(aid.id, entry.perimeter_key) != entry.perimeter_key:
                     moved += [(sid, {"aid_id": aid.id, "perimeter": entry.perimeter_key or "none"}) for sid in stored_ids(aid.id, digest)]
-                known = cached.get(aid.id)
                 tokens = known[1] if known and known[0] == digest else (
                     analyze(f"{aid.name} {' '.join(aid.financers)} {plain(aid.description)[:BM25_CHARS]}") or ["∅"])
                 bm25_ids.append(aid.id)

@@ -7,6 +7,7 @@ session's has no catalogue: other tests see today's answers).
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -15,8 +16,8 @@ from assistant.catalogue import CardNames, twin_of
 from assistant.config import Settings
 from assistant.perimeter import PerimeterResolver
 from assistant.territory import Territories
-from ingest.aides_territoires import AidesTerritoiresClient, SyncError, sync
-from ingest.catalogue_index import entry_of, index_catalogue, read_index
+from ingest.aides_territoires import AidesTerritoiresClient, SyncError, read_aids, sync
+from ingest.catalogue_index import bm25_ids_path, entries_path, entry_of, index_catalogue, read_index
 from tests.conftest import CORPUS
 from tests.fake_aides_territoires import TOKEN, FakeAidesTerritoires
 
@@ -88,6 +89,7 @@ def test_only_new_or_changed_aids_are_embedded_and_removed_ones_deleted(tmp_path
         counting.documents = 0
         second = index_catalogue(settings, counting, resolver, progress=False)
         assert (second.embedded, second.removed, counting.documents) == (1, 1, 2)
+        assert_entries_are_the_snapshots(tmp_path, resolver)  # unchanged aids' entries reused, the changed one new
         from assistant.vectorstore import chroma_client
 
         collection = chroma_client(settings).get_collection(second.collection)
@@ -107,6 +109,15 @@ def test_only_new_or_changed_aids_are_embedded_and_removed_ones_deleted(tmp_path
         assert morbihan and index_catalogue(settings, counting, Retabled(resolver.territories), progress=False).embedded == 0
         assert counting.documents == 0 and not collection.get(where={"perimeter": "dep:56"})["ids"]
         assert len(collection.get(where={"perimeter": "dep:29"})["ids"]) >= morbihan
+        assert_entries_are_the_snapshots(tmp_path, Retabled(resolver.territories))
+
+
+def assert_entries_are_the_snapshots(data_dir, resolver):
+    """entries.jsonl and the BM25 model's rows are those a full indexing of the snapshot would write."""
+    aids = list(read_aids(data_dir))
+    lines = entries_path(data_dir).read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == [vars(entry_of(aid, resolver)) for aid in aids]
+    assert json.loads(bm25_ids_path(data_dir).read_text(encoding="utf-8")) == [aid.id for aid in aids]
 
 
 class Retabled(PerimeterResolver):
