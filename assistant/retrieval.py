@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,7 +116,7 @@ class LoadedIndex:
     @property
     def lexicon(self) -> Lexicon:
         """The cards' own spelling of their words (assistant.text.Lexicon), built once per generation."""
-        return self.memo("lexicon", lambda: Lexicon(_strings(o.model_dump(mode="json")) for o in self.offers.values()))
+        return self.memo("lexicon", lambda: corpus_lexicon(self.offers.values()))
 
     def live_passage(self, stored_id: str) -> str | None:
         """The passage id behind a Chroma id, or None for a retired version of a changed offer."""
@@ -158,6 +159,11 @@ class IndexHandle:
     @property
     def path(self) -> Path:
         return self._path
+
+
+def corpus_lexicon(offers: Iterable[Offer]) -> Lexicon:
+    """The spelling the question is read in (retrieval, scope): every string of the cards' JSON form."""
+    return Lexicon(_strings(o.model_dump(mode="json")) for o in offers)
 
 
 def _strings(value) -> str:
