@@ -16,10 +16,11 @@ from assistant.catalogue import CardNames, twin_of
 from assistant.config import Settings
 from assistant.perimeter import PerimeterResolver
 from assistant.territory import Territories
-from ingest.aides_territoires import AidesTerritoiresClient, SyncError, read_aids, sync
-from ingest.catalogue_index import bm25_ids_path, entries_path, entry_of, index_catalogue, read_index
+from assistant.text import analyze
+from ingest.aides_territoires import Aid, AidesTerritoiresClient, SyncError, read_aids, sync
+from ingest.catalogue_index import bm25_ids_path, bm25_model, entries_path, entry_of, index_catalogue, plain, read_index
 from tests.conftest import CORPUS
-from tests.fake_aides_territoires import TOKEN, FakeAidesTerritoires
+from tests.fake_aides_territoires import TOKEN, FakeAidesTerritoires, generated_aids
 
 
 class Counting:
@@ -118,6 +119,19 @@ def assert_entries_are_the_snapshots(data_dir, resolver):
     lines = entries_path(data_dir).read_text(encoding="utf-8").splitlines()
     assert [json.loads(line) for line in lines] == [vars(entry_of(aid, resolver)) for aid in aids]
     assert json.loads(bm25_ids_path(data_dir).read_text(encoding="utf-8")) == [aid.id for aid in aids]
+
+
+def test_the_bm25_model_scores_every_token_as_bm25s_does():
+    import bm25s
+    import numpy as np
+
+    aids = [Aid.from_api(raw) for raw in generated_aids(600)]  # the 274 public aids and variants
+    tokens = [analyze(f"{aid.name} {' '.join(aid.financers)} {plain(aid.description)}") or ["∅"] for aid in aids]
+    reference, built = bm25s.BM25(), bm25_model(tokens)
+    reference.index(tokens, show_progress=False)
+    assert set(built.vocab_dict) == set(reference.vocab_dict)
+    for token in (t for t in reference.vocab_dict if t):
+        assert np.array_equal(built.get_scores([token]), reference.get_scores([token])), token
 
 
 class Retabled(PerimeterResolver):
