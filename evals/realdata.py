@@ -10,8 +10,10 @@ Called once by evals/run.py (`realdata_block`). Figures (keys of `assistant.real
   its body is named in the answer (a scope refusal naming it counts);
 - portes.unrelated_eligible — an offer outside the question's admitted offers and the door's
   complements is recommended AND marked eligible (target 0);
-- portes.unrelated_shown — the same without the eligibility condition (stricter, reported).
-Both portes figures are also given per split (dev: tuned on; test: reported).
+- portes.unrelated_shown — the same without the eligibility condition (stricter, reported);
+- portes_tenus.* — the same three figures on evals/datasets/portes-tenus.csv, questions of the same
+  kinds written in other words and never tuned on (no model, floor or rule is fitted on them).
+The portes figures are also given per split (dev: tuned on; test: reported).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ PER_CATEGORY_FULL = 300
 SEED = 2018
 GRANTS = {"etat-detr", "etat-dsil"}
 ECHELONS = {"Commune": "commune", "EPCI": "epci"}
+# Door sets (file -> report key): portes.csv is tuned on (its dev part); portes-tenus.csv never is.
+DOOR_SETS = {"portes.csv": "portes", "portes-tenus.csv": "portes_tenus"}
 
 
 def _read(name: str) -> list[dict]:
@@ -61,6 +65,47 @@ def names_body(answer: str, signpost) -> bool:
     return any(fold(name) in folded for name in [signpost.body, *[a for a in signpost.aliases if len(a) >= 3]])
 
 
+def door_rows(assistant, name: str, signposts: dict, bar: dict) -> list[dict]:
+    """Each question of a door set (portes.csv's columns) asked with its profile: the doors named,
+    whether the expected body is named, and the offers shown outside the admitted ones."""
+    from assistant.profile import Profile
+
+    rows = []
+    for row in tqdm(_read(name), desc=DOOR_SETS[name], unit="question", **bar):
+        profile = Profile(collectivity_type=row["type"], departement_code=row["departement"])
+        result = assistant.chat(row["question"], None, profile)
+        expected = signposts[row["porte"]]
+        named = [s.id for s, _ in result.doors]
+        answer = result.answer.text if result.answer else ""
+        admitted = set(row["offres_admises"].split()) | set(expected.complements)
+        unrelated = [r for r in result.referrals if r.offer.id not in admitted]
+        rows.append({
+            "set": DOOR_SETS[name], "id": row["id"], "split": row["split"], "question": row["question"], "kind": result.kind,
+            "expected": row["porte"], "doors": named, "offers": [r.offer.id for r in result.referrals],
+            "right_body": row["porte"] in named or names_body(answer, expected),
+            "unrelated_eligible": any(r.verdict.status == "eligible" for r in unrelated),
+            "unrelated_shown": bool(unrelated),
+        })
+    return rows
+
+
+def door_figures(rows: list[dict]) -> dict:
+    """right_body, unrelated_eligible, unrelated_shown and n over a door set, and per split."""
+    return {
+        "right_body": _rate(r["right_body"] for r in rows),
+        "unrelated_eligible": _rate(r["unrelated_eligible"] for r in rows),
+        "unrelated_shown": _rate(r["unrelated_shown"] for r in rows),
+        "n": len(rows),
+        "per_split": {
+            split: {"right_body": _rate(r["right_body"] for r in rows if r["split"] == split),
+                    "unrelated_eligible": _rate(r["unrelated_eligible"] for r in rows if r["split"] == split),
+                    "unrelated_shown": _rate(r["unrelated_shown"] for r in rows if r["split"] == split),
+                    "n": sum(r["split"] == split for r in rows)}
+            for split in sorted({r["split"] for r in rows})
+        },
+    }
+
+
 def realdata_block(assistant, full: bool, bar: dict) -> tuple[dict, list[dict]]:
     """(figures, rows) — rows keep every question with what was returned, for the report."""
     from assistant.profile import Profile
@@ -75,24 +120,10 @@ def realdata_block(assistant, full: bool, bar: dict) -> tuple[dict, list[dict]]:
                      "offers": offers, "grant": bool(GRANTS & set(offers)), "any": bool(offers)})
 
     signposts = load_corpus(assistant.settings.corpus_dir).signposts
-    for row in tqdm(_read("portes.csv"), desc="Portes", unit="question", **bar):
-        profile = Profile(collectivity_type=row["type"], departement_code=row["departement"])
-        result = assistant.chat(row["question"], None, profile)
-        expected = signposts[row["porte"]]
-        named = [s.id for s, _ in result.doors]
-        answer = result.answer.text if result.answer else ""
-        admitted = set(row["offres_admises"].split()) | set(expected.complements)
-        unrelated = [r for r in result.referrals if r.offer.id not in admitted]
-        rows.append({
-            "set": "portes", "id": row["id"], "split": row["split"], "question": row["question"], "kind": result.kind,
-            "expected": row["porte"], "doors": named, "offers": [r.offer.id for r in result.referrals],
-            "right_body": row["porte"] in named or names_body(answer, expected),
-            "unrelated_eligible": any(r.verdict.status == "eligible" for r in unrelated),
-            "unrelated_shown": bool(unrelated),
-        })
+    for name in DOOR_SETS:
+        rows += door_rows(assistant, name, signposts, bar)
 
     dot = [r for r in rows if r["set"] == "dotations"]
-    portes = [r for r in rows if r["set"] == "portes"]
     per_category = defaultdict(list)
     for r in dot:
         per_category[r["category"]].append(r)
@@ -104,17 +135,7 @@ def realdata_block(assistant, full: bool, bar: dict) -> tuple[dict, list[dict]]:
             "per_category": {c: {"grant_among_referrals": _rate(r["grant"] for r in rs), "n": len(rs)}
                              for c, rs in sorted(per_category.items())},
         },
-        "portes": {
-            "right_body": _rate(r["right_body"] for r in portes),
-            "unrelated_eligible": _rate(r["unrelated_eligible"] for r in portes),
-            "unrelated_shown": _rate(r["unrelated_shown"] for r in portes),
-            "n": len(portes),
-            "per_split": {
-                split: {"right_body": _rate(r["right_body"] for r in portes if r["split"] == split),
-                        "unrelated_eligible": _rate(r["unrelated_eligible"] for r in portes if r["split"] == split),
-                        "n": sum(r["split"] == split for r in portes)}
-                for split in ("dev", "test")
-            },
-        },
     }
+    for name, key in DOOR_SETS.items():
+        figures[key] = door_figures([r for r in rows if r["set"] == key])
     return figures, rows

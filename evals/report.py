@@ -59,6 +59,14 @@ METRIC_LABELS = {
     "scope.titles_not_refused": "Champ : titres de projets non refusés",
     "scope.titles_answered": "Champ : titres de projets avec une offre ou une précision",
     "scope.door_right": "Champ : bonne porte (collectivités)",
+    "dotations.grant_among_referrals": "Titres DETR/DSIL 2018 : DETR ou DSIL parmi les orientations",
+    "dotations.at_least_one_offer": "Titres DETR/DSIL 2018 : au moins une offre",
+    "portes.right_body": "Portes (portes.csv) : bon organisme nommé",
+    "portes.unrelated_eligible": "Portes (portes.csv) : offre sans rapport marquée éligible",
+    "portes.unrelated_shown": "Portes (portes.csv) : offre sans rapport montrée",
+    "portes_tenus.right_body": "Portes tenues à l'écart (portes-tenus.csv) : bon organisme nommé",
+    "portes_tenus.unrelated_eligible": "Portes tenues à l'écart : offre sans rapport marquée éligible",
+    "portes_tenus.unrelated_shown": "Portes tenues à l'écart : offre sans rapport montrée",
 }
 KIND_LABELS = {"single": "simple", "out_of_scope": "hors champ", "adversarial": "piégé", "multi_turn": "dialogue"}
 BASELINE_ORDER = ["assistant", "hybrid", "bm25", "dense", "langchain"]

@@ -76,14 +76,14 @@ def open_door(
     candidates = list(ranked)
     grants = GRANTS.get(profile.collectivity_type, ()) if investment else ()
     for offer_id in grants:
-        hit = next((h for h in candidates if h.offer.id == offer_id), None)
-        if hit is None and offer_id in index.offers and index.offers[offer_id].status == "active":
-            hit = OfferHit(offer=index.offers[offer_id], score=0.0)
+        known = any(h.offer.id == offer_id for h in candidates)
+        hit = hit_with_verdict(offer_id, candidates, verdicts, profile, index, active_only=True)
+        if hit is None:
+            continue
+        if not known:
             candidates.append(hit)
-            verdicts[offer_id] = evaluate(hit.offer, profile)
-        if hit is not None:
-            hit.adjustments["everyday_door"] = EVERYDAY_DOOR
-            weak.discard(offer_id)  # the door vouches for the general-purpose grant
+        hit.adjustments["everyday_door"] = EVERYDAY_DOOR
+        weak.discard(offer_id)  # the door vouches for the general-purpose grant
     for hit in candidates:
         if hit.offer.id in weak:
             hit.adjustments["weak_evidence"] = WEAK_EVIDENCE
@@ -120,15 +120,24 @@ def open_door(
     return Door(candidates, recommended, ineligible, signposts, leads)
 
 
+def hit_with_verdict(offer_id: str, ranked: list[OfferHit], verdicts: dict[str, Verdict], profile: Profile,
+                     index: LoadedIndex, active_only: bool = False) -> OfferHit | None:
+    """The ranked hit of `offer_id`, else one built from its card in the index (fused score 0, no
+    retrieval evidence); `verdicts` gains its verdict when it has none. None when the index has no such
+    card, or (`active_only`) when the card is not active and was not ranked."""
+    hit = next((h for h in ranked if h.offer.id == offer_id), None)
+    if hit is None:
+        offer = index.offers.get(offer_id)
+        if offer is None or (active_only and offer.status != "active"):
+            return None
+        hit = OfferHit(offer=offer, score=0.0)
+    verdicts.setdefault(offer_id, evaluate(hit.offer, profile))
+    return hit
+
+
 def shown_before(shown: list[str], ranked: list[OfferHit], verdicts: dict[str, Verdict], profile: Profile,
                  index: LoadedIndex) -> list[OfferHit]:
     """A follow-up on the offers of the last answer (« et qui je contacte ? », « c'est gratuit ? ») is
     about those offers, in their order, not about what its own words retrieve; `verdicts` gains theirs."""
-    by_id = {h.offer.id: h for h in ranked}
-    hits = []
-    for offer_id in shown:
-        if offer_id in index.offers:
-            hit = by_id.get(offer_id) or OfferHit(offer=index.offers[offer_id], score=0.0)
-            verdicts.setdefault(offer_id, evaluate(hit.offer, profile))
-            hits.append(hit)
-    return hits
+    hits = [hit_with_verdict(offer_id, ranked, verdicts, profile, index) for offer_id in shown]
+    return [h for h in hits if h is not None]
