@@ -6,11 +6,18 @@
    (Fonds vert « Ingénierie » studies, questions of private persons and of local governments,
    gold cases), split by département / source. `investment(text)` -> probability in [0, 1].
 2. Does a candidate offer have evidence beyond a shared word? A logistic regression over the
-   hit's retrieval evidence (dense similarity, log(1 + BM25), theme match, named), trained on the
-   gold dev cases and the dev questions of evals/datasets/portes.csv. `evidence(hit)` -> [0, 1].
+   hit's retrieval evidence, absolute (dense similarity, log(1 + BM25), theme match, named) and
+   relative to the turn (gap to the best hit's dense similarity and BM25, rank among the candidates,
+   gap to the best signpost card's similarity: a question a door answers much better than any offer
+   is the door's), trained on the gold dev cases, the dev questions of evals/datasets/portes.csv and
+   evals/datasets/portes-entrainement.csv. `evidence(hits, door_similarity)` -> {offer id: [0, 1]}.
 3. Which body outside the partners is competent (signpost cards, corpus/signposts/)? Cosine
    similarity of the message to each card's texts, plus a bonus for a door-only theme or an
-   acronym of the body said in the message; a floor and a margin calibrated on portes.csv (dev).
+   acronym of the body said in the message; a floor and a margin calibrated on portes.csv (dev) and
+   portes-entrainement.csv. A door leads the answer when no offer is evidenced, when the question
+   carries a theme only a door serves, or when the door's score exceeds the best offer's dense
+   similarity by a calibrated gap; beside a leading door, an offer that is not one of its
+   complements needs a calibrated evidence of its own.
 
 Weights and thresholds are in assistant/models/everyday.json, written by
 `python -m evals.door_training` (which also records the held-out figures); nothing is trained or
@@ -51,13 +58,15 @@ class EverydayModel:
     coef: list[float]
     intercept: float
     investment_threshold: float
-    evidence_coef: list[float]  # dense similarity, log(1 + BM25), theme match, named
+    evidence_coef: list[float]  # the EVIDENCE_FEATURES, in that order
     evidence_intercept: float
     evidence_floor: float
     signpost_floor: float  # a door may lead the answer (nothing fits, or a door-only theme)
     signpost_beside_floor: float  # a door is named beside offers that answer
     signpost_margin: float
     signpost_bonus: float
+    signpost_lead_gap: float  # a door also leads when its score exceeds the best offer's dense similarity by this
+    evidence_beside_door: float  # beside a leading door, the evidence an offer (not a complement) needs
     figures: dict
 
     @classmethod
@@ -81,28 +90,46 @@ class EverydayModel:
     def is_investment(self, text: str) -> bool:
         return self.investment(text) >= self.investment_threshold
 
-    def evidence(self, hit: OfferHit) -> float:
-        """Probability that the offer is relevant to the question, from its retrieval evidence alone."""
-        return evidence_probability(self.evidence_coef, self.evidence_intercept, hit)
-
-    def evidenced(self, hit: OfferHit) -> bool:
-        return self.evidence(hit) >= self.evidence_floor
+    def evidence(self, ranked: list[OfferHit], door_similarity: float) -> dict[str, float]:
+        """{offer id: probability that the offer is relevant to the question} for the ranked hits of
+        a turn, from their retrieval evidence and the best signpost similarity (SignpostFinder.best)."""
+        return evidence_probabilities(self.evidence_coef, self.evidence_intercept, ranked, door_similarity)
 
 
-def evidence_features(hit: OfferHit) -> list[float]:
-    """[dense similarity, log(1 + BM25 score), theme match (0/1), named (0/1)] of a ranked hit."""
-    return [
-        hit.dense_similarity,
-        math.log1p(hit.bm25_score),
-        1.0 if "theme" in hit.adjustments else 0.0,
-        1.0 if "named" in hit.adjustments else 0.0,
-    ]
+EVIDENCE_FEATURES = ["dense", "log1p_bm25", "theme", "named", "dense_gap", "bm25_gap", "log1p_rank", "door_gap"]
 
 
-def evidence_probability(coef: list[float], intercept: float, hit: OfferHit) -> float:
-    """The evidence model's logistic output for a hit (shared by run time and calibration)."""
-    z = intercept + sum(c * f for c, f in zip(coef, evidence_features(hit)))
-    return 1.0 / (1.0 + math.exp(-z))
+def evidence_features(ranked: list[OfferHit], door_similarity: float) -> list[list[float]]:
+    """One row of EVIDENCE_FEATURES per hit of `ranked` (best first): dense similarity, log(1 + BM25
+    score), theme match (0/1), named (0/1), the best hit's dense similarity minus this one's, the
+    best log(1 + BM25) minus this one's, log(1 + rank) (0 for the first), and the best signpost
+    card's similarity minus this hit's dense similarity (0 when no card is scored)."""
+    best_dense = max((h.dense_similarity for h in ranked), default=0.0)
+    best_bm25 = max((math.log1p(h.bm25_score) for h in ranked), default=0.0)
+    rows = []
+    for rank, hit in enumerate(ranked):
+        bm25 = math.log1p(hit.bm25_score)
+        rows.append([
+            hit.dense_similarity,
+            bm25,
+            1.0 if "theme" in hit.adjustments else 0.0,
+            1.0 if "named" in hit.adjustments else 0.0,
+            best_dense - hit.dense_similarity,
+            best_bm25 - bm25,
+            math.log1p(rank),
+            door_similarity - hit.dense_similarity if door_similarity else 0.0,
+        ])
+    return rows
+
+
+def evidence_probabilities(coef: list[float], intercept: float, ranked: list[OfferHit],
+                           door_similarity: float) -> dict[str, float]:
+    """The evidence model's logistic output for each ranked hit (shared by run time and calibration)."""
+    out = {}
+    for hit, features in zip(ranked, evidence_features(ranked, door_similarity)):
+        z = intercept + sum(c * f for c, f in zip(coef, features))
+        out[hit.offer.id] = 1.0 / (1.0 + math.exp(-z))
+    return out
 
 
 def door_only_themes(vocabulary: ThemeVocabulary, offer_themes: set[str], signposts: list[Signpost]) -> set[str]:
@@ -148,10 +175,8 @@ class SignpostFinder:
             raise ValueError(f"{len(vectors)} vectors for {len(self._docs)} signpost texts")
         self._vectors = vectors
 
-    def scores(self, message: str, themes: list[str], bonus: float) -> list[tuple[float, Signpost]]:
-        """(score, card), best first: max cosine over the card's texts + bonus per door-only theme
-        of the card detected in the message + bonus when the message names the body by an acronym or
-        a full name."""
+    def similarities(self, message: str) -> list[float]:
+        """Per card (in self.signposts order): the max cosine of the message to the card's texts."""
         import numpy as np
 
         if self._vectors is None:
@@ -161,6 +186,14 @@ class SignpostFinder:
         best = [-1.0] * len(self.signposts)
         for (i, _), sim in zip(self._docs, sims):
             best[i] = max(best[i], float(sim))
+        return best
+
+    def scores(self, message: str, themes: list[str], bonus: float,
+               similarities: list[float] | None = None) -> list[tuple[float, Signpost]]:
+        """(score, card), best first: max cosine over the card's texts (`similarities`, computed when
+        not given) + bonus per door-only theme of the card detected in the message + bonus when the
+        message names the body by an acronym or a full name."""
+        best = similarities if similarities is not None else self.similarities(message)
         folded = fold(message)
         scored = []
         for i, signpost in enumerate(self.signposts):

@@ -108,12 +108,11 @@ def test_portes_questions_name_the_right_body_and_mark_no_unrelated_offer_eligib
         admitted = set(row["offres_admises"].split()) | set(signposts[row["porte"]].complements)
         wrongly_eligible += [(row["id"], r.offer.id) for r in result.referrals
                              if r.offer.id not in admitted and r.verdict.status == "eligible"]
-    assert sum(right) / len(right) >= 0.71  # the gate's bound (assistant.portes.right_body), same measure
-    # Target 0; measured 6 questions of 40 (offers with real evidence on a side word: P11 city stade →
-    # Écoles Cube, P35 → Cerema mobilités…; P21 since the size question comes with the offers). Same
-    # measure and bound as the gate (assistant.portes.unrelated_eligible ≤ 0.16: questions, not offers).
+    assert sum(right) / len(right) >= 0.76  # the gate's bound (assistant.portes.right_body), same measure
+    # Target 0 (offers with real evidence on a side word: P11 city stade → Écoles Cube, P35 → Cerema
+    # mobilités…). Same measure and bound as the gate (assistant.portes.unrelated_eligible: questions, not offers).
     questions = {question for question, _ in wrongly_eligible}
-    assert len(questions) / len(PORTES) <= 0.16, wrongly_eligible
+    assert len(questions) / len(PORTES) <= 0.14, wrongly_eligible
 
 
 def test_nothing_fits_names_the_door_over_http(http):
@@ -163,3 +162,23 @@ def test_a_named_bridge_grant_the_bridge_does_not_qualify_for_leaves_the_grants(
     assert "2 m" in first and "1,8 m" in first
     assert GRANTS & {r.offer.id for r in result.referrals}
     assert "cerema-programme-national-ponts" not in {r.offer.id for r in result.referrals}  # closed, not named
+
+
+def test_a_leading_door_shows_its_complements_and_no_weakly_evidenced_offer(assistant):
+    """Generated from portes.csv: whenever a door leads an answer that has offers (« Pour l'essentiel
+    de votre demande, l'interlocuteur compétent est … »), the door's complements are among the offers
+    with the door's mark in their breakdown, and no offer under the evidence floor is shown."""
+    led = 0
+    for row in PORTES:
+        result = _ask(assistant, row["question"], row["type"], row["departement"])
+        if not result.doors or not result.context or "Pour l'essentiel de votre demande" not in (result.context.preface or ""):
+            continue
+        led += 1
+        complements = set(result.doors[0][0].complements) & {o for o, c in assistant.offers.items() if c.status == "active"}
+        shown = {r.offer.id: r for r in result.referrals} | {r.offer.id: r for r in result.ineligible}
+        assert complements <= set(shown), (row["id"], complements - set(shown))
+        for offer_id in complements:
+            assert "door_complement" in shown[offer_id].hit.adjustments, (row["id"], offer_id)
+        assert not [r.offer.id for r in result.referrals if "weak_evidence" in r.hit.adjustments], row["id"]
+    assert led >= 5  # the calibrated lead gap makes the door lead on several of these questions
+

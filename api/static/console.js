@@ -388,7 +388,8 @@
 
   // Names of the ranking adjustments documented in assistant/service.py.
   const ADJUSTMENTS = { named: "offre nommée", theme: "thème", need: "besoin", targeted: "ciblée", information_only: "outil seul",
-    everyday_door: "subvention d'investissement courante", weak_evidence: "lien faible avec la question" };
+    everyday_door: "subvention d'investissement courante", door_complement: "complément de l'organisme compétent",
+    weak_evidence: "lien faible avec la question" };
 
   const SCORE_LEGEND = [
     ["Rang « mots » (BM25)", "place de l'offre quand on compare les mots de la question à ceux des fiches (pertinence des mots, méthode BM25) ; 1 = la plus proche."],

@@ -18,9 +18,11 @@ Rules (constants mirrored in README « Le classement, explicite »):
   dedicated extra place), and are cited apart when the asker is known to be ineligible.
 - doors beyond the partners: the best signpost card whose score passes the calibrated floor (and the
   second when within the margin). It leads the answer when no offer is evidenced (« ce n'est pas dans
-  les offres de nos partenaires ») or when the question carries a theme only a door serves (a listed
-  church: the DRAC first, DETR/DSIL as complements); beside a leading door, only evidenced offers
-  and the everyday grants are shown.
+  les offres de nos partenaires »), when the question carries a theme only a door serves (a listed
+  church: the DRAC first, DETR/DSIL as complements), or when its score exceeds the best offer's
+  dense similarity by the calibrated lead gap; beside a leading door, only the everyday grants, the
+  door's complements (its card's `complements`, added like the grants, DOOR_COMPLEMENT in their
+  breakdown) and offers whose evidence passes `evidence_beside_door` are shown.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from assistant.schema import Signpost
 
 WEAK_EVIDENCE = -0.05  # under the evidence floor: after every evidenced offer and the grants
 EVERYDAY_DOOR = 0.004  # a general-purpose grant of an investment project
+DOOR_COMPLEMENT = 0.0  # an offer a leading door's card names as its complement: shown, not moved
 GRANTS = {"commune": ("etat-detr", "etat-dsil"), "epci": ("etat-detr", "etat-dsil"), None: ("etat-detr", "etat-dsil"),
           "department": ("etat-dsid",)}
 ALL_GRANTS = {i for ids in GRANTS.values() for i in ids}
@@ -66,32 +69,19 @@ def open_door(
     finder: SignpostFinder | None,
     max_referrals: int,
 ) -> Door:
-    """The offers and doors of the turn (rules in the module docstring); `verdicts` gains the grants'."""
-    evidence = {h.offer.id: model.evidence(h) for h in ranked}
+    """The offers and doors of the turn (rules in the module docstring); `verdicts` gains the grants'
+    and the leading door's complements'."""
+    similarities = finder.similarities(message) if finder is not None else None
+    evidence = model.evidence(ranked, max(similarities, default=0.0) if similarities else 0.0)
     weak = {i for i, p in evidence.items() if p < model.evidence_floor}
     evidenced = [h for h in ranked if h.offer.id not in weak]
     investment = profile.collectivity_type in GRANTS and (
         model.is_investment(message)
         or any(names_works_grant(h) and verdicts[h.offer.id].status == "ineligible" for h in ranked))
-    candidates = list(ranked)
-    grants = GRANTS.get(profile.collectivity_type, ()) if investment else ()
-    for offer_id in grants:
-        known = any(h.offer.id == offer_id for h in candidates)
-        hit = hit_with_verdict(offer_id, candidates, verdicts, profile, index, active_only=True)
-        if hit is None:
-            continue
-        if not known:
-            candidates.append(hit)
-        hit.adjustments["everyday_door"] = EVERYDAY_DOOR
-        weak.discard(offer_id)  # the door vouches for the general-purpose grant
-    for hit in candidates:
-        if hit.offer.id in weak:
-            hit.adjustments["weak_evidence"] = WEAK_EVIDENCE
-    candidates.sort(key=lambda h: (-h.final_score, h.offer.id))
 
     signposts, leads = [], False
     if finder is not None:
-        scored = finder.scores(message, profile.themes, model.signpost_bonus)
+        scored = finder.scores(message, profile.themes, model.signpost_bonus, similarities)
 
         def doors(floor: float) -> list[Signpost]:
             top = scored[0][0]
@@ -100,13 +90,35 @@ def open_door(
         signposts = doors(model.signpost_floor) if scored else []
         if signposts:
             door_theme = bool(set(signposts[0].themes) & finder.door_themes & set(profile.themes))
-            leads = not evidenced or door_theme
+            best_dense = max((h.dense_similarity for h in ranked if h.offer.id not in ALL_GRANTS), default=0.0)
+            leads = not evidenced or door_theme or scored[0][0] - best_dense >= model.signpost_lead_gap
             if not leads:  # beside offers that answer: one door, above a floor of its own
                 signposts = doors(model.signpost_beside_floor)[:1]
 
+    candidates = list(ranked)
+    grants = GRANTS.get(profile.collectivity_type, ()) if investment else ()
+    complements = tuple(signposts[0].complements) if leads else ()
+    # The everyday door vouches for the general-purpose grants, a leading door for its complements.
+    vouched = [(i, "everyday_door", EVERYDAY_DOOR) for i in grants] + [(i, "door_complement", DOOR_COMPLEMENT) for i in complements]
+    for offer_id, reason, adjustment in vouched:
+        known = any(h.offer.id == offer_id for h in candidates)
+        hit = hit_with_verdict(offer_id, candidates, verdicts, profile, index, active_only=True)
+        if hit is None:
+            continue
+        if not known:
+            candidates.append(hit)
+        hit.adjustments[reason] = adjustment
+        weak.discard(offer_id)
+    for hit in candidates:
+        if hit.offer.id in weak:
+            hit.adjustments["weak_evidence"] = WEAK_EVIDENCE
+    candidates.sort(key=lambda h: (-h.final_score, h.offer.id))
+
     def shown(hit: OfferHit) -> bool:
-        if hit.offer.id in grants:
+        if hit.offer.id in grants or hit.offer.id in complements:
             return True
+        if leads and evidence.get(hit.offer.id, 0.0) < model.evidence_beside_door:
+            return False  # beside a leading door, only its complements and strongly evidenced offers
         return not ((investment or leads) and hit.offer.id in weak)
 
     kept = [h for h in candidates if shown(h)]
