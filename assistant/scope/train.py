@@ -177,7 +177,12 @@ def train(corpus_dir: Path, embeddings, cache_dir: Path | None = None, out_json:
 
     examples = load_examples(corpus_dir)
     log(f"{len(examples)} exemples : " + ", ".join(f"{s} {n}" for s, n in sorted(Counter(e.source for e in examples).items())))
-    vectors = embed_all([e.text for e in examples], embeddings, cache_dir, log)
+    from assistant.retrieval import corpus_lexicon
+    from ingest.corpus import load_corpus
+
+    # Embedded as the service reads a question: in the cards' spelling (LoadedIndex.lexicon).
+    lexicon = corpus_lexicon(load_corpus(corpus_dir).offers.values())
+    vectors = embed_all([lexicon.canonical(e.text) for e in examples], embeddings, cache_dir, log)
     grams = char_grams([e.text for e in examples])
     named = names_offer([e.text for e in examples], corpus_dir)
     log(f"{int(named.sum())} exemples nomment une offre du corpus")
