@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from assistant.profile import Profile
 from assistant.schema import Audience, Partner, Status
@@ -134,7 +134,7 @@ class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     query: str
     filters: SearchFiltersIn = Field(default_factory=SearchFiltersIn)
-    limit: int = Field(10, ge=1, le=50)
+    limit: StrictInt = Field(10, ge=1, le=50)
 
 
 class SearchResult(BaseModel):

@@ -11,7 +11,7 @@ import re
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt
 
 from assistant.facts import extract_project_facts
 from assistant.schema import ThemeVocabulary
@@ -23,12 +23,14 @@ Need = Literal["ingenierie", "financement", "les-deux", "outil"]
 
 
 class Profile(BaseModel):
+    # Strict numbers and booleans: a profile comes in API bodies, where `true` or "800" is not a number
+    # (the OpenAPI schema says so; pydantic's lax mode would turn `false` into 0).
     collectivity_type: CollectivityType | None = None
     name: str | None = None
     insee: str | None = None
     epci_siren: str | None = None
     epci_name: str | None = None
-    population: int | None = None
+    population: StrictInt | None = None
     population_source: Literal["texte", "insee"] | None = None
     departement_code: str | None = None
     departement_name: str | None = None
@@ -39,10 +41,10 @@ class Profile(BaseModel):
     need: Need | None = None
     facts: list[str] = Field(default_factory=list, description="qpv, rural, coastal, mountain, overseas, frr, ort")
     programmes: list[str] = Field(default_factory=list)
-    works_amount_eur: int | None = Field(None, description="Amount of the works, € (HT when works_amount_ht).")
-    works_amount_ht: bool | None = Field(None, description="True when the amount was said « HT » (set with the amount).")
-    funding_gap_eur: int | None = Field(None, description="What is still to be financed, €.")
-    opening_m: float | None = Field(None, description="Opening of the structure (bridge), metres.")
+    works_amount_eur: StrictInt | None = Field(None, description="Amount of the works, € (HT when works_amount_ht).")
+    works_amount_ht: StrictBool | None = Field(None, description="True when the amount was said « HT » (set with the amount).")
+    funding_gap_eur: StrictInt | None = Field(None, description="What is still to be financed, €.")
+    opening_m: StrictFloat | None = Field(None, description="Opening of the structure (bridge), metres.")
     structure_kind: Literal["bridge", "wall"] | None = None
     ambiguous_places: list[str] = Field(default_factory=list, description="Candidates to choose from.")
     ambiguous_codes: list[str] = Field(default_factory=list, description="INSEE codes of ambiguous_places, same order.")

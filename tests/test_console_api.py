@@ -321,3 +321,54 @@ def test_departement_filter_takes_a_code_or_a_name(http, agent_token, school):
     assert by_code == by_name
     unknown = http.get("/v1/conversations", params={"departement": "Atlantide"}, headers=auth(agent_token))
     assert unknown.status_code == 404 and "Département inconnu : « Atlantide »" in unknown.json()["detail"]
+
+
+# Every number or boolean a request body takes, with a value of the wrong JSON type for it.
+WRONG_TYPES = {
+    ("/v1/chat", "profile.population"): ({"message": SCHOOL, "profile": {"population": True}}, {"message": SCHOOL, "profile": {"population": "800"}}),
+    ("/v1/chat", "profile.works_amount_eur"): ({"message": SCHOOL, "profile": {"works_amount_eur": False}},),
+    ("/v1/chat", "profile.funding_gap_eur"): ({"message": SCHOOL, "profile": {"funding_gap_eur": False}},),
+    ("/v1/chat", "profile.opening_m"): ({"message": SCHOOL, "profile": {"opening_m": True}}, {"message": SCHOOL, "profile": {"opening_m": "1,8"}}),
+    ("/v1/chat", "profile.works_amount_ht"): ({"message": SCHOOL, "profile": {"works_amount_ht": "oui"}}, {"message": SCHOOL, "profile": {"works_amount_ht": 1}}),
+    ("/v1/search", "limit"): ({"query": "école", "limit": True}, {"query": "école", "limit": "5"}),
+    ("/v1/feedback", "message_id"): ({"conversation_id": "{conversation}", "message_id": True, "rating": "up"},),
+    ("/v1/conversations/{conversation}/reviews", "message_id"): ({"status": "validated", "message_id": True},),
+}
+WRONG_TYPES |= {("/v1/chat/stream", name): bodies for (route, name), bodies in WRONG_TYPES.items() if route == "/v1/chat"}
+
+
+def _typed_properties(spec: dict, schema: dict, prefix: str = "") -> set[str]:
+    """Dotted names of the integer, number and boolean properties of a request schema (refs followed)."""
+    def resolve(node: dict) -> dict:
+        return spec["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]] if "$ref" in node else node
+
+    found = set()
+    for name, prop in resolve(schema).get("properties", {}).items():
+        for option in [resolve(o) for o in prop.get("anyOf", [prop])]:
+            if option.get("type") in {"integer", "number", "boolean"}:
+                found.add(prefix + name)
+            elif option.get("properties"):
+                found |= _typed_properties(spec, option, f"{prefix}{name}.")
+    return found
+
+
+def test_request_bodies_refuse_a_boolean_or_text_where_a_number_is_expected(http, agent_token):
+    """The kind schemathesis found (`"message_id": true` accepted as 1, `"funding_gap_eur": false` as 0):
+    every number or boolean of every request body, as the OpenAPI schema lists them, refuses the wrong
+    JSON type with a French 422, and the table above covers all of them."""
+    spec = http.get("/openapi.json").json()
+    listed = set()
+    for path, operations in spec["paths"].items():
+        body = operations.get("post", {}).get("requestBody", {}).get("content", {}).get("application/json")
+        if body:
+            route = path.replace("{conversation_id}", "{conversation}")
+            listed |= {(route, name) for name in _typed_properties(spec, body["schema"])}
+    assert listed == set(WRONG_TYPES), listed ^ set(WRONG_TYPES)
+
+    conversation = stream(http, message=SCHOOL)[0][1]["conversation_id"]
+    for (route, name), bodies in WRONG_TYPES.items():
+        for body in bodies:
+            body = json.loads(json.dumps(body).replace("{conversation}", conversation))
+            response = http.post(route.replace("{conversation}", conversation), json=body, headers=auth(agent_token))
+            assert response.status_code == 422, (route, name, body, response.status_code)
+            assert name.rsplit(".", 1)[-1] in response.json()["detail"], response.json()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from api.deps import get_assistant
 from api.models import CONVERSATION_ID, MAX_MESSAGE_ID
@@ -22,7 +22,7 @@ Reason = Literal["offre-expiree", "mauvais-territoire", "mauvais-theme", "mauvai
 class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     conversation_id: str = Field(pattern=CONVERSATION_ID)
-    message_id: int = Field(ge=1, le=MAX_MESSAGE_ID, description="Numéro de la réponse dans la conversation (message_id de /v1/chat).")
+    message_id: StrictInt = Field(ge=1, le=MAX_MESSAGE_ID, description="Numéro de la réponse dans la conversation (message_id de /v1/chat).")
     rating: Literal["up", "down"]
     reason: Reason | None = Field(None, description="Pour un avis négatif : pourquoi.")
     comment: str | None = Field(None, max_length=1000)
