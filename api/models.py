@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
-from assistant.profile import Profile
+from assistant.profile import JsonInt, Profile
 from assistant.schema import Audience, Partner, Status
 
 CONVERSATION_ID = r"^[A-Za-z0-9_-]{8,64}$"
@@ -134,7 +134,7 @@ class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     query: str
     filters: SearchFiltersIn = Field(default_factory=SearchFiltersIn)
-    limit: StrictInt = Field(10, ge=1, le=50)
+    limit: JsonInt = Field(10, ge=1, le=50)
 
 
 class SearchResult(BaseModel):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt
+from pydantic import BaseModel, BeforeValidator, Field, StrictBool
 
 from assistant.facts import extract_project_facts
 from assistant.schema import ThemeVocabulary
@@ -22,15 +22,26 @@ Stage = Literal["idee", "etudes", "travaux"]
 Need = Literal["ingenierie", "financement", "les-deux", "outil"]
 
 
+def _json_number(value):
+    """A JSON number only: pydantic's lax mode would take `true` as 1 and "800" as 800, which the
+    OpenAPI schema refuses; 1.0 stays an integer, as JSON Schema's `integer` allows."""
+    if isinstance(value, (bool, str, bytes)):
+        raise ValueError("un nombre est attendu")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_number)]
+JsonFloat = Annotated[float, BeforeValidator(_json_number)]
+
+
 class Profile(BaseModel):
-    # Strict numbers and booleans: a profile comes in API bodies, where `true` or "800" is not a number
-    # (the OpenAPI schema says so; pydantic's lax mode would turn `false` into 0).
+    # A profile comes in API bodies: numbers and booleans of JSON types only (tests/test_console_api.py).
     collectivity_type: CollectivityType | None = None
     name: str | None = None
     insee: str | None = None
     epci_siren: str | None = None
     epci_name: str | None = None
-    population: StrictInt | None = None
+    population: JsonInt | None = None
     population_source: Literal["texte", "insee"] | None = None
     departement_code: str | None = None
     departement_name: str | None = None
@@ -41,10 +52,10 @@ class Profile(BaseModel):
     need: Need | None = None
     facts: list[str] = Field(default_factory=list, description="qpv, rural, coastal, mountain, overseas, frr, ort")
     programmes: list[str] = Field(default_factory=list)
-    works_amount_eur: StrictInt | None = Field(None, description="Amount of the works, € (HT when works_amount_ht).")
+    works_amount_eur: JsonInt | None = Field(None, description="Amount of the works, € (HT when works_amount_ht).")
     works_amount_ht: StrictBool | None = Field(None, description="True when the amount was said « HT » (set with the amount).")
-    funding_gap_eur: StrictInt | None = Field(None, description="What is still to be financed, €.")
-    opening_m: StrictFloat | None = Field(None, description="Opening of the structure (bridge), metres.")
+    funding_gap_eur: JsonInt | None = Field(None, description="What is still to be financed, €.")
+    opening_m: JsonFloat | None = Field(None, description="Opening of the structure (bridge), metres.")
     structure_kind: Literal["bridge", "wall"] | None = None
     ambiguous_places: list[str] = Field(default_factory=list, description="Candidates to choose from.")
     ambiguous_codes: list[str] = Field(default_factory=list, description="INSEE codes of ambiguous_places, same order.")

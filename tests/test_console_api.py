@@ -372,3 +372,6 @@ def test_request_bodies_refuse_a_boolean_or_text_where_a_number_is_expected(http
             response = http.post(route.replace("{conversation}", conversation), json=body, headers=auth(agent_token))
             assert response.status_code == 422, (route, name, body, response.status_code)
             assert name.rsplit(".", 1)[-1] in response.json()["detail"], response.json()
+    # 1.0 is a JSON Schema integer (schemathesis sends it): accepted where an integer is expected.
+    assert http.post("/v1/search", json={"query": "école", "limit": 5.0}).status_code == 200
+    assert http.post("/v1/chat", json={"message": SCHOOL, "profile": {"population": 800.0}}).json()["profile"]["population"] == 800
