@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from assistant.profile import JsonInt, Profile
+from assistant.profile import JsonInt, Profile, json_number
 from assistant.schema import Audience, Partner, Status
 
 CONVERSATION_ID = r"^[A-Za-z0-9_-]{8,64}$"
 MAX_MESSAGE_ID = 2_147_483_647  # turn numbers are 32-bit integers in SQL
+# A turn number in a request body. The bounds come before the validator: after it, or on
+# `JsonInt | None`, they reach the OpenAPI schema as a raw « ge » instead of « minimum ».
+MessageId = Annotated[int, Field(ge=1, le=MAX_MESSAGE_ID), BeforeValidator(json_number)]
 
 
 class ChatRequest(BaseModel):

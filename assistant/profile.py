@@ -22,7 +22,7 @@ Stage = Literal["idee", "etudes", "travaux"]
 Need = Literal["ingenierie", "financement", "les-deux", "outil"]
 
 
-def _json_number(value):
+def json_number(value):
     """A JSON number only: pydantic's lax mode would take `true` as 1 and "800" as 800, which the
     OpenAPI schema refuses; 1.0 stays an integer, as JSON Schema's `integer` allows."""
     if isinstance(value, (bool, str, bytes)):
@@ -30,8 +30,8 @@ def _json_number(value):
     return value
 
 
-JsonInt = Annotated[int, BeforeValidator(_json_number)]
-JsonFloat = Annotated[float, BeforeValidator(_json_number)]
+JsonInt = Annotated[int, BeforeValidator(json_number)]
+JsonFloat = Annotated[float, BeforeValidator(json_number)]
 
 
 class Profile(BaseModel):

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import get_assistant
-from api.models import CONVERSATION_ID, MAX_MESSAGE_ID, JsonInt
+from api.models import CONVERSATION_ID, MessageId
 from api.security import require_admin, require_agent
 from assistant import console
 from assistant.auth import Principal
@@ -56,7 +56,7 @@ def filters(
 
 class ReviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    message_id: JsonInt | None = Field(None, ge=1, le=MAX_MESSAGE_ID, description="Réponse relue ; la dernière réponse par défaut.")
+    message_id: MessageId | None = Field(None, description="Réponse relue ; la dernière réponse par défaut.")
     status: Literal["validated", "corrected"]
     primary: list[str] | None = Field(None, max_length=2, description="Offres principales (1 ou 2) ; celles proposées si validé.")
     acceptable: list[str] | None = Field(None, max_length=4, description="Offres également acceptables (4 au plus).")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import get_assistant
-from api.models import CONVERSATION_ID, MAX_MESSAGE_ID, JsonInt
+from api.models import CONVERSATION_ID, MessageId
 from api.presenters import public_body
 from assistant import console
 from assistant.service import Assistant
@@ -22,7 +22,7 @@ Reason = Literal["offre-expiree", "mauvais-territoire", "mauvais-theme", "mauvai
 class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     conversation_id: str = Field(pattern=CONVERSATION_ID)
-    message_id: JsonInt = Field(ge=1, le=MAX_MESSAGE_ID, description="Numéro de la réponse dans la conversation (message_id de /v1/chat).")
+    message_id: MessageId = Field(description="Numéro de la réponse dans la conversation (message_id de /v1/chat).")
     rating: Literal["up", "down"]
     reason: Reason | None = Field(None, description="Pour un avis négatif : pourquoi.")
     comment: str | None = Field(None, max_length=1000)
