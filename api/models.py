@@ -6,14 +6,25 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from assistant.profile import JsonInt, Profile, json_number
+from assistant.json_types import json_number
+from assistant.profile import Profile
 from assistant.schema import Audience, Partner, Status
 
 CONVERSATION_ID = r"^[A-Za-z0-9_-]{8,64}$"
 MAX_MESSAGE_ID = 2_147_483_647  # turn numbers are 32-bit integers in SQL
-# A turn number in a request body. The bounds come before the validator: after it, or on
-# `JsonInt | None`, they reach the OpenAPI schema as a raw « ge » instead of « minimum ».
-MessageId = Annotated[int, Field(ge=1, le=MAX_MESSAGE_ID), BeforeValidator(json_number)]
+MAX_SEARCH_LIMIT = 50
+
+
+def bounded_int(low: int, high: int):
+    """An integer of a request body in [low, high], JSON numbers only (assistant.json_types).
+
+    The bounds come before the validator: after it, or on `JsonInt | None`, they reach the
+    OpenAPI schema as a raw « ge » instead of « minimum » (schemathesis then sends 0)."""
+    return Annotated[int, Field(ge=low, le=high), BeforeValidator(json_number)]
+
+
+MessageId = bounded_int(1, MAX_MESSAGE_ID)  # a turn number
+SearchLimit = bounded_int(1, MAX_SEARCH_LIMIT)  # results asked of /v1/search
 
 
 class ChatRequest(BaseModel):
@@ -137,7 +148,7 @@ class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     query: str
     filters: SearchFiltersIn = Field(default_factory=SearchFiltersIn)
-    limit: JsonInt = Field(10, ge=1, le=50)
+    limit: SearchLimit = 10
 
 
 class SearchResult(BaseModel):

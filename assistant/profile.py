@@ -9,29 +9,18 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, StrictBool
+from pydantic import BaseModel, Field, StrictBool
 
 from assistant.facts import extract_project_facts
+from assistant.json_types import JsonFloat, JsonInt
 from assistant.schema import ThemeVocabulary
 from assistant.text import fold, match_terms
 
 CollectivityType = Literal["commune", "epci", "department", "region", "other"]
 Stage = Literal["idee", "etudes", "travaux"]
 Need = Literal["ingenierie", "financement", "les-deux", "outil"]
-
-
-def json_number(value):
-    """A JSON number only: pydantic's lax mode would take `true` as 1 and "800" as 800, which the
-    OpenAPI schema refuses; 1.0 stays an integer, as JSON Schema's `integer` allows."""
-    if isinstance(value, (bool, str, bytes)):
-        raise ValueError("un nombre est attendu")
-    return value
-
-
-JsonInt = Annotated[int, BeforeValidator(json_number)]
-JsonFloat = Annotated[float, BeforeValidator(json_number)]
 
 
 class Profile(BaseModel):
