@@ -59,7 +59,7 @@ def test_every_correction_is_attached_to_its_card(offer, premise, shown):
     assert check_attached(chat_response(result), result) == []
 
 
-PHRASINGS = [q for d in load(TUNING).values() for q in d["fires"][:2]] + [
+PHRASINGS = [q for block in load(TUNING) for q in block.fires[:2]] + [
     "Commune de 250 habitants dans l'Aisne, notre petit pont fait 1,80 m d'ouverture, le Programme national Ponts "
     "travaux peut-il le financer ?",
 ]

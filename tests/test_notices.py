@@ -1,6 +1,6 @@
 """Outdated-premise notices appear only when the message asserts the premise.
 
-tests/data/premises.yaml gives, for each card's premise, phrasings that assert it (the notice must
+tests/data/premises.yaml gives, for each premise of a card, phrasings that assert it (the notice must
 appear) and near-misses that share its words without asserting it (it must not). The decision's
 threshold is chosen on that file and measured on tests/data/premises-heldout.yaml (evals/notices.py).
 """
@@ -9,20 +9,15 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.pipeline.judge.notices import CLAIM_COVERAGE, PremiseIndex, coverage, phrase_terms
+from assistant.pipeline.judge.notices import CLAIM_COVERAGE, CUE_REACH, PremiseIndex, coverage, phrase_terms
 from assistant.pipeline.normalise import normalise
-from evals.notices import HELD_OUT, TUNING, accepted, calibrate, load, score
+from evals.notices import HELD_OUT, TUNING, accepted, calibrate, corrects, load, score
 from ingest.corpus import load_corpus
 from tests.conftest import CORPUS
 
 OFFERS = load_corpus(CORPUS).offers
-DATA = load(TUNING)
+BLOCKS = {b.name: b for b in load(TUNING)}
 INDEX = PremiseIndex(OFFERS)
-# MaPrimeRénov' asked for the commune's own buildings (the card's second premise, added to the data on
-# 5 December 2026): 10 / 10 phrasings, but 4 / 10 near-misses that name the subject and a building
-# without asking for it (« Comment informer les familles de l'école sur MaPrimeRénov' ? »). Strict:
-# when they pass, the mark must go.
-NOT_YET_SILENT = {"anah-maprimerenov"}
 
 
 def corrected(message: str) -> set[str]:
@@ -30,37 +25,59 @@ def corrected(message: str) -> set[str]:
 
 
 def test_the_data_files_cover_every_premise_of_the_corpus():
-    with_premises = {entry.offer.id for entry in INDEX.premises}
-    assert set(DATA) == with_premises == set(load(HELD_OUT))
-    assert all(len(d["fires"]) >= 10 * len(OFFERS[o].outdated_premises) >= 10 and len(d["near"]) >= 10 for o, d in DATA.items())
+    premises = {f"{o.id}#{i + 1}" for o in OFFERS.values() for i, _ in enumerate(o.outdated_premises)}
+    assert set(BLOCKS) == premises == {b.name for b in load(HELD_OUT)}
+    assert all(len(b.fires) >= 10 and len(b.near) >= 10 for b in BLOCKS.values())
+    assert all(len(b.fires) >= 5 and len(b.near) >= 5 for b in load(HELD_OUT))
 
 
-@pytest.mark.parametrize("offer_id", sorted(DATA))
-def test_each_premise_fires_on_its_phrasings(offer_id):
-    missed = [q for q in DATA[offer_id]["fires"] if not corrected(q) & accepted(offer_id)]
-    assert missed == []
+@pytest.mark.parametrize("premise", sorted(BLOCKS))
+def test_each_premise_fires_on_its_phrasings(premise):
+    """Each phrasing draws the correction of its own premise (the card's second premise, not only the card)."""
+    block = BLOCKS[premise]
+    assert [q for q in block.fires if not corrects(INDEX, block, q)] == []
 
 
-def marked(offer_id: str, not_yet: set[str]):
-    reason = "pas encore au niveau demandé (voir NOT_YET_SILENT)"
-    return pytest.param(offer_id, marks=pytest.mark.xfail(strict=True, reason=reason)) if offer_id in not_yet else offer_id
+@pytest.mark.parametrize("premise", sorted(BLOCKS))
+def test_no_premise_fires_on_near_misses(premise):
+    """Near-misses share the premise's words, several deny it, set it aside or only talk about it."""
+    assert [(q, corrected(q)) for q in BLOCKS[premise].near if corrected(q)] == []
 
 
-@pytest.mark.parametrize("offer_id", [marked(o, NOT_YET_SILENT) for o in sorted(DATA)])
-def test_no_premise_fires_on_near_misses(offer_id):
-    fired = [(q, corrected(q)) for q in DATA[offer_id]["near"] if corrected(q)]
-    assert fired == []
-
-
-def test_the_threshold_in_use_is_the_one_calibrated_on_the_tuning_part():
-    chosen, _ = calibrate(OFFERS)
-    assert CLAIM_COVERAGE == chosen
+def test_the_settings_in_use_are_the_ones_calibrated_on_the_tuning_part():
+    chosen, scores = calibrate(OFFERS)
+    assert (CLAIM_COVERAGE, CUE_REACH) == chosen
+    assert scores[(CLAIM_COVERAGE, 0)].near_fired > scores[chosen].near_fired  # the cues do the work
 
 
 def test_held_out_figures_do_not_fall_below_what_was_measured():
-    """82 / 90 phrasings and 1 / 90 near-misses on 5 December 2026 (the keyword rule before: 73 and 10)."""
+    """Second held-out set, 5 December 2026: 93 / 100 phrasings and 8 / 100 near-misses corrected
+    (the rule without distancing cues: 92 and 37)."""
     held = score(INDEX, load(HELD_OUT))
-    assert held.fired >= 82 and held.near_fired <= 1, (held.missed, held.wrongly)
+    assert held.fired >= 93 and held.near_fired <= 8, (held.missed, held.wrongly)
+
+
+def said_premises():
+    """Every premise as its first subject and, when it has claims, its first claim that holds no cue word."""
+    for offer in OFFERS.values():
+        for premise in offer.outdated_premises:
+            claim = next((c for c in premise.claims if not {"pas", "plus", "fin"} & set(phrase_terms(c))), "")
+            yield pytest.param(offer.id, premise.subject[0], claim, id=f"{offer.id}-{premise.subject[0]}-{claim}")
+
+
+@pytest.mark.parametrize(("offer_id", "subject", "claim"), list(said_premises()))
+def test_every_premise_said_is_corrected_unless_denied_set_aside_or_only_mentioned(offer_id, subject, claim):
+    """Generated over the cards: the same words assert the premise, or not, with what stands around them."""
+    said = f"{subject} {claim}".strip()
+    assert offer_id in accepted_of(corrected(f"{said} ?")), said
+    assert offer_id in accepted_of(corrected(f"{said}, ce n'est pas clair pour nous ?")), "a negation in another clause"
+    for distanced in (
+        f"Il n'est pas vrai que {said} ?",  # negation
+        f"Quelles aides à part {subject} {claim} ?",  # subject set aside
+        f"Comment informer les habitants sur {said} ?",  # only talked about
+        f"{said} a été remplacé, par quoi ?",  # over
+    ):
+        assert offer_id not in corrected(distanced), distanced
 
 
 @pytest.mark.parametrize("message", [

@@ -19,12 +19,38 @@ GLUE = frozenset(
     "le la les l de des du d un une au aux a en et y il elle on nous vous ils elles t ce cet cette "
     "son sa ses notre nos votre vos leur leurs mon ma mes".split()
 )
-# Share of a claim phrase that must be said, as one run of its words in order. Chosen on
-# tests/data/premises.yaml and reported on tests/data/premises-heldout.yaml by
-# `python -m evals.notices` (the figures are in its docstring).
+# Share of a claim phrase that must be said, as one run of its words in order, and how many words a
+# distancing cue may stand from the premise's words within their clause (0: cues ignored). Both chosen
+# on tests/data/premises.yaml and reported on tests/data/premises-heldout.yaml by `python -m evals.notices`.
 CLAIM_COVERAGE = 1.0
+CUE_REACH = 8
 # Words that may come inside a subject said (« recensement gratuit des ponts » names the census).
 SUBJECT_GAP = 1
+
+# What a message says around a premise's words when it does not assert the premise (folded words;
+# a cue that is itself part of a claim said, « n'existe plus », « non retenue », is that claim).
+# Negation of the clause: « MaPrimeRénov' n'est pas suspendue », « ne le couvre pas ».
+NEGATIONS = frozenset({"pas", "jamais", "aucun", "aucune", "aucuns", "aucunes", "ni"})
+NE = frozenset({"ne", "n"})  # « plus » negates only after « ne » in its clause (« n'est plus gelée »)
+# The subject set aside, said just before it: « à part MaPrimeRénov' », « hors OPAH », « sans transfert ».
+EXCLUSIONS = (("a", "part"), ("sauf",), ("hors",), ("hormis",), ("excepte",), ("autre", "que"), ("autres", "que"),
+              ("en", "dehors"), ("plutot", "que"), ("plutot", "qu"), ("au", "lieu"), ("sans",))
+# The scheme said to be over or done (stems): « remplacée par FRR », « clos depuis 2021 », « la fin des
+# ZRR », « a été lancé par le département », or its figure lower: « passé sous les 2 milliards ».
+ENDED = frozenset({"remplace", "remplac", "supprim", "clos", "disparu", "disparus", "disparue", "repris", "ete"})
+LOWER = frozenset({"sous", "moin", "baiss", "diminu", "reduit"})
+# « fin » is a date when a number, a month or a period follows (« fin 2026 », « fin de l'année »).
+DATE_AFTER = frozenset(
+    "janvier fevrier mars avril mai juin juillet aout septembre octobre novembre decembre annee mois semaine".split()
+)
+# The premise's words only talked about (stems): « informer les familles sur MaPrimeRénov' » (but
+# « présenter notre voie au fonds… » addresses the scheme: a subject after « à » is not talked about).
+MENTIONS = frozenset({"inform", "expliqu", "present", "communiqu", "sensibilis", "rassur", "parl", "permanent"})
+# The claim names a place beside what is asked about: « les maisons près de la salle des fêtes ».
+PLACES = frozenset({"pres", "autour", "cote", "proche", "abords", "face", "devant", "derriere", "dessus", "voisin", "voisines", "voisins"})
+# Where a clause ends: punctuation and the conjunctions that start another one.
+CLAUSE_ENDS = frozenset(",;:?!.()") | frozenset({"puisque", "mais", "car", "donc", "alors"})
+TOKENS = re.compile(r"[0-9a-z]+|[,;:?!.()]")
 
 
 def phrase_terms(text: str) -> tuple[str, ...]:
@@ -61,6 +87,67 @@ def coverage(seq: tuple[str, ...], phrase: tuple[str, ...]) -> float:
     return 0.0
 
 
+def _claim_spans(seq: tuple[str, ...], phrase: tuple[str, ...], share: float) -> list[tuple[int, int, float]]:
+    """(start, end, share said) of each run of `seq` that says at least `share` of `phrase`, longest first."""
+    found = []
+    for n in range(len(phrase), 0, -1):
+        if n / len(phrase) < share:
+            break
+        found += [(s, s + n, n / len(phrase)) for i in range(len(phrase) - n + 1) for s in _runs(seq, phrase[i:i + n])]
+    return found
+
+
+class _Message:
+    """A message as folded tokens (words and clause punctuation) and as phrase terms mapped to them."""
+
+    def __init__(self, text: str):
+        self.tokens = TOKENS.findall(fold(text.replace("’", "'")))
+        kept = [(stem(t), i) for i, t in enumerate(self.tokens) if t[0].isalnum() and t not in GLUE]
+        self.terms = tuple(t for t, _ in kept)
+        self.at = [i for _, i in kept]  # token position of each term
+        self.stems = [stem(t) for t in self.tokens]
+
+    def tokens_of(self, span: tuple[int, int]) -> range:
+        """Token positions covered by a span of terms."""
+        return range(self.at[span[0]], self.at[span[1] - 1] + 1)
+
+    def clause(self, position: int) -> range:
+        """Token positions of the clause holding `position`."""
+        start = next((i + 1 for i in range(position - 1, -1, -1) if self.tokens[i] in CLAUSE_ENDS), 0)
+        end = next((i for i in range(position + 1, len(self.tokens)) if self.tokens[i] in CLAUSE_ENDS), len(self.tokens))
+        return range(start, end)
+
+    def distancing(self, subject: range, claim: range | None, claimed: set[int], reach: int) -> bool:
+        """Whether a cue within `reach` tokens of the subject (or claim) said, in their clauses, shows the
+        message denies, sets aside, declares ended or only talks about the premise (cues list above).
+        Tokens in `claimed` (the claims said) are not cues."""
+        if reach <= 0:
+            return False
+        said = [subject] + ([claim] if claim is not None else [])
+        region = sorted(set().union(*(self.clause(r.start) for r in said)))
+        near = [i for i in region if i not in claimed and not any(i in r for r in said)
+                and min(min(abs(i - r.start), abs(i - r.stop + 1)) for r in said) <= reach]
+        for i in near:
+            word, root = self.tokens[i], self.stems[i]
+            clause = self.clause(i)
+            if word in NEGATIONS or (word == "plus" and any(self.tokens[j] in NE for j in range(clause.start, i))):
+                return True
+            if root in ENDED or root in LOWER or word in PLACES:
+                return True
+            if root in MENTIONS and self.tokens[subject.start - 1:subject.start] not in (["a"], ["au"], ["aux"]):
+                return True
+            if word == "fin" and not any(t.isdigit() or t in DATE_AFTER for t in self.tokens[i + 1:i + 4]):
+                return True
+            # « à part X », « plutôt qu'un marché public »; « sans » sets aside the subject only (« sans
+            # appel d'offres ? » asks whether the claim holds).
+            for e in EXCLUSIONS:
+                if tuple(self.tokens[i:i + len(e)]) == e and any(
+                    i + len(e) <= r.start for r in (said if e != ("sans",) else [subject])
+                ):
+                    return True
+        return False
+
+
 @dataclass(frozen=True)
 class _Premise:
     offer: Offer
@@ -73,8 +160,9 @@ class _Premise:
 class PremiseIndex:
     """Each offer's outdated premises, as the phrases that name their subject and say their claim."""
 
-    def __init__(self, offers: dict[str, Offer], claim_coverage: float = CLAIM_COVERAGE):
+    def __init__(self, offers: dict[str, Offer], claim_coverage: float = CLAIM_COVERAGE, cue_reach: int = CUE_REACH):
         self.claim_coverage = claim_coverage
+        self.cue_reach = cue_reach
         names = {o.id: {phrase_terms(k) for n in [o.title, *o.aliases] for k in name_keys(n)} for o in offers.values()}
         self.premises = []
         for o in offers.values():
@@ -91,26 +179,38 @@ class PremiseIndex:
         """The outdated premise the message asserts, if any: [(offer, premise)] or [].
 
         A premise is asserted when the message names its subject (one of `subject`, its words in order,
-        SUBJECT_GAP other words at most between two of them, not inside a longer name of another offer: « Programme national Ponts Travaux » does
-        not name the census programme) and says its claim: CLAIM_COVERAGE of one of `claims`, as a run
-        of words in order (« fin des OPAH », not « OPAH-RU … fin 2026 »); a premise without claims is
-        asserted by its subject alone (a name that no longer exists: ZRR, SARE, « Habiter facile »).
+        SUBJECT_GAP other words at most between two of them, not inside a longer name of another offer:
+        « Programme national Ponts Travaux » does not name the census programme) and says its claim:
+        CLAIM_COVERAGE of one of `claims`, as a run of words in order (« fin des OPAH », not « OPAH-RU …
+        fin 2026 »); a premise without claims is asserted by its subject alone (a name that no longer
+        exists: ZRR, SARE, « Habiter facile »). And nothing around them, within CUE_REACH words in their
+        clause, shows the message denies the premise (« n'est pas suspendue »), sets the subject aside
+        (« à part MaPrimeRénov' »), says the scheme is over (« les ZRR, remplacées par FRR »), only talks
+        about it (« informer les familles sur… ») or names the claim as a place (« près de l'école »).
         Several cards may record the same belief (the water transfer): the best match is corrected
-        once. The threshold is calibrated by `python -m evals.notices`.
+        once. The settings are calibrated by `python -m evals.notices`.
         """
-        seq = phrase_terms(message)
+        said = _Message(message)
+        seq = said.terms
         found = []
         for entry in self.premises:
             hidden = {i for name in entry.longer for start in _runs(seq, name) for i in range(start, start + len(name))}
-            said = any(not set(range(*span)) <= hidden for s in entry.subjects for span in _spans(seq, s, SUBJECT_GAP))
-            if not said:
+            subjects = [span for s in entry.subjects for span in _spans(seq, s, SUBJECT_GAP) if not set(range(*span)) <= hidden]
+            if not subjects:
                 continue
             if not entry.claims:
-                found.append((1.0, 0, entry))
+                if any(not said.distancing(said.tokens_of(s), None, set(), self.cue_reach) for s in subjects):
+                    found.append((1.0, 0, entry))
                 continue
-            best = max((coverage(seq, c), len(c)) for c in entry.claims)
-            if best[0] >= self.claim_coverage:
-                found.append((best[0], round(best[0] * best[1]), entry))
+            claims = [(span, len(c)) for c in entry.claims for *span, _ in _claim_spans(seq, c, self.claim_coverage)]
+            claimed = {i for span, _ in claims for i in said.tokens_of(tuple(span))}
+            asserted = [
+                ((span[1] - span[0]) / n, n) for span, n in claims for s in subjects
+                if not said.distancing(said.tokens_of(s), said.tokens_of(tuple(span)), claimed, self.cue_reach)
+            ]
+            if asserted:
+                share, n = max(asserted, key=lambda a: (a[0], a[1]))
+                found.append((share, round(share * n), entry))
         # The claim said at greater length wins (« plus d'OPAH » over « OPAH »).
         found.sort(key=lambda f: (-f[1], -f[0]))
         return [(entry.offer, entry.premise) for *_, entry in found[:1]]
