@@ -14,6 +14,7 @@ import pytest
 
 from assistant.profile import Profile, extract_profile
 from assistant.territory import COMMON_NAMES_FILE, Territories
+from assistant.text import fold
 from ingest.corpus import load_themes
 from tests.conftest import CORPUS
 
@@ -34,30 +35,42 @@ def homonyms():
                 yield name, commune, TERRITORIES.departements[commune.departement]
 
 
+def understood(text: str) -> Profile:
+    """The profile a first message gives, as the turn's understand stage reads it (normalised text)."""
+    from assistant.pipeline.normalise import normalise
+    from assistant.pipeline.understand import understand
+
+    return understand(normalise(text), Profile(), {}, THEMES, TERRITORIES).profile
+
+
 @pytest.mark.parametrize("template", [
     "Je suis maire de {name} ({departement}), on veut refaire l'éclairage public",
     "{name} dans le {code}, on veut refaire l'éclairage public",
 ])
 def test_a_departement_beside_a_homonym_settles_it_without_a_question(template):
+    """Issue 11: ≥ 99 % of the homonyms (3 675 on 5 December 2026: 99.95 % and 100 %) resolve to the
+    right commune with no place left to ask about (the profile the clarification stage reads)."""
     cases = list(homonyms())
     assert len(cases) > 3000
     wrong = []
     for name, commune, departement in cases:
         text = template.format(name=name, departement=departement.name, code=departement.code)
-        found = TERRITORIES.resolve(text)
-        if found.ambiguous or found.commune is None or found.commune.code != commune.code:
-            wrong.append((text, found.commune and found.commune.code, found.ambiguous))
+        found = understood(text)
+        if found.ambiguous_places or found.insee != commune.code:
+            wrong.append((text, found.insee, len(found.ambiguous_places or [])))
     assert 1 - len(wrong) / len(cases) >= 0.99, wrong[:20]
 
 
 def ordinary_words() -> list[str]:
-    """One-word names of noms-communs.txt, spelled as a commune of that name is (accents back)."""
+    """Every name of noms-communs.txt (one word or several: « sens », « la réunion », « l'étoile »),
+    spelled as the commune or département of that name is (accents back), in lower case."""
     listed = (Path(CORPUS) / "territoires" / COMMON_NAMES_FILE).read_text(encoding="utf-8").splitlines()
+    departements = {fold(d.name): d.name for d in TERRITORIES.departements.values()}
     words = []
     for key in listed:
-        if key and not key.startswith("#") and " " not in key:
+        if key and not key.startswith("#"):
             named = TERRITORIES.communes_named(key)
-            words.append(named[0].name.lower() if named else key)
+            words.append((named[0].name if named else departements.get(key, key)).lower())
     return words
 
 
@@ -70,14 +83,16 @@ SENTENCES = [
 
 
 def test_ordinary_word_names_used_as_words_never_set_a_territory():
+    """Issue 11: names that are ordinary words (1 346 on 5 December 2026, 5 384 sentences), used as
+    words, set no commune, département, overseas fact nor homonym question."""
     words = ordinary_words()
-    assert len(words) >= 100 and {"réunion", "orange", "sens", "bar", "vals", "eu", "mer"} <= set(words) | {"réunion"}
-    found = [
-        (text, result.matched_text)
-        for w in words
-        for text in [s.format(w=w) for s in SENTENCES]
-        if (result := TERRITORIES.resolve(text)).found
-    ]
+    assert len(words) >= 100 and {"la réunion", "orange", "sens", "bar", "vals", "eu", "mer", "lot", "cher"} <= set(words)
+    found = []
+    for w in words:
+        for text in (s.format(w=w) for s in SENTENCES):
+            profile = understood(text)
+            if profile.insee or profile.departement_code or "overseas" in profile.facts or profile.ambiguous_places:
+                found.append((text, profile.insee, profile.departement_code))
     assert found == []
 
 
