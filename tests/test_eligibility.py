@@ -7,10 +7,10 @@ import itertools
 import pytest
 
 from assistant.answer import eligibility_line
-from assistant.eligibility import evaluate
+from assistant.eligibility import FACT_LABELS, evaluate
 from assistant.facts import extract_project_facts
 from assistant.profile import Profile
-from assistant.schema import Offer
+from assistant.schema import Eligibility, Offer
 from assistant.text import fold
 from ingest.corpus import load_corpus
 from tests.conftest import CORPUS
@@ -124,6 +124,46 @@ def test_free_text_conditions_are_always_to_check(corpus):
     verdict = evaluate(offer, Profile(collectivity_type="commune", population=40000, facts=["qpv"]))
     assert verdict.status == "unknown"
     assert any("Éducation nationale" in missing for missing in verdict.missing)
+
+
+def test_audience_type(corpus):
+    """The asker's type of collectivity against the card's audiences: met, failed, or not said."""
+    data = corpus.offers["anct-petites-villes-de-demain"].model_dump()
+    data.update(audiences=["commune"], eligibility={})
+    offer = Offer.model_validate(data)
+    assert evaluate(offer, Profile(collectivity_type="commune")).status == "eligible"
+    failing = evaluate(offer, Profile(collectivity_type="department"))
+    assert failing.status == "ineligible" and "département" in failing.failed[0]
+    unknown = evaluate(offer, Profile())
+    assert unknown.status == "unknown" and "type de collectivité" in unknown.missing[0]
+
+
+@pytest.mark.parametrize("zoning", ["qpv", "frr", "rural", "mountain"])
+def test_territory_conditions_hold_only_when_known(corpus, zoning):
+    """A territory condition is met by a known fact and otherwise « à vérifier », naming it. It never
+    fails: the profile knows facts that hold (said, or from the tables), never that one does not."""
+    offer = card(corpus, "anct-cites-educatives", territory_all=[zoning])
+    assert evaluate(offer, Profile(**COMMUNE, facts=[zoning])).status == "eligible"
+    unknown = evaluate(offer, Profile(**COMMUNE))
+    assert unknown.status == "unknown" and unknown.missing == [f"être {FACT_LABELS[zoning]}"]
+
+
+# Each structured rule of the schema and the tests above that give its cases (passing, failing, unknown;
+# membership and territory rules have no failing case: see test_territory_conditions_hold_only_when_known).
+RULE_TESTS = {
+    "population": test_population_rule_still_decides,
+    "territory_all": test_territory_conditions_hold_only_when_known,
+    "programmes_any": test_programme_membership,
+    "works_amount": test_works_amount_floor,
+    "physical": test_minimum_opening,
+    "beneficiaries": test_aids_for_residents_are_never_eligible_for_the_collectivity,
+    "conditions": test_free_text_conditions_are_always_to_check,
+}
+
+
+def test_every_rule_of_the_schema_has_its_cases():
+    """A rule added to the cards' schema without its passing / failing / unknown cases fails here."""
+    assert set(Eligibility.model_fields) == set(RULE_TESTS)
 
 
 # --- the kind: over every card and a few profiles, « éligible » never rests on an unchecked rule ---
