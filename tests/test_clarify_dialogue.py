@@ -160,3 +160,44 @@ def test_the_reply_to_the_size_question_asked_beside_the_offers_settles_it(http)
     assert second["kind"] == "answer" and second["clarification"] is None
     assert second["profile"]["population"] is not None and second["profile"]["population"] < 3500
     assert {r["offer_id"] for r in second["referrals"]} & {r["offer_id"] for r in first["referrals"]}
+
+
+def homonym_sample(count: int = 12) -> list[tuple[str, str, str, str]]:
+    """Generated from the territory tables, seeded: (name, INSEE code, département name, code) for
+    communes whose name is borne in at least three départements, one per département drawn."""
+    import random
+
+    territories = Territories.load(CORPUS)
+    by_name = defaultdict(list)
+    for commune in territories.communes.values():
+        by_name[commune.name].append(commune)
+    shared = sorted(
+        (c for communes in by_name.values() if len({c.departement for c in communes}) >= 3
+         for c in communes if sum(o.departement == c.departement for o in communes) == 1),
+        key=lambda c: c.code,
+    )
+    drawn, seen = [], set()
+    for commune in random.Random(11).sample(shared, len(shared)):
+        if commune.departement not in seen:
+            seen.add(commune.departement)
+            departement = territories.departements[commune.departement]
+            drawn.append((commune.name, commune.code, departement.name, departement.code))
+        if len(drawn) == count:
+            break
+    return drawn
+
+
+@pytest.mark.parametrize("template", [
+    "Je suis maire de {name} ({departement}), on veut rénover la salle des fêtes",
+    "Commune de {name} dans le {code} : quelles aides pour rénover la salle des fêtes ?",
+    "{name}, {departement}. Nous voulons rénover la salle des fêtes",
+])
+def test_a_departement_beside_any_homonym_settles_it_over_http(http, template):
+    """The same kind over twelve homonyms of twelve départements drawn from the tables: no question,
+    the right commune, an answer about the project."""
+    wrong = []
+    for name, code, departement, number in homonym_sample():
+        body = ask(http, template.format(name=name, departement=departement, code=number))
+        if body["kind"] != "answer" or body["clarification"] is not None or body["profile"]["insee"] != code:
+            wrong.append((name, departement, body["kind"], body["profile"]["insee"]))
+    assert wrong == []
