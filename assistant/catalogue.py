@@ -5,13 +5,13 @@ mean no catalogue: every function here is then never reached and answers are tho
 cards alone.
 
 - Search: BM25 over the texts of the aids whose perimeter key covers the asker (at most six keys,
-  assistant.perimeter), then the query vector against the best ones' vectors, kept at
-  RELEVANCE_FLOOR or above (LoadedCatalogue.search).
+  assistant.perimeter), then the query vector against the best ones' vectors (LoadedCatalogue.candidates);
+  an aid is kept when is_relevant (RELEVANCE_FLOOR, calibrated on labelled pairs,
+  evals/datasets/catalogue-pertinence.csv; `python -m evals.catalogue_pertinence`).
 - Twins: an aid describing the same offer as a curated card is hidden behind it (the card wins):
   same link, or a financer that is the card's partner and either a name of the card in the aid's
   name or a title similarity ≥ TWIN_THRESHOLD (calibrated on labelled pairs,
   evals/datasets/catalogue-twins.csv; `python -m evals.catalogue_twins`).
-- Relevance: see LoadedCatalogue.search.
 - Eligibility: the three states of the curated cards (assistant.eligibility.Verdict) on what the
   catalogue states in a checkable form — perimeter, audiences, deadline; free-text conditions are
   always « à vérifier ».
@@ -35,14 +35,24 @@ from assistant.schema import Offer
 from assistant.text import analyze, fold, match_terms
 from ingest.catalogue_index import CatalogueEntry, bm25_dir, bm25_ids_path, entries_path, index_path
 
-# Relevance floors, set by reading the aids found for the ten questions of evals/catalogue_before_after.py
-# (not a held-out calibration: see README, « Catalogue national »): cosine (USE v3) with the aid's name
-# or gist, and BM25 score of the aid's text for the query.
+# Relevance of an aid to a question (Candidate.relevant, is_relevant): cosine (USE v3) of the question with the
+# aid's name or gist + BM25_WEIGHT × its BM25 score (capped), at RELEVANCE_FLOOR or above, with a BM25 score of
+# BM25_FLOOR or more (the question's words in the aid's text: a vector alone brings « locaux d'archives » to
+# « maison de santé »). RELEVANCE_FLOOR is calibrated on evals/datasets/catalogue-pertinence.csv, source
+# questions-maires (58 questions written for Aiguillage, best pair-level F1: 0.50), and measured on the held-out
+# source dotations-2018 (71 real DETR/DSIL 2018 titles): precision 0.357, recall 0.390 (0.492 / 0.476 on the
+# training source). BM25_WEIGHT and BM25_FLOOR keep the shape set by hand before: calibrating them too did not do
+# better in 5-fold cross-validation on the training source and did worse on the held-out one (README, « Catalogue
+# national »). Recompute: `python -m evals.catalogue_pertinence`.
 BM25_WEIGHT = 0.08
 BM25_CAP = 5.0
-RELEVANCE_FLOOR = 0.52
+RELEVANCE_FLOOR = 0.50
 BM25_FLOOR = 1.0
-TWIN_THRESHOLD = 0.45  # title similarity (Dice on content words) for a twin; see module docstring
+DEPTH = 40  # candidates by BM25 inside the perimeter whose vectors are read
+# Title similarity (Dice on content words) for a twin: the best F1 on the Banque des Territoires' aids of
+# evals/datasets/catalogue-twins.csv (precision 0.50, recall 0.60, 5 twins), held-out figures on the other
+# partners' aids: precision 0.778, recall 0.778 (9 twins). Recompute: `python -m evals.catalogue_twins`.
+TWIN_THRESHOLD = 0.45
 SHOWN = 4  # aids in « Autres aides recensées sur votre territoire »
 COLLECTIVITY_AUDIENCES = {"commune", "epci", "department", "region", "special"}
 AUDIENCE_LABELS = {
@@ -62,6 +72,36 @@ PARTNER_FINANCERS = {
     "ademe": ("ademe",), "anah": ("anah", "agence nationale de l'habitat"), "anct": ("anct", "cohesion des territoires"),
     "anru": ("anru", "renovation urbaine"), "banque-des-territoires": ("banque des territoires",), "cerema": ("cerema",),
 }
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An aid weighed for a query: its BM25 score for the query (> 0) and its cosine (USE) with it."""
+
+    entry: CatalogueEntry
+    bm25: float
+    cosine: float
+
+    @property
+    def relevance(self) -> float:
+        """The order of the aids shown: relevance(cosine, bm25)."""
+        return relevance(self.cosine, self.bm25)
+
+    @property
+    def relevant(self) -> bool:
+        return is_relevant(self.cosine, self.bm25)
+
+
+def relevance(cosine: float, bm25: float, weight: float = BM25_WEIGHT) -> float:
+    """cosine + weight × min(BM25 score, BM25_CAP)."""
+    return cosine + weight * min(bm25, BM25_CAP)
+
+
+def is_relevant(cosine: float, bm25: float, floor: float = RELEVANCE_FLOOR, weight: float = BM25_WEIGHT,
+                bm25_floor: float = BM25_FLOOR) -> bool:
+    """The relevance decision: relevance(cosine, bm25, weight) ≥ floor and BM25 score ≥ bm25_floor
+    (defaults: the calibrated constants; evals.catalogue_pertinence tries others)."""
+    return relevance(cosine, bm25, weight) >= floor and bm25 >= bm25_floor
 
 
 @dataclass(frozen=True)
@@ -115,28 +155,27 @@ class LoadedCatalogue:
         """The snapshot's date in French: « 5 décembre 2026 »."""
         return french_date(self.synced_at[:10])
 
-    def search(self, query: str, query_vector: list[float], keys: set[str], depth: int = 40) -> list[tuple[CatalogueEntry, float]]:
-        """Aids whose perimeter key is in `keys` and that match the query, best first: (entry, relevance).
+    def candidates(self, query: str, query_vector: list[float], keys: set[str], depth: int = DEPTH) -> list[Candidate]:
+        """The aids the relevance decision weighs for a query, in BM25 order: the `depth` best by BM25
+        (score > 0) among those whose perimeter key is in `keys`, with their BM25 score and cosine.
 
-        relevance = cosine + BM25_WEIGHT × min(BM25 score, BM25_CAP): the cosine is the higher one of
-        the query with the aid's name and with its name + gist (ingest.catalogue_index), BM25 reads
-        the aid's whole text. An aid is kept at RELEVANCE_FLOOR or above with a BM25 score of
-        BM25_FLOOR or more (the question's words must be in the aid's text: a vector alone finds
-        « locaux d'archives » for « maison de santé »), so the candidates are the `depth` best by BM25
-        inside the perimeter, whose two vectors are then read from Chroma by id (no filtered vector
-        search: 55 ms a turn at 10,000 aids, against a few ms for this)."""
+        The cosine is the higher one of the query with the aid's name and with its name + gist
+        (ingest.catalogue_index), read from Chroma by id (no filtered vector search: 55 ms a turn at
+        10,000 aids, against a few ms for this)."""
         rows = np.fromiter((r for key in keys for r in self.rows_by_key.get(key, ())), dtype=np.int64)
         tokens = [t for t in analyze(query) if t in self.bm25.vocab_dict]
         if not rows.size or not tokens:
             return []
         scores = self.bm25.get_scores(tokens)
         best = rows[np.argsort(-scores[rows], kind="stable")[:depth]]
-        lexical = {self.bm25_ids[r]: float(scores[r]) for r in best if scores[r] >= BM25_FLOOR}
-        kept = []
-        for aid_id, cosine in self._cosines(list(lexical), query_vector).items():
-            relevance = cosine + BM25_WEIGHT * min(lexical[aid_id], BM25_CAP)
-            if relevance >= RELEVANCE_FLOOR:
-                kept.append((self.entries[aid_id], relevance))
+        lexical = {self.bm25_ids[r]: float(scores[r]) for r in best if scores[r] > 0}
+        cosines = self._cosines(list(lexical), query_vector)
+        return [Candidate(self.entries[i], bm25, cosines[i]) for i, bm25 in lexical.items() if i in cosines]
+
+    def search(self, query: str, query_vector: list[float], keys: set[str], depth: int = DEPTH) -> list[tuple[CatalogueEntry, float]]:
+        """Aids whose perimeter key is in `keys` and that are relevant to the query (Candidate.relevant),
+        best first: (entry, relevance)."""
+        kept = [(c.entry, c.relevance) for c in self.candidates(query, query_vector, keys, depth) if c.relevant]
         return sorted(kept, key=lambda pair: (-pair[1], pair[0].id))
 
     def _cosines(self, aid_ids: list[str], query_vector: list[float]) -> dict[str, float]:

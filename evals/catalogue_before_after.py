@@ -52,23 +52,16 @@ def main() -> None:
 
     from assistant.config import Settings
     from assistant.embeddings import UniversalSentenceEncoderEmbeddings
-    from assistant.perimeter import PerimeterResolver
     from assistant.service import Assistant
-    from assistant.territory import Territories
-    from ingest.aides_territoires import AidesTerritoiresClient, sync
-    from ingest.catalogue_index import index_catalogue
+    from evals.catalogue_pertinence import synced_catalogue
     from ingest.indexer import ingest
-    from tests.fake_aides_territoires import TOKEN, FakeAidesTerritoires
 
     embeddings = UniversalSentenceEncoderEmbeddings()
     with tempfile.TemporaryDirectory(prefix="aiguillage-catalogue-") as tmp:
         settings = Settings(data_dir=Path(tmp), corpus_dir=ROOT / "corpus", _env_file=None)
         ingest(settings, embeddings, progress=False)
         before = answer_all(Assistant(settings, embeddings=embeddings))
-        with FakeAidesTerritoires() as fake:
-            print(sync(AidesTerritoiresClient(fake.url, TOKEN), settings.data_dir, progress=False).summary())
-        resolver = PerimeterResolver(Territories.load(settings.corpus_dir))
-        print(index_catalogue(settings, embeddings, resolver, progress=False).summary())
+        print(f"Catalogue synchronisé et indexé : {len(synced_catalogue(settings, embeddings).entries)} aides.")
         after = answer_all(Assistant(settings, embeddings=embeddings))
 
     questions_with_aids = 0

@@ -266,3 +266,51 @@ def test_a_closed_aid_or_one_for_other_beneficiaries_is_not_open_and_free_text_i
     assert decide("region", targeted_audiences=["commune"]).failed == ["réservée aux communes"]
     conditions = decide("commune", eligibility="<p>Projets de plus de 10 000 €</p>")
     assert conditions.status == "unknown" and conditions.missing == ["les conditions détaillées de la fiche Aides-territoires"]
+
+
+# ---- relevance, calibrated on labelled pairs ---------------------------------------------------------------
+def test_the_relevance_decision_holds_on_the_held_out_source(catalogue_settings, embeddings):
+    """Generated from evals/datasets/catalogue-pertinence.csv: on the real DETR/DSIL 2018 titles never used to set
+    RELEVANCE_FLOOR, the aids the search keeps (every perimeter open) reach the precision and recall measured by
+    `python -m evals.catalogue_pertinence` (0.357 and 0.390 on 71 questions) less the margin of
+    evals/thresholds.toml (1/71 + 0.01). A floor much lower loses the precision, much higher the recall."""
+    from assistant.catalogue import CatalogueHandle
+    from assistant.retrieval import corpus_lexicon
+    from evals.catalogue_pertinence import HELD_OUT, read_pairs
+    from ingest.corpus import load_corpus
+
+    catalogue = CatalogueHandle(catalogue_settings).current()
+    lexicon = corpus_lexicon(load_corpus(CORPUS).offers.values())
+    keys = set(catalogue.rows_by_key)
+    held_out = [q for q in read_pairs().values() if q["source"] == HELD_OUT]
+    assert len(held_out) >= 60
+    relevant = shown = right = 0
+    for q in held_out:
+        text = lexicon.canonical(q["question"])
+        kept = {entry.id for entry, _ in catalogue.search(text, embeddings.embed_query(text), keys)}
+        relevant, shown, right = relevant + len(q["relevant"]), shown + len(kept), right + len(kept & q["relevant"])
+    assert right / shown >= 0.33, f"précision {right / shown:.3f} sur {HELD_OUT}"
+    assert right / relevant >= 0.36, f"rappel {right / relevant:.3f} sur {HELD_OUT}"
+
+
+def test_the_twin_decision_holds_on_the_held_out_partners(resolver):
+    """Generated from evals/datasets/catalogue-twins.csv: on the aids of the partners other than the Banque des
+    Territoires (never used to set TWIN_THRESHOLD), twin_of hides the labelled twins behind their card with the
+    precision and recall `python -m evals.catalogue_twins` measures (7/9 each) less one case."""
+    import csv
+
+    from assistant.catalogue import TWIN_THRESHOLD
+    from assistant.offer_names import OfferNames
+    from evals.catalogue_twins import DATASET, HELD_OUT, TRAIN, score, source_of
+    from ingest.corpus import load_corpus
+    from tests.fake_aides_territoires import public_aids
+
+    offers = load_corpus(CORPUS).offers
+    cards = CardNames(offers, OfferNames(offers.values()))
+    labels = {r["aid_id"]: (r["offer_id"], r["same_offer"] == "1") for r in csv.DictReader(DATASET.open(encoding="utf-8"))}
+    entries = [entry_of(Aid.from_api(a), resolver) for a in public_aids() if str(a["id"]) in labels]
+    held_out = [e for e in entries if source_of(e.financers) == HELD_OUT]
+    assert len(held_out) + len([e for e in entries if source_of(e.financers) == TRAIN]) == len(labels) == 48
+    figures = score(held_out, labels, cards, TWIN_THRESHOLD)
+    assert figures["twins"] == 9
+    assert figures["precision"] >= 0.66 and figures["recall"] >= 0.66, figures
