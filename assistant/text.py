@@ -73,17 +73,21 @@ def match_terms(text: str) -> list[str]:
     return [stem(w) for w in words(fold(text)) if w not in FOLDED_STOPWORDS and len(w) > 1]
 
 
-_RUNS_OF_SPACES = re.compile(r"\s\s+")
-
-
 def char_wb_grams(text: str, ngram_range: tuple[int, int]) -> list[str]:
     """Character n-grams inside word boundaries, each word padded with one space: exactly
     scikit-learn's `char_wb` analyzer (same grams, same order, a word shorter than n counted once),
     without importing scikit-learn at run time (tests/test_text_and_chunking.py compares them).
     Example: ("pont", (2, 3)) -> [" p", "po", "on", "nt", "t ", " po", "pon", "ont", "nt "]."""
+    return list(_word_grams(tuple(text.split()), tuple(ngram_range)))
+
+
+@lru_cache(maxsize=8)
+def _word_grams(words: tuple[str, ...], ngram_range: tuple[int, int]) -> tuple[str, ...]:
+    """char_wb_grams of a text's words; the last few are kept: a turn's two n-gram models (scope,
+    investment) read the same query."""
     low, high = ngram_range
     grams: list[str] = []
-    for word in _RUNS_OF_SPACES.sub(" ", text).split():
+    for word in words:
         padded = f" {word} "
         length = len(padded)
         for n in range(low, high + 1):
@@ -91,7 +95,7 @@ def char_wb_grams(text: str, ngram_range: tuple[int, int]) -> list[str]:
                 grams.append(padded)
                 break
             grams.extend(padded[i : i + n] for i in range(length - n + 1))
-    return grams
+    return tuple(grams)
 
 
 LETTERS = re.compile(r"[^\W\d_]+")

@@ -42,14 +42,35 @@ def test_char_wb_grams_are_scikit_learns(texts):
 def test_scope_gram_vectors_are_the_hashing_vectorizer_the_model_was_trained_with(texts):
     from sklearn.feature_extraction.text import HashingVectorizer
 
-    from assistant.scope.features import N_FEATURES, NGRAMS, char_grams, folded, gram_row
+    from assistant.scope.features import N_FEATURES, NGRAMS, char_grams, folded, gram_counts
 
     reference = HashingVectorizer(analyzer="char_wb", ngram_range=NGRAMS, n_features=N_FEATURES, alternate_sign=False,
                                   norm="l2", lowercase=False, preprocessor=folded, dtype=np.float32).transform(texts)
     ours = char_grams(texts)
     assert ours.shape == reference.shape and ours.dtype == reference.dtype
     assert np.array_equal(ours.toarray(), reference.toarray())
-    assert np.array_equal(gram_row(texts[0]), reference[0].toarray())
+    indices, values = gram_counts(texts[0])  # one message, as the server reads it
+    row = np.zeros((1, N_FEATURES), dtype=np.float32)
+    row[0, indices] = values
+    assert np.array_equal(row, reference[0].toarray())
+
+
+def test_scope_heads_read_the_artefact_weights_of_each_bucket(texts):
+    """The server reads each head's n-gram weights by bucket; the scores are the artefact's linear
+    function of the full hashed row (training's form): same probabilities for every text."""
+    from assistant.scope.features import char_grams, gram_counts
+    from assistant.scope.model import MODEL_NPZ, load_scope_model
+
+    model = load_scope_model()
+    with np.load(MODEL_NPZ) as data:
+        arrays = {k: data[k] for k in data.files}
+    rows = char_grams(texts).toarray()
+    for name, head in model.heads.items():
+        dense = np.ones((1, arrays[f"{name}_dense"].shape[1]), dtype=np.float32) * 0.01
+        for text, row in zip(texts, rows):
+            scores = row[arrays[f"{name}_index"]] @ arrays[f"{name}_grams"].T + arrays[f"{name}_bias"] + dense @ arrays[f"{name}_dense"].T
+            expected = np.exp(scores.ravel() - scores.max())
+            assert np.allclose(head.probabilities(gram_counts(text), dense), expected / expected.sum(), atol=1e-5)
 
 
 def test_everyday_analyzer_is_the_one_its_weights_were_fitted_with(texts):

@@ -40,14 +40,6 @@ def gram_counts(text: str) -> tuple[np.ndarray, np.ndarray]:
     return indices.astype(np.int32), (values / norm if norm else values).astype(np.float32)
 
 
-def gram_row(text: str) -> np.ndarray:
-    """(1, N_FEATURES) float32, dense: one message's n-gram vector, as the model reads it at run time."""
-    row = np.zeros((1, N_FEATURES), dtype=np.float32)
-    indices, values = gram_counts(text)
-    row[0, indices] = values
-    return row
-
-
 def char_grams(texts: list[str]):
     """(len(texts), N_FEATURES) scipy.sparse CSR, each row L2-normalised; stateless (hashing).
     For training (scipy is imported here, not by the server)."""

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.scope.doors import DOORS, PARTICULIER
-from assistant.scope.features import N_FEATURES, dense_part, gram_row
+from assistant.scope.features import N_FEATURES, dense_part, gram_counts
 
 HERE = Path(__file__).resolve().parent
 MODEL_JSON = HERE / "model.json"
@@ -51,15 +51,19 @@ class ScopeVerdict:
 
 class _Head:
     def __init__(self, arrays: dict, name: str):
-        self.dense = arrays[f"{name}_dense"]
-        self.index = arrays[f"{name}_index"]
-        self.grams = arrays[f"{name}_grams"].astype(np.float32)
+        self.dense = arrays[f"{name}_dense"].astype(np.float32)
+        grams = arrays[f"{name}_grams"].astype(np.float32)
+        # The n-gram weights by hashed bucket (N_FEATURES × classes, zero where the head has none): a
+        # message's few buckets are read directly instead of densifying a 32,768-column row per turn.
+        self.by_bucket = np.zeros((N_FEATURES, grams.shape[0]), dtype=np.float32)
+        self.by_bucket[arrays[f"{name}_index"]] = grams.T
         self.bias = arrays[f"{name}_bias"].astype(np.float32)
 
-    def probabilities(self, grams, dense: np.ndarray) -> np.ndarray:
-        """Softmax over the head's classes for one row: `dense` is (1, dense columns), `grams` (1, N_FEATURES)
-        (dense at run time, features.gram_row; sparse in training)."""
-        scores = grams[:, self.index] @ self.grams.T + self.bias + dense @ self.dense.astype(np.float32).T
+    def probabilities(self, grams: tuple[np.ndarray, np.ndarray], dense: np.ndarray) -> np.ndarray:
+        """Softmax over the head's classes for one row: `grams` is (bucket indices, values) of the
+        message (features.gram_counts), `dense` is (1, dense columns)."""
+        indices, values = grams
+        scores = values @ self.by_bucket[indices] + self.bias + dense @ self.dense.T
         scores = np.asarray(scores).ravel()
         scores = np.exp(scores - scores.max())
         return scores / scores.sum()
@@ -92,7 +96,7 @@ class ScopeModel:
         """Scope of one message. `vector`: the query embedding from the embeddings the model was
         trained on (see `uses`), or None for the n-gram head; `named`: the text names an offer of the
         corpus; `threshold` overrides the calibrated one."""
-        grams = gram_row(text)
+        grams = gram_counts(text)
         head = "scope" if vector is not None else "scope_grams"
         dense = dense_part(None if vector is None else np.asarray(vector, dtype=np.float32).reshape(1, -1), np.array([float(named)]), self.embedding_weight)
         probs = self.heads[head].probabilities(grams, dense)
