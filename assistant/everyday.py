@@ -79,12 +79,26 @@ class EverydayModel:
     def _analyzer(self):
         return char_analyzer(self.ngram_range)
 
+    @cached_property
+    def _idf_coef(self):
+        """(idf, coef) as float64 arrays indexed like `vocabulary`."""
+        import numpy as np
+
+        return np.asarray(self.idf, dtype=np.float64), np.asarray(self.coef, dtype=np.float64)
+
     def investment(self, text: str) -> float:
         """Probability that `text` asks about an investment project (sublinear TF-IDF, l2, logistic)."""
-        counts = Counter(g for g in self._analyzer(text) if g in self.vocabulary)
-        weights = {self.vocabulary[g]: (1.0 + math.log(n)) * self.idf[self.vocabulary[g]] for g, n in counts.items()}
-        norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
-        z = self.intercept + sum(self.coef[i] * w / norm for i, w in weights.items())
+        import numpy as np
+
+        counts = Counter(self._analyzer(text))  # counted in C, then only the vocabulary's grams kept
+        known = [(self.vocabulary[g], n) for g, n in counts.items() if g in self.vocabulary]
+        if not known:
+            return 1.0 / (1.0 + math.exp(-self.intercept))
+        idf, coef = self._idf_coef
+        columns = np.fromiter((i for i, _ in known), dtype=np.int64, count=len(known))
+        weights = (1.0 + np.log(np.fromiter((n for _, n in known), dtype=np.float64, count=len(known)))) * idf[columns]
+        norm = math.sqrt(float(weights @ weights)) or 1.0
+        z = self.intercept + float(coef[columns] @ weights) / norm
         return 1.0 / (1.0 + math.exp(-z))
 
     def is_investment(self, text: str) -> bool:
@@ -162,7 +176,9 @@ class SignpostFinder:
             [re.compile(rf"\b{re.escape(fold(a))}\b") for a in s.aliases if ACRONYM.match(a) or len(a.split()) >= 3]
             for s in self.signposts
         ]
+        self._doc_card = [i for i, _ in self._docs]
         self._vectors = None
+        self._norms = None
 
     @property
     def texts(self) -> list[str]:
@@ -173,7 +189,7 @@ class SignpostFinder:
         """Embeddings of `texts` computed elsewhere (a cache): (len(texts), dim) float array."""
         if len(vectors) != len(self._docs):
             raise ValueError(f"{len(vectors)} vectors for {len(self._docs)} signpost texts")
-        self._vectors = vectors
+        self._vectors, self._norms = vectors, None
 
     def similarities(self, message: str) -> list[float]:
         """Per card (in self.signposts order): the max cosine of the message to the card's texts."""
@@ -181,12 +197,13 @@ class SignpostFinder:
 
         if self._vectors is None:
             self._vectors = np.asarray(self.embeddings.embed_documents([t for _, t in self._docs]), dtype=float)
+        if self._norms is None:
+            self._norms = np.linalg.norm(self._vectors, axis=1)
         query = np.asarray(self.embeddings.embed_query(message), dtype=float)
-        sims = self._vectors @ query / ((np.linalg.norm(self._vectors, axis=1) * (np.linalg.norm(query) or 1.0)) + 1e-12)
-        best = [-1.0] * len(self.signposts)
-        for (i, _), sim in zip(self._docs, sims):
-            best[i] = max(best[i], float(sim))
-        return best
+        sims = self._vectors @ query / ((self._norms * (np.linalg.norm(query) or 1.0)) + 1e-12)
+        best = np.full(len(self.signposts), -1.0)
+        np.maximum.at(best, self._doc_card, sims)
+        return best.tolist()
 
     def scores(self, message: str, themes: list[str], bonus: float,
                similarities: list[float] | None = None) -> list[tuple[float, Signpost]]:
