@@ -194,8 +194,11 @@ class PremiseIndex:
         seq = said.terms
         found = []
         for entry in self.premises:
+            spans = [span for s in entry.subjects for span in _spans(seq, s, SUBJECT_GAP)]
+            if not spans:  # most premises: their subject is not said, no longer name to look for
+                continue
             hidden = {i for name in entry.longer for start in _runs(seq, name) for i in range(start, start + len(name))}
-            subjects = [span for s in entry.subjects for span in _spans(seq, s, SUBJECT_GAP) if not set(range(*span)) <= hidden]
+            subjects = [span for span in spans if not set(range(*span)) <= hidden]
             if not subjects:
                 continue
             if not entry.claims:
