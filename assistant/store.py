@@ -211,7 +211,9 @@ class Database:
         sqlite = url.startswith("sqlite")
         connect_args = {"check_same_thread": False} if sqlite else {}
         # hide_parameters: an SQL error never quotes the user's message (e-mails, phone numbers) in a log.
-        self.engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True, hide_parameters=True)
+        # pool_pre_ping: a server connection may have been dropped between two requests; a SQLite
+        # file cannot, and the ping would be one more statement on every turn.
+        self.engine = create_engine(url, connect_args=connect_args, pool_pre_ping=not sqlite, hide_parameters=True)
         if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
@@ -222,7 +224,8 @@ class Database:
         self._held: list[dict] = []  # turns neither the database nor the spool's disk accepted
         self._held_lock = threading.Lock()
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._writes = sessionmaker(self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False)
+        self._write_engine = self.engine.execution_options(sqlite_immediate=True)
+        self._writes = sessionmaker(self._write_engine, expire_on_commit=False)
 
     def create_schema(self) -> None:
         """Bring the database to the latest migration (a database made before migrations is adopted)."""
@@ -318,13 +321,13 @@ class Database:
                 # Core statements on the tables, not ORM objects: a turn is written on every chat
                 # request, and the unit of work (identity map, flush ordering, RETURNING of each
                 # row's id) cost more CPU than the rest of the write. Column defaults apply as with the ORM.
+                # A Connection, not a Session: nothing here needs the ORM's transaction bookkeeping.
                 conversations, turns = Conversation.__table__, Turn.__table__
-                with self.writing() as session:
-                    connection = session.connection()
+                with self._write_engine.begin() as connection:
                     row = connection.execute(
                         select(conversations.c.profile).where(conversations.c.id == conversation_id).with_for_update()
                     ).first()
-                    earlier = connection.execute(
+                    earlier = [] if row is None else connection.execute(  # a new conversation has no turn
                         select(turns.c.number, turns.c.message).where(turns.c.conversation_id == conversation_id)
                         .order_by(turns.c.number)
                     ).all()
