@@ -39,7 +39,7 @@ from assistant.pipeline.rank import rank as rank_hits
 from assistant.pipeline.retrieve import retrieve
 from assistant.pipeline.understand import keep_topic, understand
 from assistant.profile import Profile, apply_territory
-from assistant.retrieval import HybridRetriever, IndexHandle, IndexNotReady, OfferHit, SearchFilters
+from assistant.retrieval import HybridRetriever, IndexHandle, IndexNotReady, LoadedIndex, OfferHit, SearchFilters
 from assistant.schema import Offer, PartnerCard
 from assistant.scope import load_scope_model
 from assistant.store import Database, new_conversation_id
@@ -273,15 +273,18 @@ class Assistant:
                 understood.query, understood.query_vector = rewritten.text, None
         keep_topic(understood, state)
         profile, query = understood.profile, understood.query
+        if understood.query_vector is None:  # encoded once: retrieval and the catalogue read it
+            understood.query_vector = self.embeddings.embed_query(index.lexicon.canonical(query))
+        vector = understood.query_vector
 
         corrections = self._premise_index().outdated_premises(text)
-        ranked, verdicts, named = self._candidates(query, profile, text, understood.query_vector)
-        door = open_door(ranked, verdicts, profile, query, self.handle.current(), self.everyday, self.signpost_finder,
+        ranked, verdicts, named = self._candidates(query, profile, text, vector, index)
+        door = open_door(ranked, verdicts, profile, query, index, self.everyday, self.signpost_finder,
                          self.settings.max_referrals)
         ranked, recommended, ineligible = door.candidates, door.recommended, door.ineligible
         follow_up = bool(understood.focus) and query != text
         if follow_up and state.get("shown_offers"):
-            recommended = shown_before(state["shown_offers"], ranked, verdicts, profile, self.handle.current())
+            recommended = shown_before(state["shown_offers"], ranked, verdicts, profile, index)
 
         if follow_up and understood.focus == "contact":
             clarification = clarify.clarify_contact(
@@ -318,7 +321,6 @@ class Assistant:
         findings = None
         if catalogue is not None and not follow_up:
             canonical = index.lexicon.canonical(query)
-            vector = understood.query_vector or self.embeddings.embed_query(canonical)
             cards = index.memo("card-names", lambda: CardNames(index.offers, index.names))
             findings = self.catalogue_stage.find(catalogue, canonical, vector, profile, cards)
             context.appendix = section(findings)
@@ -332,10 +334,12 @@ class Assistant:
         return self._candidates(query, profile or Profile(), message)[0]
 
     def _candidates(
-        self, query: str, profile: Profile, message: str | None, query_vector: list[float] | None = None
+        self, query: str, profile: Profile, message: str | None, query_vector: list[float] | None = None,
+        index: LoadedIndex | None = None,
     ) -> tuple[list[OfferHit], dict[str, Verdict], Named]:
-        """Ranked candidates, their eligibility verdicts and the offers the message names, once per turn."""
-        index = self.handle.current()
+        """Ranked candidates, their eligibility verdicts and the offers the message names, once per turn
+        (index: the generation the turn holds, else the current one)."""
+        index = index or self.handle.current()
         named = index.names.find(fold(message or query))
         hits = retrieve(self.retriever, index, query, profile.themes, query_vector)
         return (*rank_hits(hits, profile, named), named)
