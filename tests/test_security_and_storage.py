@@ -100,6 +100,30 @@ def _old_conversation(db: Database, days: int) -> str:
     return cid
 
 
+def test_a_turn_written_survives_the_writing_process_killed_right_after(tmp_path):
+    """README: SQLite in WAL with synchronous=NORMAL — a turn stored survives a crash of the process
+    (not necessarily a power cut). The writer is killed (SIGKILL) right after save_turn returns."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    Database(url).create_schema()
+    writer = (
+        "import os, signal\nfrom assistant.store import Database\n"
+        f"db = Database({url!r})\n"
+        "with db.engine.connect() as c:\n"
+        "    assert c.exec_driver_sql('PRAGMA journal_mode').scalar() == 'wal'\n"
+        "    assert c.exec_driver_sql('PRAGMA synchronous').scalar() == 1  # NORMAL\n"
+        "db.save_turn('c' * 32, {'profile': {}, 'state': {}}, {'message': 'Quelle aide pour le pont ?', 'answer': 'x', "
+        "'kind': 'answer', 'generator': 'grounded', 'referrals': [], 'retrieved': [], 'profile': {}, 'themes': []})\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", writer], capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    with Database(url).session() as session:
+        assert session.scalars(select(Turn.message).where(Turn.conversation_id == "c" * 32)).all() == ["Quelle aide pour le pont ?"]
+
+
 def test_purge_removes_conversations_past_retention(tmp_path):
     from assistant.privacy import purge
 
