@@ -39,18 +39,20 @@ def test_normalise_spells_one_way(typed, read):
     assert normalise(read) == read  # idempotent
 
 
-def first_answer(assistant, question: str) -> tuple[list[str], str | None]:
-    """Top three offers and département of a first message, as a turn computes them."""
-    text = normalise(question)
-    understood = understand(text, Profile(), {}, assistant.themes, assistant.territories)
-    hits = assistant.rank(understood.query, understood.profile, text)
-    return [h.offer.id for h in hits[:3]], understood.profile.departement_code
+def first_answer(assistant, question: str) -> tuple[list[str], str | None, str]:
+    """What a user sees of a first message: the top three referrals (after every stage, the doors
+    included), the département understood and the kind of turn."""
+    result = assistant.chat(question)
+    return [r.offer.id for r in result.referrals[:3]], result.profile.departement_code, result.kind
 
 
 def test_every_gold_question_reads_the_same_in_nfd_capitals_and_without_accents(assistant):
-    """Issue 11: ≥ 98 % of (question, variant) pairs keep the same top three offers, in the same
-    order, and the same département as the question typed normally (NFC)."""
-    same_offers = same_departement = total = 0
+    """Issue 11: ≥ 98 % of (question, variant) pairs give the same top three referrals, in the same
+    order, the same département and the same kind of turn as the question typed normally (NFC).
+    5 December 2026: 725 / 735 (0.986). The ten that differ (nine in capitals or without accents) draw
+    another dotation or door: the door stage embeds the query as typed, not in the cards' spelling
+    as retrieval does (its top three alone: 735 / 735); one refusal in capitals loses its département."""
+    same = total = 0
     differing = []
     for case in GOLD:
         question = unicodedata.normalize("NFC", case["turns"][0])
@@ -58,13 +60,11 @@ def test_every_gold_question_reads_the_same_in_nfd_capitals_and_without_accents(
         for name, variant in VARIANTS.items():
             got = first_answer(assistant, variant(question))
             total += 1
-            same_offers += got[0] == expected[0]
-            same_departement += got[1] == expected[1]
+            same += got == expected
             if got != expected:
                 differing.append((case["id"], name, expected, got))
     assert total == 3 * len(GOLD) >= 700
-    assert same_offers / total >= 0.98, differing
-    assert same_departement / total >= 0.98, differing
+    assert same / total >= 0.98, differing
 
 
 @pytest.mark.parametrize("question", [
