@@ -145,6 +145,24 @@ def report(questions: dict[str, dict], candidates: dict[str, dict]) -> dict:
     return {"rule": vars(CURRENT), **{s: score(CURRENT, questions, candidates, of_source(questions, s)) for s in (TRAIN, HELD_OUT)}}
 
 
+def evaluate(settings, embeddings) -> dict:
+    """The `catalogue` block of `aiguillage eval`: the shipped relevance rule (pairs of catalogue-pertinence.csv)
+    and twin threshold (catalogue-twins.csv), precision and recall on the training and held-out sources.
+    settings.data_dir: an empty directory of the run's own, where the fixture is synced and indexed."""
+    from evals import catalogue_twins
+
+    questions = read_pairs()
+    candidates = candidates_by_question(synced_catalogue(settings, embeddings), embeddings, questions)
+    relevance = {part: score(CURRENT, questions, candidates, of_source(questions, source))
+                 for part, source in (("train", TRAIN), ("held_out", HELD_OUT))}
+    twins = catalogue_twins.evaluate()
+    block = {f"{kind}_{part}_{metric}": figures[part][metric]
+             for kind, figures in (("relevance", relevance), ("twins", twins))
+             for part in ("train", "held_out") for metric in ("precision", "recall")}
+    block["n"] = relevance["held_out"]["questions"]
+    return block
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, help="a data directory to keep the synced catalogue in (default: a temporary one)")

@@ -59,7 +59,8 @@ def score(entries, labels: dict[str, tuple[str, bool]], cards, threshold: float)
             "precision": round(precision, 3), "recall": round(recall, 3), "f1": round(f1, 3)}
 
 
-def main() -> None:
+def labelled() -> tuple[dict[str, list], dict[str, tuple[str, bool]], CardNames]:
+    """({source: the labelled aids as CatalogueEntry}, {aid id: (card id, same offer)}, the cards' names)."""
     from assistant.offer_names import OfferNames
     from assistant.perimeter import PerimeterResolver
     from assistant.territory import Territories
@@ -68,9 +69,21 @@ def main() -> None:
 
     offers = load_corpus(ROOT / "corpus").offers
     cards, resolver = CardNames(offers, OfferNames(offers.values())), PerimeterResolver(Territories.load(ROOT / "corpus"))
-    labels = {row["aid_id"]: (row["offer_id"], row["same_offer"] == "1") for row in csv.DictReader(DATASET.open(encoding="utf-8"))}
+    with DATASET.open(encoding="utf-8") as handle:
+        labels = {row["aid_id"]: (row["offer_id"], row["same_offer"] == "1") for row in csv.DictReader(handle)}
     entries = [entry_of(Aid.from_api(a), resolver) for a in public_aids() if str(a["id"]) in labels]
-    by_source = {s: [e for e in entries if source_of(e.financers) == s] for s in (TRAIN, HELD_OUT)}
+    return {s: [e for e in entries if source_of(e.financers) == s] for s in (TRAIN, HELD_OUT)}, labels, cards
+
+
+def evaluate() -> dict:
+    """The shipped threshold's figures by source, for `aiguillage eval`: {"train": score, "held_out": score}."""
+    by_source, labels, cards = labelled()
+    return {"train": score(by_source[TRAIN], labels, cards, TWIN_THRESHOLD),
+            "held_out": score(by_source[HELD_OUT], labels, cards, TWIN_THRESHOLD)}
+
+
+def main() -> None:
+    by_source, labels, cards = labelled()
     for source, part in by_source.items():
         print(f"{source} : {len(part)} aides étiquetées, {sum(labels[e.id][1] for e in part)} jumelles d'une fiche")
     for threshold in THRESHOLDS + [1.01]:

@@ -731,6 +731,13 @@ def evaluate(options: Options) -> dict:
         # Real wording: 2018 DETR/DSIL titles with the widget's profile, and the doors beyond the partners.
         realdata, realdata_rows = realdata_block(assistant, options.full, bar)
 
+        # The national catalogue's decisions (relevance, twins) on their labelled pairs, by source
+        # (evals/catalogue_pertinence.py): the fixture synced from the fake server into a directory of its own.
+        from evals import catalogue_pertinence
+
+        catalogue_block = catalogue_pertinence.evaluate(
+            evaluated.model_copy(update={"data_dir": workdir / "catalogue", "chroma_url": None}), embeddings)
+
         # Other embedding backends: retrieval figures on their own temporary index.
         backend_results = {}
         if options.other_backends:
@@ -777,6 +784,7 @@ def evaluate(options: Options) -> dict:
         "latency": latency_block(assistant_seconds),
         "pass_rate": _rate(o["passed"] for o in outcomes),
         "scope": scope_block,
+        "catalogue": catalogue_block,
     }
     if rows:
         report_systems["assistant"]["fonds_vert"] = fonds_vert_block(rows, "assistant")

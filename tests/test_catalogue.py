@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from assistant.catalogue import CardNames, twin_of
+from assistant.catalogue import TWIN_THRESHOLD, CardNames, twin_of
 from assistant.config import Settings
 from assistant.perimeter import PerimeterResolver
 from assistant.territory import Territories
@@ -293,24 +293,14 @@ def test_the_relevance_decision_holds_on_the_held_out_source(catalogue_settings,
     assert right / relevant >= 0.36, f"rappel {right / relevant:.3f} sur {HELD_OUT}"
 
 
-def test_the_twin_decision_holds_on_the_held_out_partners(resolver):
+def test_the_twin_decision_holds_on_the_held_out_partners():
     """Generated from evals/datasets/catalogue-twins.csv: on the aids of the partners other than the Banque des
     Territoires (never used to set TWIN_THRESHOLD), twin_of hides the labelled twins behind their card with the
     precision and recall `python -m evals.catalogue_twins` measures (7/9 each) less one case."""
-    import csv
+    from evals.catalogue_twins import HELD_OUT, TRAIN, labelled, score
 
-    from assistant.catalogue import TWIN_THRESHOLD
-    from assistant.offer_names import OfferNames
-    from evals.catalogue_twins import DATASET, HELD_OUT, TRAIN, score, source_of
-    from ingest.corpus import load_corpus
-    from tests.fake_aides_territoires import public_aids
-
-    offers = load_corpus(CORPUS).offers
-    cards = CardNames(offers, OfferNames(offers.values()))
-    labels = {r["aid_id"]: (r["offer_id"], r["same_offer"] == "1") for r in csv.DictReader(DATASET.open(encoding="utf-8"))}
-    entries = [entry_of(Aid.from_api(a), resolver) for a in public_aids() if str(a["id"]) in labels]
-    held_out = [e for e in entries if source_of(e.financers) == HELD_OUT]
-    assert len(held_out) + len([e for e in entries if source_of(e.financers) == TRAIN]) == len(labels) == 48
-    figures = score(held_out, labels, cards, TWIN_THRESHOLD)
+    by_source, labels, cards = labelled()
+    assert len(by_source[TRAIN]) + len(by_source[HELD_OUT]) == len(labels) == 48
+    figures = score(by_source[HELD_OUT], labels, cards, TWIN_THRESHOLD)
     assert figures["twins"] == 9
     assert figures["precision"] >= 0.66 and figures["recall"] >= 0.66, figures
