@@ -155,9 +155,11 @@ class LoadedCatalogue:
         """The snapshot's date in French: « 5 décembre 2026 »."""
         return french_date(self.synced_at[:10])
 
-    def candidates(self, query: str, query_vector: list[float], keys: set[str], depth: int = DEPTH) -> list[Candidate]:
+    def candidates(self, query: str, query_vector: list[float], keys: set[str], depth: int = DEPTH,
+                   min_bm25: float = 0.0) -> list[Candidate]:
         """The aids the relevance decision weighs for a query, in BM25 order: the `depth` best by BM25
-        (score > 0) among those whose perimeter key is in `keys`, with their BM25 score and cosine.
+        (score > 0 and ≥ min_bm25) among those whose perimeter key is in `keys`, with their BM25 score and
+        cosine. The search passes BM25_FLOOR as min_bm25, so that only the aids the decision can keep are read.
 
         The cosine is the higher one of the query with the aid's name and with its name + gist
         (ingest.catalogue_index), read from Chroma by id (no filtered vector search: 55 ms a turn at
@@ -168,14 +170,14 @@ class LoadedCatalogue:
             return []
         scores = self.bm25.get_scores(tokens)
         best = rows[np.argsort(-scores[rows], kind="stable")[:depth]]
-        lexical = {self.bm25_ids[r]: float(scores[r]) for r in best if scores[r] > 0}
+        lexical = {self.bm25_ids[r]: float(scores[r]) for r in best if scores[r] > 0 and scores[r] >= min_bm25}
         cosines = self._cosines(list(lexical), query_vector)
         return [Candidate(self.entries[i], bm25, cosines[i]) for i, bm25 in lexical.items() if i in cosines]
 
     def search(self, query: str, query_vector: list[float], keys: set[str], depth: int = DEPTH) -> list[tuple[CatalogueEntry, float]]:
         """Aids whose perimeter key is in `keys` and that are relevant to the query (Candidate.relevant),
         best first: (entry, relevance)."""
-        kept = [(c.entry, c.relevance) for c in self.candidates(query, query_vector, keys, depth) if c.relevant]
+        kept = [(c.entry, c.relevance) for c in self.candidates(query, query_vector, keys, depth, BM25_FLOOR) if c.relevant]
         return sorted(kept, key=lambda pair: (-pair[1], pair[0].id))
 
     def _cosines(self, aid_ids: list[str], query_vector: list[float]) -> dict[str, float]:
