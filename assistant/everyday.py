@@ -191,15 +191,16 @@ class SignpostFinder:
             raise ValueError(f"{len(vectors)} vectors for {len(self._docs)} signpost texts")
         self._vectors, self._norms = vectors, None
 
-    def similarities(self, message: str) -> list[float]:
-        """Per card (in self.signposts order): the max cosine of the message to the card's texts."""
+    def similarities(self, message: str, vector=None) -> list[float]:
+        """Per card (in self.signposts order): the max cosine of the message to the card's texts.
+        vector: the embedding of this very text when the turn already computed it, else encoded here."""
         import numpy as np
 
         if self._vectors is None:
             self._vectors = np.asarray(self.embeddings.embed_documents([t for _, t in self._docs]), dtype=float)
         if self._norms is None:
             self._norms = np.linalg.norm(self._vectors, axis=1)
-        query = np.asarray(self.embeddings.embed_query(message), dtype=float)
+        query = np.asarray(self.embeddings.embed_query(message) if vector is None else vector, dtype=float)
         sims = self._vectors @ query / ((self._norms * (np.linalg.norm(query) or 1.0)) + 1e-12)
         best = np.full(len(self.signposts), -1.0)
         np.maximum.at(best, self._doc_card, sims)

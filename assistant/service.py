@@ -279,8 +279,11 @@ class Assistant:
 
         corrections = self._premise_index().outdated_premises(text)
         ranked, verdicts, named = self._candidates(query, profile, text, vector, index)
+        # The door models read the query as typed; retrieval's vector is that one when the query
+        # already reads in the cards' spelling (then it is not encoded twice).
+        same_text = index.lexicon.canonical(query) == query
         door = open_door(ranked, verdicts, profile, query, index, self.everyday, self.signpost_finder,
-                         self.settings.max_referrals)
+                         self.settings.max_referrals, vector if same_text else None)
         ranked, recommended, ineligible = door.candidates, door.recommended, door.ineligible
         follow_up = bool(understood.focus) and query != text
         if follow_up and state.get("shown_offers"):

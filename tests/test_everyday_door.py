@@ -182,3 +182,25 @@ def test_a_leading_door_shows_its_complements_and_no_weakly_evidenced_offer(assi
         assert not [r.offer.id for r in result.referrals if "weak_evidence" in r.hit.adjustments], row["id"]
     assert led >= 5  # the calibrated lead gap makes the door lead on several of these questions
 
+
+
+def test_a_question_in_the_cards_spelling_is_encoded_once_with_the_same_doors(assistant, monkeypatch):
+    """The door models read the query as typed and retrieval reads it in the cards' spelling: when the
+    two are the same text, the turn encodes it once, and the doors and offers are those of two encodings."""
+    lexicon = assistant.handle.current().lexicon
+    question = next(q for q in ("Vols et dégradations répétés au gymnase : aide de l'État pour la vidéosurveillance ?",
+                                "Nos lampadaires sont vieux (lampes au sodium), on veut passer en LED et couper une partie de la nuit")
+                    if lexicon.canonical(q) == q)
+    import assistant.service as service
+
+    calls = []
+    encode = type(assistant.embeddings).embed_query
+    monkeypatch.setattr(type(assistant.embeddings), "embed_query", lambda self, text: calls.append(text) or encode(self, text))
+    once = assistant.chat(question)
+    assert calls == [question]
+    door = service.open_door  # the door encoding the question itself, as before
+    monkeypatch.setattr(service, "open_door", lambda *args: door(*args[:-1], None))
+    twice = assistant.chat(question)
+    assert calls == [question, question, question]
+    assert [s.id for s, _ in once.doors] == [s.id for s, _ in twice.doors]
+    assert [r.offer.id for r in once.referrals] == [r.offer.id for r in twice.referrals]

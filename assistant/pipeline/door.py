@@ -68,10 +68,12 @@ def open_door(
     model: EverydayModel,
     finder: SignpostFinder | None,
     max_referrals: int,
+    message_vector=None,
 ) -> Door:
     """The offers and doors of the turn (rules in the module docstring); `verdicts` gains the grants'
-    and the leading door's complements'."""
-    similarities = finder.similarities(message) if finder is not None else None
+    and the leading door's complements'. message_vector: the embedding of `message` itself when the
+    turn has it (retrieval's vector, when the message reads the same in the cards' spelling)."""
+    similarities = finder.similarities(message, message_vector) if finder is not None else None
     evidence = model.evidence(ranked, max(similarities, default=0.0) if similarities else 0.0)
     weak = {i for i, p in evidence.items() if p < model.evidence_floor}
     evidenced = [h for h in ranked if h.offer.id not in weak]
