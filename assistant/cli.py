@@ -209,11 +209,16 @@ def bench(
     scale: int = typer.Option(1, min=1, max=1000, help="Corpus copié N fois (×100 ≈ 11 000 offres)."),
     peer: bool = typer.Option(False, "--peer", help="Comparer le CPU par question à un RAG LangChain naïf."),
     throughput: bool = typer.Option(False, "--throughput", help="Requêtes par seconde à 1, 4 et 16 clients, 1 et 2 processus."),
+    embedder: str = typer.Option(
+        "use", help="use : l'encodeur réglé ; hash : un encodeur factice instantané (×100 indexé en minutes, coût d'encodage exclu)."
+    ),
 ) -> None:
     """Print ingest, cold-start, latency and memory figures for the default configuration."""
     from evals.bench import format_report, run_bench
 
-    typer.echo(format_report(run_bench(get_settings(), questions, rounds, scale, peer, throughput)))
+    if embedder not in ("use", "hash"):
+        raise typer.BadParameter("« use » ou « hash »", param_hint="--embedder")
+    typer.echo(format_report(run_bench(get_settings(), questions, rounds, scale, peer, throughput, embedder)))
 
 
 scope_app = typer.Typer(no_args_is_help=True, help="Décision de champ (modèle appris sur evals/datasets/).")

@@ -9,6 +9,13 @@ load average, since other work on the machine inflates every time. Optionally: C
 against a naive LangChain RAG on the same index and embedder (evals/peer.py), and chat requests
 per second at 1, 4 and 16 concurrent clients with 1 and 2 `serve` workers.
 Targets are those of issue 15 (2 cores, 10,000 entries for latency, ready time and memory).
+
+`--embedder hash` (evals.scaled.HashEmbeddings) replaces the bundled encoder everywhere, the server
+included (started by `python -m evals.bench serve-hash`, the app of `aiguillage serve` with that
+embedder): a 100x corpus then indexes in minutes instead of most of an hour, and the figures are
+those of the service's own mechanics (index, load, ranking), without the encoder's cost (≈ 3 ms per
+question, model load ≈ 1 s; measured at 1x with `--embedder use`). `aiguillage ask` is not measured
+with it (it would rebuild the index with the bundled encoder).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import httpx
 
 from assistant.config import Settings
 from assistant.embeddings import build_embeddings
-from evals.scaled import build_scaled_corpus, edit_one_card
+from evals.scaled import HashEmbeddings, build_scaled_corpus, edit_one_card
 from ingest.indexer import ingest
 
 GOLD = Path(__file__).parent / "datasets" / "gold.jsonl"
@@ -121,7 +128,8 @@ def measure_in_process(local: Settings, embeddings, asked: list[str], rounds: in
     cpu_ms = (time.process_time() - cpu) * 1000 / len(chat)
     # What the scope model adds to a turn: n-grams and its linear heads; the query vector it reads is
     # the one retrieval needs anyway (encoded once per turn), so it is computed outside the timing.
-    vectors = {q: embeddings.embed_query(q) for q in asked}
+    # (None when the scope model was trained on other embeddings: its n-gram head decides alone.)
+    vectors = {q: embeddings.embed_query(q) if assistant._scope_reads_vectors else None for q in asked}
     scope = _timed(lambda q: assistant.scope.decide(q, vectors[q]), asked * rounds)
     return {"search": Timing.of(search), "chat": Timing.of(chat), "chat_cpu_ms": cpu_ms, "scope": Timing.of(scope),
             "assistant": assistant}
@@ -139,11 +147,13 @@ def _server_tree(pid: int) -> list[int]:
     return [pid, *[p for k in kids for p in _server_tree(k)]]
 
 
-def _start_server(local: Settings, workers: int = 1) -> tuple[subprocess.Popen, str, float]:
+def _start_server(local: Settings, workers: int = 1, embedder: str = "use") -> tuple[subprocess.Popen, str, float]:
     port = _free_port()
     env = {**os.environ, "AIGUILLAGE_DATA_DIR": str(local.data_dir), "AIGUILLAGE_CORPUS_DIR": str(local.corpus_dir),
            "AIGUILLAGE_RATE_LIMIT": "1000000/minute"}
     command = [sys.executable, "-m", "assistant.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if embedder == "hash":
+        command = [sys.executable, "-m", "evals.bench", "serve-hash", str(port)]
     if workers > 1:
         command += ["--workers", str(workers)]
     started = time.perf_counter()
@@ -168,8 +178,8 @@ def _stop(server: subprocess.Popen) -> None:
     server.wait(timeout=30)
 
 
-def measure_server(local: Settings, asked: list[str], rounds: int) -> dict:
-    server, url, ready = _start_server(local)
+def measure_server(local: Settings, asked: list[str], rounds: int, embedder: str = "use") -> dict:
+    server, url, ready = _start_server(local, embedder=embedder)
     ready_cpu = _cpu_seconds(server.pid)
     try:
         with httpx.Client(base_url=url, timeout=30) as client:
@@ -202,11 +212,11 @@ def measure_ask(local: Settings, question: str, runs: int = 3) -> dict:
     return {"wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus)}
 
 
-def measure_throughput(local: Settings, asked: list[str], workers: int) -> dict[int, float]:
+def measure_throughput(local: Settings, asked: list[str], workers: int, embedder: str = "use") -> dict[int, float]:
     """Chat requests per second with 1, 4 and 16 clients each sending REQUESTS_PER_CLIENT questions."""
     from concurrent.futures import ThreadPoolExecutor
 
-    server, url, _ = _start_server(local, workers)
+    server, url, _ = _start_server(local, workers, embedder)
     rates = {}
     try:
         for clients in CLIENTS:
@@ -227,12 +237,14 @@ def measure_throughput(local: Settings, asked: list[str], workers: int) -> dict[
 
 def run_bench(
     settings: Settings, n_questions: int = 40, rounds: int = 3, scale: int = 1, peer: bool = False,
-    throughput: bool = False,
+    throughput: bool = False, embedder: str = "use",
 ) -> dict:
+    """embedder: "use" (the configured embeddings) or "hash" (HashEmbeddings, server included)."""
     asked = questions(n_questions)
-    result: dict = {"cores": os.cpu_count(), "scale": scale, "territories": measure_territories(settings, asked)}
+    result: dict = {"cores": os.cpu_count(), "scale": scale, "embedder": embedder,
+                    "territories": measure_territories(settings, asked)}
     with tempfile.TemporaryDirectory(prefix="aiguillage-bench-") as tmp:
-        embeddings = build_embeddings(settings)
+        embeddings = HashEmbeddings() if embedder == "hash" else build_embeddings(settings)
         ingested = measure_ingest(settings, Path(tmp), embeddings, scale)
         local = ingested.pop("local")
         in_process = measure_in_process(local, embeddings, asked, rounds)
@@ -246,10 +258,11 @@ def run_bench(
             timing = Timing.of(_timed(naive.chat, asked * rounds))
             result["peer"] = {"chat": timing, "chat_cpu_ms": (time.process_time() - cpu) * 1000 / timing.n}
         del assistant
-        result["http"] = measure_server(local, asked, rounds)
-        result["ask"] = measure_ask(local, asked[0])
+        result["http"] = measure_server(local, asked, rounds, embedder)
+        if embedder != "hash":
+            result["ask"] = measure_ask(local, asked[0])
         if throughput:
-            result["throughput"] = {w: measure_throughput(local, asked, w) for w in (1, 2)}
+            result["throughput"] = {w: measure_throughput(local, asked, w, embedder) for w in (1, 2)}
     result.update(ingest=ingested, in_process=in_process)
     return result
 
@@ -258,7 +271,7 @@ def format_report(result: dict) -> str:
     ingest_, local, http = result["ingest"], result["in_process"], result["http"]
     lines = [
         f"Banc d'essai Aiguillage — {result['cores']} cœurs, corpus ×{result['scale']} : "
-        f"{ingest_['offers']} offres, {ingest_['passages']} passages",
+        f"{ingest_['offers']} offres, {ingest_['passages']} passages, encodeur {result.get('embedder', 'use')}",
         "",
         f"{'mesure':<48}{'valeur':>16}{'cible (10 000)':>16}",
         f"{'indexation complète':<48}{ingest_['full_ingest_s']:>14.2f} s",
@@ -297,3 +310,22 @@ def format_report(result: dict) -> str:
         figures = ", ".join(f"{c} client(s) : {r:.1f}/s" for c, r in rates.items())
         lines.append(f"chat, {workers} processus : {figures}")
     return "\n".join(lines)
+
+
+def serve_with_hash_embeddings(port: int) -> None:
+    """The app `aiguillage serve` runs (one worker), with HashEmbeddings instead of the configured
+    encoder; settings from the environment. For `--embedder hash` only."""
+    import uvicorn
+
+    from api.app import create_app
+    from assistant.config import get_settings
+    from assistant.service import Assistant
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings, Assistant(settings, embeddings=HashEmbeddings())),
+                host="127.0.0.1", port=port, log_level="warning", proxy_headers=False)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["serve-hash"]:
+        serve_with_hash_embeddings(int(sys.argv[2]))

@@ -71,7 +71,7 @@ def main() -> None:
 
         embeddings = UniversalSentenceEncoderEmbeddings()
     else:
-        from tests.test_scale import HashEmbeddings
+        from evals.scaled import HashEmbeddings
 
         embeddings = HashEmbeddings()
     resolver = PerimeterResolver(Territories.load(ROOT / "corpus"))

@@ -8,9 +8,11 @@ copied as they are.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 
@@ -50,3 +52,20 @@ def edit_one_card(corpus: Path) -> Path:
     card["summary"] = card["summary"] + " (modifié pour le banc d'essai)"
     path.write_text(yaml.dump(card, Dumper=yaml.CSafeDumper, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
+
+
+class HashEmbeddings:
+    """A cheap stand-in embedder (16 dimensions from a hash of the text) to index tens of thousands of passages
+    fast: the scale figures of the service's mechanics without the encoder (`bench --embedder hash`)."""
+
+    signature = "hash-16"
+
+    def _vector(self, text: str) -> list[float]:
+        raw = np.frombuffer(hashlib.sha256(text.encode()).digest()[:16], dtype=np.uint8).astype(np.float32) - 127.5
+        return (raw / np.linalg.norm(raw)).tolist()
+
+    def embed_documents(self, texts):
+        return [self._vector(t) for t in texts]
+
+    def embed_query(self, text):
+        return self._vector(text)

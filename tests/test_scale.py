@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 
-import numpy as np
 import pytest
 
 from assistant.config import Settings
 from assistant.offer_names import SPACED_DASH, OfferNames, name_keys
 from assistant.retrieval import HybridRetriever, IndexHandle
 from assistant.text import fold
-from evals.scaled import build_scaled_corpus, edit_one_card
+from evals.scaled import HashEmbeddings, build_scaled_corpus, edit_one_card
 from ingest.corpus import load_corpus
 from ingest.indexer import ingest, read_manifest
 from tests.conftest import CORPUS
@@ -86,22 +84,6 @@ def test_bundled_embedder_runs_its_forward_pass_on_one_blas_thread(embeddings):
     finally:
         backend._encode = forward
     assert seen and seen[0] and set(seen[0]) == {1}
-
-
-class HashEmbeddings:
-    """A cheap stand-in embedder (16 dimensions from a hash of the text) to index tens of thousands of passages fast."""
-
-    signature = "hash-16"
-
-    def _vector(self, text: str) -> list[float]:
-        raw = np.frombuffer(hashlib.sha256(text.encode()).digest()[:16], dtype=np.uint8).astype(np.float32) - 127.5
-        return (raw / np.linalg.norm(raw)).tolist()
-
-    def embed_documents(self, texts):
-        return [self._vector(t) for t in texts]
-
-    def embed_query(self, text):
-        return self._vector(text)
 
 
 @pytest.mark.slow
