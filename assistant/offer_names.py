@@ -52,11 +52,22 @@ class OfferNames:
     """Prebuilt name index over a set of offers; `find` costs O(len(message) + matches)."""
 
     def __init__(self, offers: Iterable[Offer]):
+        self._build((offer.id, [offer.title, *offer.aliases]) for offer in offers)
+
+    @classmethod
+    def from_cards(cls, cards: Iterable[dict]) -> OfferNames:
+        """The same index from cards in their JSON form (an index generation's snapshot)."""
+        names = cls.__new__(cls)
+        names._build((card["id"], [card["title"], *card.get("aliases", [])]) for card in cards)
+        return names
+
+    def _build(self, offers: Iterable[tuple[str, list[str]]]) -> None:
+        """offers: (offer id, [title, *aliases])."""
         owners: dict[str, list[tuple[str, bool]]] = {}
-        for offer in offers:
-            for position, name in enumerate([offer.title, *offer.aliases]):
+        for offer_id, names in offers:
+            for position, name in enumerate(names):
                 for key in name_keys(name):
-                    owners.setdefault(key, []).append((offer.id, position == 0))
+                    owners.setdefault(key, []).append((offer_id, position == 0))
         self._automaton = ahocorasick.Automaton()
         for key, found in owners.items():
             self._automaton.add_word(key, (len(key), tuple(found)))

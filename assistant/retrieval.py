@@ -18,11 +18,11 @@ from langchain_core.embeddings import Embeddings
 
 from assistant.bm25 import Bm25Index
 from assistant.config import Settings
-from assistant.offer_names import OfferNames
-from assistant.schema import Offer
+from assistant.derived import card_text, load_derived, snapshot_digest
+from assistant.schema import Offer, OfferTable
 from assistant.text import Lexicon, analyze
 from assistant.vectorstore import chroma_client
-from ingest.indexer import bm25_path, chroma_id, manifest_path, passages_path, read_manifest, snapshot_path
+from ingest.indexer import bm25_path, chroma_id, derived_path, manifest_path, passages_path, read_manifest, snapshot_path
 
 
 MAX_WHERE_OFFERS = 500  # offer ids in one Chroma `where` clause, far under SQLite's variable limit
@@ -79,11 +79,25 @@ class OfferHit:
         }
 
 
+OfferFacets = tuple[str, frozenset[str], bool]  # status, support types, can the asker's profile add TARGET_BONUS
+
+
+def card_facets(card: dict) -> OfferFacets:
+    """What ranking needs of an offer it has not retrieved, from its JSON form (no validation):
+    equal to (status, set(support_types), pipeline.rank.can_target(offer)) (tests/test_derived.py)."""
+    eligibility, cost = card.get("eligibility") or {}, card.get("cost") or {}
+    targetable = bool(eligibility.get("population") or eligibility.get("territory_all") or cost.get("free_for"))
+    return card["status"], frozenset(card.get("support_types", ())), targetable
+
+
 class LoadedIndex:
     """One immutable generation of the index: snapshot of cards, passage order, BM25 model, collection.
 
     Everything is read from the generation's files, written by the indexer: nothing is re-analyzed
     and no passage text is held in memory (the few shown as evidence are read from Chroma on demand).
+    The cards are validated on first use when the snapshot's digest is the one the manifest records
+    (all of them now otherwise); the lexicon, the name automaton and the names as phrases are read
+    from the generation's derived artefact (assistant.derived), rebuilt when missing, stale or corrupt.
     """
 
     def __init__(self, settings: Settings, manifest: dict):
@@ -92,13 +106,23 @@ class LoadedIndex:
         self.generation = manifest["generation"]
         self.hashes: dict[str, str] = manifest["offers"]
         self.stale = len(manifest.get("retired", []))  # retired passages still in the collection
-        snapshot = json.loads(snapshot_path(settings, self.generation).read_text(encoding="utf-8"))
-        self.offers = {offer_id: Offer.model_validate(card) for offer_id, card in snapshot.items()}
-        self.names = OfferNames(self.offers.values())
+        raw = snapshot_path(settings, self.generation).read_bytes()
+        digest = snapshot_digest(raw)
+        cards: dict[str, dict] = json.loads(raw)
         self.by_theme: dict[str, list[str]] = {}
-        for offer in self.offers.values():
-            for theme in offer.themes:
-                self.by_theme.setdefault(theme, []).append(offer.id)
+        for offer_id, card in cards.items():
+            for theme in card.get("themes", ()):
+                self.by_theme.setdefault(theme, []).append(offer_id)
+        self.facets: dict[str, OfferFacets] = {offer_id: card_facets(card) for offer_id, card in cards.items()}
+        self.active_themes = {t for card in cards.values() if card.get("status") == "active" for t in card.get("themes", ())}
+        self.name_lists = {offer_id: [card["title"], *card.get("aliases", [])] for offer_id, card in cards.items()}
+        self.premise_offers = [offer_id for offer_id, card in cards.items() if card.get("outdated_premises")]
+        self.offers: OfferTable = OfferTable(dict(cards))
+        if manifest.get("snapshot_digest") != digest:  # edited by hand, or written by an older indexer
+            for offer_id in self.offers:
+                self.offers[offer_id]  # a card that is not valid fails the load, not a turn
+        derived = load_derived(derived_path(settings, self.generation), self.generation, digest, cards)
+        self.names, self._lexicon, self.name_phrases = derived.names, derived.lexicon, derived.phrases
         self._memo: dict[str, object] = {}
         self.collection = chroma_client(settings).get_collection(self.collection_name)
         order = json.loads(passages_path(settings, self.generation).read_text(encoding="utf-8"))
@@ -115,8 +139,8 @@ class LoadedIndex:
 
     @property
     def lexicon(self) -> Lexicon:
-        """The cards' own spelling of their words (assistant.text.Lexicon), built once per generation."""
-        return self.memo("lexicon", lambda: corpus_lexicon(self.offers.values()))
+        """The cards' own spelling of their words (assistant.text.Lexicon), read with the generation."""
+        return self._lexicon
 
     def live_passage(self, stored_id: str) -> str | None:
         """The passage id behind a Chroma id, or None for a retired version of a changed offer."""
@@ -163,16 +187,7 @@ class IndexHandle:
 
 def corpus_lexicon(offers: Iterable[Offer]) -> Lexicon:
     """The spelling the question is read in (retrieval, scope): every string of the cards' JSON form."""
-    return Lexicon(_strings(o.model_dump(mode="json")) for o in offers)
-
-
-def _strings(value) -> str:
-    """Every string inside a card's JSON form, joined by spaces."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        value = value.values()
-    return " ".join(_strings(v) for v in value) if isinstance(value, (list, tuple, type({}.values()))) else ""
+    return Lexicon(card_text(o.model_dump(mode="json")) for o in offers)
 
 
 def _rank_offers(passage_order: list[tuple[str, float]], passage_offer: dict[str, str]) -> dict[str, tuple[int, float, str]]:

@@ -32,7 +32,7 @@ from assistant.pipeline.compose import TurnResult, contact_for, doors_text, focu
 from assistant.pipeline.door import open_door, shown_before
 from assistant.pipeline.judge import clarify, scope
 from assistant.pipeline.judge.clarify import Clarification
-from assistant.pipeline.judge.notices import PremiseIndex, unknown_programmes
+from assistant.pipeline.judge.notices import PremiseIndex, programme_names, unknown_programmes
 from assistant.pipeline.normalise import normalise
 from assistant.pipeline.persist import candidate_payload, clarification_payload, referral_payload
 from assistant.pipeline.rank import rank as rank_hits
@@ -45,7 +45,7 @@ from assistant.scope import load_scope_model
 from assistant.store import Database, new_conversation_id
 from assistant.territory import Territories
 from assistant.text import fold
-from ingest.corpus import CorpusError, load_corpus, load_themes
+from ingest.corpus import CorpusError, load_corpus, load_signposts, load_themes
 from ingest.indexer import corpus_stamps, unchanged_offers
 
 __all__ = [
@@ -118,10 +118,9 @@ class Assistant:
     def signpost_finder(self) -> SignpostFinder:
         """The signpost cards of the corpus (corpus/signposts/), scored against messages; their texts'
         vectors are read from DATA_DIR/cache when these embeddings already encoded these texts."""
-        corpus = self._corpus()
-        offer_themes = {t for o in corpus.offers.values() if o.status == "active" for t in o.themes}
-        signposts = list(corpus.signposts.values())
-        finder = SignpostFinder(signposts, self.themes, door_only_themes(self.themes, offer_themes, signposts), self.embeddings)
+        index = self.handle.current()
+        signposts = list(load_signposts(self.settings.corpus_dir, self.themes, set(index.offers)).values())
+        finder = SignpostFinder(signposts, self.themes, door_only_themes(self.themes, index.active_themes, signposts), self.embeddings)
         finder.use_vectors(cached_document_vectors(self.embeddings, finder.texts, self.settings.data_dir / "cache"))
         return finder
 
@@ -142,14 +141,17 @@ class Assistant:
     def warm_up(self) -> None:
         """Build now what the first turn would otherwise build (the index generation, its spelling
         lexicon and premise table, the door models, the signpost vectors), so that no question after
-        /readyz pays for it, and start loading the territory tables in the background. Raises
+        /readyz pays for it, and start loading the territory tables (then validating the cards) in the background. Raises
         IndexNotReady when there is no index yet."""
         index = self.handle.current()
         _ = index.lexicon, self.everyday, self.signpost_finder
         self._premise_index()
         # Needed by the first question only: loaded while the server waits for it (a question that
         # comes sooner waits for the load to end, under the lock).
-        threading.Thread(target=lambda: self.territories, name="aiguillage-territories", daemon=True).start()
+        # The cards are then validated (read without it at load: assistant.schema.OfferTable), so that
+        # turns do not pay for it one card at a time.
+        threading.Thread(target=lambda: (self.territories, index.offers.validate_all()), name="aiguillage-territories",
+                         daemon=True).start()
 
     def search(self, query: str, filters: SearchFilters | None = None, limit: int = 10) -> list[OfferHit]:
         return self.retriever.search(query, filters, limit)
@@ -199,7 +201,8 @@ class Assistant:
     def _premise_index(self) -> PremiseIndex:
         """Built once per index generation."""
         index = self.handle.current()
-        return index.memo("premises", lambda: PremiseIndex(index.offers))
+        return index.memo("premises", lambda: PremiseIndex.from_phrases(
+            [index.offers[i] for i in index.premise_offers], index.name_phrases))
 
     def profile_for(self, profile: Profile | None, insee: str | None) -> Profile | None:
         """The caller's known profile, completed from the territory tables when an INSEE code is given."""
@@ -304,7 +307,8 @@ class Assistant:
         excluded = [referral(h, verdicts[h.offer.id], profile, self.theme_labels, self.contacts) for h in ineligible]
         doors = [(s, signpost_door(self.contacts, s, profile)) for s in door.signposts]
         beside = clarify.beside_text(clarification) if clarification is not None else None
-        preface = join(beside, scope.injection_preface(understood), unknown_programmes(text, self.offers),
+        known_names = index.memo("programme-names", lambda: programme_names(index.name_lists.values()))
+        preface = join(beside, scope.injection_preface(understood), unknown_programmes(text, known_names),
                        doors_text(doors, door.leads, bool(referrals)))
         context = AnswerContext(
             question=text,
@@ -344,5 +348,5 @@ class Assistant:
         (index: the generation the turn holds, else the current one)."""
         index = index or self.handle.current()
         named = index.names.find(fold(message or query))
-        hits = retrieve(self.retriever, index, query, profile.themes, query_vector)
+        hits = retrieve(self.retriever, index, query, profile.themes, query_vector, profile.need, named)
         return (*rank_hits(hits, profile, named), named)

@@ -101,6 +101,11 @@ def _word_grams(words: tuple[str, ...], ngram_range: tuple[int, int]) -> tuple[s
 LETTERS = re.compile(r"[^\W\d_]+")
 
 
+def spelling_counts(text: str) -> Counter:
+    """How often each spelling of a word (letters only, NFC) occurs in a text: what Lexicon counts."""
+    return Counter(LETTERS.findall(unicodedata.normalize("NFC", text)))
+
+
 class Lexicon:
     """The corpus's own spelling of each word, to read a question the same however it was typed.
 
@@ -115,11 +120,20 @@ class Lexicon:
     def __init__(self, texts: Iterable[str]):
         spellings = Counter()  # each spelling counted once over all texts (C loop), then grouped by folded form
         for text in texts:
-            spellings.update(LETTERS.findall(unicodedata.normalize("NFC", text)))
+            spellings.update(spelling_counts(text))
+        self.spelling = self.from_counts(spellings).spelling
+
+    @classmethod
+    def from_counts(cls, spellings: dict[str, int]) -> Lexicon:
+        """The lexicon of texts whose spellings were counted (sum of their `spelling_counts`): the
+        indexer keeps these counts with each index generation and updates them with the changed cards."""
         counts: dict[str, dict[str, int]] = {}
         for word, n in spellings.items():
-            counts.setdefault(fold(word), {})[word] = n
-        self.spelling = {key: min(c, key=lambda w: (-c[w], w)) for key, c in counts.items()}
+            if n > 0:
+                counts.setdefault(fold(word), {})[word] = n
+        lexicon = cls.__new__(cls)
+        lexicon.spelling = {key: min(c, key=lambda w: (-c[w], w)) for key, c in counts.items()}
+        return lexicon
 
     def canonical(self, text: str) -> str:
         """The text in the corpus's spelling, one sentence capital (str -> str).

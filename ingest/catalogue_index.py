@@ -171,40 +171,19 @@ def _write_record(data_dir: Path, record: dict) -> None:
 
 
 def bm25_model(tokens: list[list[str]]):
-    """A bm25s.BM25 (its defaults: Lucene BM25, k1 1.5, b 0.75, float32) of these documents, built with
-    numpy instead of bm25s's per-document Python loops (0.7-1.1 s -> 0.2-0.3 s at 10,000 aids).
-
-    Same scores as ``bm25s.BM25().index(tokens)`` for every token (tests/test_catalogue.py compares
-    them): idf = ln(1 + (N - df + 0.5) / (df + 0.5)) with math.log as bm25s, term part
-    tf / (k1 × (1 - b + b × len / avg len) + tf) in float64 then float32; vocabulary in first-seen
-    order plus bm25s's empty token "" (bm25s's own order is a set's, arbitrary)."""
-    import math
-
+    """A bm25s.BM25 of these documents (its defaults), built with numpy by assistant.bm25.bm25_arrays
+    instead of bm25s's per-document Python loops (0.7-1.1 s -> 0.2-0.3 s at 10,000 aids); same score as
+    ``bm25s.BM25().index(tokens)`` for every token (tests/test_catalogue.py compares them)."""
     import bm25s
-    import numpy as np
+
+    from assistant.bm25 import bm25_arrays
 
     model = bm25s.BM25()
-    count = len(tokens)
-    vocab = {token: i for i, token in enumerate(dict.fromkeys(t for doc in tokens for t in doc))}
-    vocab.setdefault("", len(vocab))
-    lengths = np.fromiter((len(doc) for doc in tokens), dtype=np.int64, count=count)
-    ids = np.fromiter((vocab[t] for doc in tokens for t in doc), dtype=np.int64, count=int(lengths.sum()))
-    docs = np.repeat(np.arange(count, dtype=np.int64), lengths)
-    pairs, tf = np.unique(ids * count + docs, return_counts=True)  # by token, then by document
-    token_of, doc_of = pairs // count, pairs % count
-    df = np.bincount(token_of, minlength=len(vocab))
-    idf = np.zeros(len(vocab), dtype=model.dtype)
-    for token, frequency in enumerate(df.tolist()):
-        if frequency:
-            idf[token] = math.log(1 + (count - frequency + 0.5) / (frequency + 0.5))
-    tf = tf.astype(model.dtype)
-    norm = model.k1 * ((1 - model.b) + model.b * lengths[doc_of] / lengths.mean())
-    indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
-    np.cumsum(df, out=indptr[1:])
-    model.scores = {"data": (idf[token_of] * (tf / (norm + tf))).astype(model.dtype),
-                    "indices": doc_of.astype(model.int_dtype), "indptr": indptr, "num_docs": count}
-    model.vocab_dict = vocab
-    model.unique_token_ids_set = set(vocab.values())
+    arrays = bm25_arrays(tokens)
+    model.scores = {"data": arrays["data"], "indices": arrays["indices"], "indptr": arrays["indptr"],
+                    "num_docs": arrays["num_docs"]}
+    model.vocab_dict = arrays["vocab"]
+    model.unique_token_ids_set = set(arrays["vocab"].values())
     model.nonoccurrence_array = None
     return model
 

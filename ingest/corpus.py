@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from assistant.schema import Offer, PartnerCard, Signpost, ThemeVocabulary
+from assistant.schema import Offer, OfferTable, PartnerCard, Signpost, ThemeVocabulary
 
 MIN_DESCRIPTION_WORDS = 120
 STALE_AFTER_DAYS = 365
@@ -41,7 +41,7 @@ class CorpusError(Exception):
 
 @dataclass
 class Corpus:
-    offers: dict[str, Offer]
+    offers: Mapping[str, Offer]  # a dict, or an OfferTable when load_corpus had trusted cards
     partners: dict[str, PartnerCard]
     themes: ThemeVocabulary
     offer_paths: dict[str, Path] = field(default_factory=dict)
@@ -61,11 +61,16 @@ class Corpus:
 
     def signature(self) -> str:
         """Changes whenever any card changes: readiness compares it with the index."""
-        digest = hashlib.sha256()
-        for offer_id in sorted(self.offers):
-            digest.update(offer_id.encode())
-            digest.update(self.offer_hash(offer_id).encode())
-        return digest.hexdigest()[:16]
+        return signature_of({offer_id: self.offer_hash(offer_id) for offer_id in self.offers})
+
+
+def signature_of(hashes: Mapping[str, str]) -> str:
+    """The corpus signature from its cards' content hashes (offer id -> content_hash)."""
+    digest = hashlib.sha256()
+    for offer_id in sorted(hashes):
+        digest.update(offer_id.encode())
+        digest.update(hashes[offer_id].encode())
+    return digest.hexdigest()[:16]
 
 
 def content_hash(model: BaseModel) -> str:
@@ -144,7 +149,8 @@ def _mark_ended(offer: Offer, today: dt.date) -> tuple[Offer, dt.date | None]:
     return offer.model_copy(update={"status_note": note}), end
 
 
-def load_corpus(corpus_dir: Path, today: dt.date | None = None, reuse: Mapping[str, Offer] | None = None) -> Corpus:
+def load_corpus(corpus_dir: Path, today: dt.date | None = None, reuse: Mapping[str, Offer] | None = None,
+                trusted: Mapping[str, dict] | None = None) -> Corpus:
     """Every card or nothing: CorpusError lists all problems so an editor fixes them in one pass.
 
     An active offer whose period ended before `today` gets « à confirmer » in its status note, and
@@ -152,9 +158,15 @@ def load_corpus(corpus_dir: Path, today: dt.date | None = None, reuse: Mapping[s
     reuse: already-validated offers by path relative to corpus_dir ("offers/anct/x.yaml") for files
     known unchanged since they were read (the indexer's snapshot); they are not parsed again but go
     through the same checks (marking an ended period is idempotent).
+    trusted: JSON forms of cards by relative path, for files unchanged since a snapshot written and
+    checked *today* with the same themes.yaml (the indexer's, whose digest matches): neither parsed
+    nor validated nor checked again (they passed these checks, and their periods were marked today),
+    only their ids and former ids take part in the checks of the others. `Corpus.offers` is then an
+    OfferTable that validates them on first access (the indexer touches only the changed ones).
     """
     today = today or dt.date.today()
     reuse = reuse or {}
+    trusted = trusted or {}
     problems: list[Problem] = []
     themes_path = corpus_dir / "themes.yaml"
     if not themes_path.exists():
@@ -169,7 +181,19 @@ def load_corpus(corpus_dir: Path, today: dt.date | None = None, reuse: Mapping[s
     offer_files = sorted((corpus_dir / "offers").glob("*/*.yaml"))
     if not offer_files:
         problems.append(Problem(str(corpus_dir / "offers"), "(dossier)", "aucune carte d'offre"))
+    entries: dict[str, Offer | dict] = {}
     for path in offer_files:
+        card = trusted.get(str(path.relative_to(corpus_dir)))
+        if card is not None:
+            if card["id"] in paths:
+                problems.append(Problem(str(path), "id", f"identifiant déjà utilisé par {paths[card['id']]}"))
+            entries[card["id"]], paths[card["id"]] = card, path
+            end = period_end((card.get("period") or {}).get("end"))
+            if card.get("status") == "active" and end is not None and end < today:
+                ended[card["id"]] = end
+            for old_id in card.get("former_ids", ()):
+                aliases[old_id] = card["id"]
+            continue
         offer = reuse.get(str(path.relative_to(corpus_dir))) or _validate(Offer, path, problems)
         if offer is None:
             continue
@@ -179,7 +203,7 @@ def load_corpus(corpus_dir: Path, today: dt.date | None = None, reuse: Mapping[s
         offer, end = _mark_ended(offer, today)
         if end is not None:
             ended[offer.id] = end
-        offers[offer.id] = offer
+        offers[offer.id] = entries[offer.id] = offer
         paths[offer.id] = path
         for old_id in offer.former_ids:
             aliases[old_id] = offer.id
@@ -190,6 +214,8 @@ def load_corpus(corpus_dir: Path, today: dt.date | None = None, reuse: Mapping[s
         if card is not None:
             partners[card.id] = card
 
+    if trusted:
+        offers = OfferTable(entries)
     signposts, signpost_paths = _load_signposts(corpus_dir, known_themes, set(offers), problems)
     for old_id, new_id in aliases.items():
         if old_id in offers:
@@ -213,6 +239,15 @@ def _check_card(card: Offer | Signpost, path: Path, known_themes: set[str], seen
             problems.append(Problem(str(path), "themes", f"thème inconnu « {theme} »"))
     if card.id in seen:
         problems.append(Problem(str(path), "id", f"identifiant déjà utilisé par {seen[card.id]}"))
+
+
+def load_signposts(corpus_dir: Path, themes: ThemeVocabulary, offer_ids: set[str]) -> dict[str, Signpost]:
+    """corpus/signposts/ alone (id -> Signpost), checked as load_corpus checks them; CorpusError if any is invalid."""
+    problems: list[Problem] = []
+    signposts, _ = _load_signposts(corpus_dir, {t.id for t in themes.themes}, offer_ids, problems)
+    if problems:
+        raise CorpusError(problems)
+    return signposts
 
 
 def _load_signposts(

@@ -11,7 +11,10 @@ build was about to add are journaled first, so the next build removes those a fa
 
 Cost is proportional to what changed: a corpus whose files are untouched (same size and
 modification time) is not even parsed, unchanged cards are taken from the last snapshot instead of
-being parsed again, and BM25 tokens are cached per offer version. Every read and write to Chroma is
+being parsed again (nor validated, when that snapshot is intact and was checked today with the same
+themes and partners), keep their recorded content hash and JSON form, and BM25 tokens are cached per
+offer version. The BM25 model is rebuilt from the cached tokens with numpy (assistant.bm25), the
+lexicon's counts are updated card by card and written with the name automaton (assistant.derived). Every read and write to Chroma is
 paged under the client's maximum batch size and SQLite's variable limit.
 """
 
@@ -31,13 +34,15 @@ from pathlib import Path
 from langchain_core.embeddings import Embeddings
 from tqdm import tqdm
 
+from assistant.bm25 import save_bm25
 from assistant.config import Settings
+from assistant.derived import Derived, DerivedUnusable, build_derived, read_derived, snapshot_digest, updated_counts, write_derived
 from assistant.embeddings import embeddings_signature
 from assistant.schema import Offer
 from assistant.text import analyze
 from assistant.vectorstore import chroma_client, create_collection
 from ingest.chunking import CHUNKER_VERSION, chunk_offer
-from ingest.corpus import Corpus, load_corpus
+from ingest.corpus import Corpus, load_corpus, signature_of
 
 EMBED_BATCH = 32
 # Ids per Chroma read or delete: far under SQLite's 32,766 bound variables and Chroma's max batch.
@@ -87,6 +92,11 @@ def bm25_path(settings: Settings, generation: str) -> Path:
     return index_dir(settings) / f"{generation}.bm25"
 
 
+def derived_path(settings: Settings, generation: str) -> Path:
+    """Pickle of the generation's lexicon, offer-name automaton and names as phrases (assistant.derived)."""
+    return index_dir(settings) / f"{generation}.derived.pkl"
+
+
 def tokens_path(settings: Settings, generation: str) -> Path:
     """Pickle {offer id: (offer hash, passage ids, BM25 tokens per passage)}; our own cache, never shared."""
     return index_dir(settings) / f"{generation}.tokens.pkl"
@@ -101,6 +111,13 @@ def read_manifest(settings: Settings) -> dict | None:
     if not path.exists():
         return None
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _write_bytes_atomically(path: Path, raw: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(raw)
+    os.replace(tmp, path)
 
 
 def _write_atomically(path: Path, payload: object, binary: bool = False) -> None:
@@ -181,12 +198,17 @@ def unchanged_offers(offers: Iterable[Offer], recorded: dict, stamps: dict[str, 
     return reused
 
 
-def _reusable_offers(settings: Settings, manifest: dict, stamps: dict[str, list[int]]) -> dict[str, Offer]:
-    """Cards whose file did not change since the last build, read from its snapshot instead of YAML."""
+def _read_snapshot(settings: Settings, manifest: dict) -> tuple[dict[str, dict], str | None]:
+    """The last build's cards in their JSON form (id -> card) and the digest of the file, or ({}, None)."""
     try:
-        snapshot = json.loads(snapshot_path(settings, manifest["generation"]).read_text(encoding="utf-8"))
+        raw = snapshot_path(settings, manifest["generation"]).read_bytes()
+        return json.loads(raw), snapshot_digest(raw)
     except (OSError, ValueError):
-        return {}
+        return {}, None
+
+
+def _reusable_offers(manifest: dict, snapshot: dict[str, dict], stamps: dict[str, list[int]]) -> dict[str, Offer]:
+    """Cards whose file did not change since the last build, read from its snapshot instead of YAML."""
     recorded = manifest.get("files", {})
 
     def untouched(offer_id: str, card: dict) -> bool:
@@ -195,6 +217,43 @@ def _reusable_offers(settings: Settings, manifest: dict, stamps: dict[str, list[
 
     offers = (Offer.model_validate(card) for offer_id, card in snapshot.items() if untouched(offer_id, card))
     return unchanged_offers(offers, recorded, stamps)
+
+
+def _collection(client, name: str):
+    """The Chroma collection, or None when it is lost (server reset, deleted data): rebuild everything."""
+    try:
+        return client.get_collection(name)
+    except Exception:
+        return None
+
+
+def _trusted_snapshot(manifest: dict, digest: str | None, stamps: dict[str, list[int]], today: str) -> bool:
+    """Whether the last snapshot's cards can be taken without validation (load_corpus `trusted`): it is
+    the file the build wrote (digest), that build checked the cards today (periods marked today), and
+    the files other than cards (themes, partners) are those it read."""
+    recorded = manifest.get("files", {})
+    return (digest is not None and manifest.get("snapshot_digest") == digest and manifest.get("checked_on") == today
+            and all(recorded.get(path) == stamp for path, stamp in stamps.items() if not path.startswith("offers/"))
+            and all(path in stamps for path in recorded if not path.startswith("offers/")))
+
+
+def _unchanged_cards(manifest: dict, snapshot: dict[str, dict], stamps: dict[str, list[int]]) -> dict[str, dict]:
+    """relative path -> JSON form, for the snapshot's cards whose file did not change since the build."""
+    recorded = manifest.get("files", {})
+    unchanged = {}
+    for offer_id, card in snapshot.items():
+        path = f"offers/{card.get('partner')}/{offer_id}.yaml"
+        if path in stamps and recorded.get(path) == stamps[path]:
+            unchanged[path] = card
+    return unchanged
+
+
+def _previous_derived(settings: Settings, manifest: dict, digest: str | None) -> Derived | None:
+    """The last generation's derived structures, when its artefact is there and intact."""
+    try:
+        return read_derived(derived_path(settings, manifest["generation"]), manifest["generation"], digest or "")
+    except DerivedUnusable:
+        return None
 
 
 def _embed_and_add(collection, fresh: list, embeddings: Embeddings, size: int, progress: bool) -> None:
@@ -212,17 +271,14 @@ def _embed_and_add(collection, fresh: list, embeddings: Embeddings, size: int, p
 
 
 def _write_bm25(settings: Settings, generation: str, tokens: _Tokens, offer_ids: list[str]) -> int:
-    import bm25s
-
+    """The generation's BM25 model from the cached tokens (assistant.bm25.save_bm25) and its passage order."""
     ids, owners, corpus_tokens = [], [], []
     for offer_id in offer_ids:
         _, passage_ids, passage_tokens = tokens.by_offer[offer_id]
         ids += passage_ids
         owners += [offer_id] * len(passage_ids)
         corpus_tokens += [t or ["∅"] for t in passage_tokens]
-    model = bm25s.BM25()
-    model.index(corpus_tokens, show_progress=False)
-    model.save(str(bm25_path(settings, generation)), show_progress=False)
+    save_bm25(bm25_path(settings, generation), corpus_tokens)
     _write_atomically(passages_path(settings, generation), {"ids": ids, "offers": owners})
     return len(ids)
 
@@ -234,7 +290,7 @@ def _prune(settings: Settings, live: str, previous: dict | None) -> None:
     keep = {live, previous.get("generation") if previous else None}
     for path in index_dir(settings).iterdir():
         generation = path.name.split(".", 1)[0]
-        if path.name.endswith((".offers.json", ".passages.json", ".bm25", ".tokens.pkl")) and generation not in keep:
+        if path.name.endswith((".offers.json", ".passages.json", ".bm25", ".tokens.pkl", ".derived.pkl")) and generation not in keep:
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
 
 
@@ -307,20 +363,30 @@ def ingest(
 
     collection = None
     compatible = bool(manifest) and manifest.get("index_version") == INDEX_VERSION and manifest["config_signature"] == signature
-    if compatible and tokens.load(tokens_path(settings, manifest["generation"])):
-        try:
-            collection = client.get_collection(manifest["collection"])
-        except Exception:  # collection lost (server reset, deleted data): rebuild everything
-            collection = None
     today = dt.date.today().isoformat()  # a card's period may end overnight (ingest.corpus._mark_ended)
-    if collection is not None and corpus is None and manifest.get("files") == stamps and manifest.get("checked_on") == today:
+    if (compatible and corpus is None and manifest.get("files") == stamps and manifest.get("checked_on") == today
+            and tokens_path(settings, manifest["generation"]).exists() and _collection(client, manifest["collection"]) is not None):
+        # Nothing to read: the token cache is loaded (and checked) by the next build that has work.
         return IngestReport(manifest["collection"], len(manifest["offers"]), manifest["passages"], [], [], True,
                             time.perf_counter() - started)
+    if compatible and tokens.load(tokens_path(settings, manifest["generation"])):
+        collection = _collection(client, manifest["collection"])
 
-    reused = _reusable_offers(settings, manifest, stamps) if collection is not None else {}
-    corpus = corpus or load_corpus(settings.corpus_dir, reuse=reused)  # CorpusError before anything is touched
-    hashes = {offer_id: corpus.offer_hash(offer_id) for offer_id in corpus.offers}
+    old_cards, old_digest = _read_snapshot(settings, manifest) if collection is not None else ({}, None)
     old_hashes: dict[str, str] = manifest["offers"] if collection is not None else {}
+    reused, trusted = {}, {}
+    if corpus is None and old_cards:
+        if _trusted_snapshot(manifest, old_digest, stamps, today):
+            trusted = _unchanged_cards(manifest, old_cards, stamps)
+        else:
+            reused = _reusable_offers(manifest, old_cards, stamps)
+    corpus = corpus or load_corpus(settings.corpus_dir, reuse=reused, trusted=trusted)  # CorpusError before anything is touched
+    # A card taken unchanged from the snapshot keeps its recorded hash: a trusted one always, a reused
+    # one unless load_corpus marked an ended period (it returns the very object otherwise).
+    kept = {card["id"] for card in trusted.values()} | {offer.id for path, offer in reused.items()
+                                                       if corpus.offers.get(offer.id) is offer}
+    hashes = {offer_id: old_hashes[offer_id] if offer_id in kept and offer_id in old_hashes else corpus.offer_hash(offer_id)
+              for offer_id in corpus.offers}
     if collection is not None and old_hashes == hashes:
         # Files touched (or a new day) but no content changed: remember the stamps, keep the generation.
         if manifest.get("files") != stamps or manifest.get("checked_on") != today:
@@ -362,7 +428,19 @@ def ingest(
             tokens.by_offer.pop(offer_id, None)
         tokens.by_offer.update(new_tokens)
         passages = _write_bm25(settings, generation, tokens, sorted(hashes))
-        _write_atomically(snapshot_path(settings, generation), {i: corpus.offers[i].model_dump(mode="json") for i in sorted(hashes)})
+        # Unchanged cards keep their JSON form (same hash: same model_dump), changed ones are dumped.
+        cards = {i: old_cards[i] if i in old_cards and old_hashes.get(i) == hashes[i] else corpus.offers[i].model_dump(mode="json")
+                 for i in sorted(hashes)}
+        raw = json.dumps(cards, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        digest = snapshot_digest(raw)
+        _write_bytes_atomically(snapshot_path(settings, generation), raw)
+        previous = _previous_derived(settings, manifest, old_digest) if old_cards else None
+        counts, phrases = None, None
+        if previous is not None:  # only the changed cards are read again
+            counts = updated_counts(previous.counts, [old_cards[i] for i in changed + removed if i in old_cards],
+                                    [cards[i] for i in changed])
+            phrases = {i: p for i, p in previous.phrases.items() if i not in changed}
+        write_derived(derived_path(settings, generation), build_derived(cards, counts, phrases), generation, digest)
         _write_atomically(tokens_path(settings, generation), tokens.by_offer, binary=True)
     except BaseException:
         if collection_name == generation:  # a first build: nothing else reads this collection
@@ -375,7 +453,8 @@ def ingest(
             "collection": collection_name,
             "generation": generation,
             "config_signature": signature,
-            "corpus_signature": corpus.signature(),
+            "corpus_signature": signature_of(hashes),
+            "snapshot_digest": digest,
             "offers": hashes,
             "files": stamps,
             "checked_on": today,

@@ -138,3 +138,94 @@ def test_ask_answers_through_a_running_server(server, monkeypatch, capsys):
     monkeypatch.setattr(cli, "_ask_locally", lambda *a: pytest.fail("the running server was not used"))
     cli.ask("Quelle aide pour rénover l'éclairage public ?", as_json=False, conversation=None)
     assert "éclairage" in capsys.readouterr().out.lower()
+
+
+def reference_rank(hits, profile, named):
+    """pipeline.rank as it was before themed_pool and can_target: every themed offer a hit, every
+    contender evaluated. The rule the faster ranking must reproduce exactly."""
+    from assistant.eligibility import evaluate
+    from assistant.pipeline import rank as stage
+
+    kept = [h for h in hits if h.offer.status == "active" or named.names(h.offer.id)]
+    for hit in kept:
+        offer, adjustments = hit.offer, {}
+        if named.names(offer.id, titles_only=True):
+            adjustments["named"] = stage.NAMED_BONUS
+        elif named.names(offer.id):
+            adjustments["named"] = stage.ALIAS_BONUS
+        if set(offer.themes) & set(profile.themes):
+            adjustments["theme"] = stage.THEME_BONUS
+        if profile.need and set(offer.support_types) & stage.NEED_SUPPORTS[profile.need]:
+            adjustments["need"] = stage.NEED_BONUS
+        if profile.need != "outil" and set(offer.support_types) <= stage.INFORMATION_ONLY:
+            adjustments["information_only"] = stage.INFORMATION_PENALTY
+        hit.adjustments = adjustments
+    kept.sort(key=lambda h: (-h.final_score, h.offer.id))
+    floor = kept[stage.CANDIDATES - 1].final_score if len(kept) >= stage.CANDIDATES else float("-inf")
+    contenders = [h for h in kept if h.final_score + stage.TARGET_BONUS >= floor]
+    verdicts = {h.offer.id: evaluate(h.offer, profile) for h in contenders}
+    for hit in contenders:
+        if stage.targets(hit.offer, verdicts[hit.offer.id]):
+            hit.adjustments["targeted"] = stage.TARGET_BONUS
+    ranked = sorted(contenders, key=lambda h: (-h.final_score, h.offer.id))[: stage.CANDIDATES]
+    return ranked, {h.offer.id: verdicts[h.offer.id] for h in ranked}
+
+
+@pytest.fixture(scope="module")
+def scaled_assistant(tmp_path_factory):
+    """The assistant over the corpus copied 4 times (every theme has more than CANDIDATES offers)."""
+    from assistant.service import Assistant
+
+    root = tmp_path_factory.mktemp("scaled")
+    build_scaled_corpus(CORPUS, root / "corpus", 4)
+    settings = Settings(data_dir=root / "data", corpus_dir=root / "corpus", _env_file=None)
+    ingest(settings, HashEmbeddings(), progress=False)
+    return Assistant(settings, embeddings=HashEmbeddings())
+
+
+def test_ranking_builds_only_the_themed_offers_that_can_rank_and_ranks_the_same(scaled_assistant, monkeypatch):
+    """Gold questions × askers (unknown, small and large communes, each need, a named offer): the ranked
+    candidates, their score breakdowns and verdicts equal the reference, where every offer of the
+    question's themes is a hit and every contender is evaluated; and fewer hits are built."""
+    import json
+
+    from assistant.pipeline import retrieve as stage
+    from assistant.profile import Profile
+    from evals.bench import GOLD
+
+    cases = [json.loads(line) for line in GOLD.read_text(encoding="utf-8").splitlines() if line.strip()]
+    asked = [c["turns"][0] for c in cases if c["kind"] == "single"][:40] + ["Et le Fonds vert pour la rénovation de l'école ?"]
+    askers = [
+        Profile(),
+        Profile(collectivity_type="commune", population=800, departement_code="15", need="financement"),
+        Profile(collectivity_type="commune", population=60_000, facts=["qpv"], need="ingenierie"),
+        Profile(collectivity_type="epci", population=25_000, need="outil"),
+        Profile(collectivity_type="commune", population=3_000, need="les-deux", facts=["rural"]),
+    ]
+    assistant, index = scaled_assistant, scaled_assistant.handle.current()
+    built, pooled = [], stage.themed_pool
+    themes = {question: understood_themes(assistant, question) for question in asked}
+    assert sum(bool(t) for t in themes.values()) > 20
+    for question in asked:
+        for asker in askers:
+            profile = asker.model_copy(update={"themes": themes[question]})
+            named = index.names.find(fold(question))
+            monkeypatch.setattr(stage, "themed_pool", lambda themed, *_: themed)
+            every = stage.retrieve(assistant.retriever, index, question, profile.themes, None, profile.need, named)
+            monkeypatch.setattr(stage, "themed_pool", pooled)
+            some = stage.retrieve(assistant.retriever, index, question, profile.themes, None, profile.need, named)
+            built.append((len(every), len(some)))
+            expected, expected_verdicts = reference_rank(every, profile, named)
+            ranked, verdicts = assistant._candidates(question, profile, question)[:2]
+            assert [(h.offer.id, h.breakdown()) for h in ranked] == [(h.offer.id, h.breakdown()) for h in expected], question
+            assert {i: vars(v) for i, v in verdicts.items()} == {i: vars(v) for i, v in expected_verdicts.items()}, question
+    assert sum(s for _, s in built) < 0.75 * sum(e for e, _ in built)  # the targetable ones are all kept
+
+
+def understood_themes(assistant, question: str) -> list[str]:
+    """The themes the service reads in the question (the understand stage)."""
+    from assistant.pipeline.understand import understand
+    from assistant.profile import Profile
+
+    index = assistant.handle.current()
+    return understand(question, Profile(), {}, assistant.themes, assistant.territories, assistant.scope, None, index.names).profile.themes

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from assistant.schema import Offer, OutdatedPremise
 from assistant.offer_names import name_keys
@@ -160,18 +161,39 @@ class _Premise:
 class PremiseIndex:
     """Each offer's outdated premises, as the phrases that name their subject and say their claim."""
 
-    def __init__(self, offers: dict[str, Offer], claim_coverage: float = CLAIM_COVERAGE, cue_reach: int = CUE_REACH):
+    def __init__(self, offers: Mapping[str, Offer], claim_coverage: float = CLAIM_COVERAGE, cue_reach: int = CUE_REACH):
+        phrases = {o.id: {phrase_terms(k) for n in [o.title, *o.aliases] for k in name_keys(n)} for o in offers.values()}
+        self._build([o for o in offers.values() if o.outdated_premises], phrases, claim_coverage, cue_reach)
+
+    @classmethod
+    def from_phrases(cls, premised: Iterable[Offer], phrases: Mapping[str, Iterable[tuple[str, ...]]],
+                     claim_coverage: float = CLAIM_COVERAGE, cue_reach: int = CUE_REACH) -> PremiseIndex:
+        """The same index from the offers that have outdated premises and every offer's names as
+        phrases (id -> phrase_terms of each name_keys of its title and aliases; assistant.derived keeps
+        them with the index generation): built without validating the other cards."""
+        index = cls.__new__(cls)
+        index._build(list(premised), phrases, claim_coverage, cue_reach)
+        return index
+
+    def _build(self, premised: list[Offer], phrases: Mapping[str, Iterable[tuple[str, ...]]], claim_coverage: float,
+               cue_reach: int) -> None:
         self.claim_coverage = claim_coverage
         self.cue_reach = cue_reach
-        names = {o.id: {phrase_terms(k) for n in [o.title, *o.aliases] for k in name_keys(n)} for o in offers.values()}
+        # Every offer's names as phrases, found by their words: a subject is looked up among the names
+        # holding its first word, not against every name of the catalogue.
+        by_term: dict[str, set[tuple[str, tuple[str, ...]]]] = {}
+        for offer_id, terms in phrases.items():
+            for name in terms:
+                for term in name:
+                    by_term.setdefault(term, set()).add((offer_id, name))
         self.premises = []
-        for o in offers.values():
+        for o in premised:
             for p in o.outdated_premises:
                 subjects = tuple(t for t in map(phrase_terms, p.subject) if t)
-                longer = tuple(
-                    name for other, terms in names.items() if other != o.id for name in terms
-                    if name not in subjects and any(len(name) > len(s) and _runs(name, s) for s in subjects)
-                )
+                longer = tuple(sorted({
+                    name for s in subjects for other, name in by_term.get(s[0], ())
+                    if other != o.id and name not in subjects and len(name) > len(s) and _runs(name, s)
+                }))
                 claims = tuple(t for t in map(phrase_terms, p.claims) if t)
                 self.premises.append(_Premise(o, p, subjects, claims, longer))
 
@@ -219,20 +241,21 @@ class PremiseIndex:
         return [(entry.offer, entry.premise) for *_, entry in found[:1]]
 
 
-def unknown_programmes(message: str, offers: dict[str, Offer]) -> str | None:
-    """A quoted programme name that matches no card is said to be unknown, never taken as real."""
+def programme_names(names: Iterable[list[str]]) -> list[str]:
+    """The folded names (titles and aliases of 4 characters or more) a quoted name is compared with;
+    built once per index generation. names: each offer's [title, *aliases]."""
+    return [fold(n) for offer_names in names for n in offer_names if len(n) >= 4]
+
+
+def unknown_programmes(message: str, known_names: list[str]) -> str | None:
+    """A quoted programme name that matches no card (partial ratio under 90 with every name of
+    programme_names) is said to be unknown, never taken as real."""
     unknown = []
     for name in QUOTED.findall(message):
         key = fold(name.strip())
         if len(key) < 4:
             continue
-        known = any(
-            fuzz.partial_ratio(key, fold(n)) >= 90
-            for offer in offers.values()
-            for n in [offer.title, *offer.aliases]
-            if len(n) >= 4
-        )
-        if not known:
+        if process.extractOne(key, known_names, scorer=fuzz.partial_ratio, score_cutoff=90) is None:
             unknown.append(name.strip())
     if not unknown:
         return None
