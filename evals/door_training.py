@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.everyday import EVIDENCE_FEATURES, MODEL_PATH, char_analyzer, evidence_features, evidence_probabilities
+from assistant.everyday import (EVIDENCE_FEATURES, MODEL_PATH, EverydayModel, char_analyzer, evidence_features,
+                                evidence_probabilities)
 
 DATASETS = Path(__file__).resolve().parent / "datasets"
 NGRAMS = (2, 5)
@@ -55,10 +56,18 @@ BESIDE_COST = 0.25
 # there is noise (« Programme voirie » → EPF); each one costs this much against a right door.
 NOISE_COST = 1.0
 DOTATION_TITLES = 150
+# Fonds vert 2023 titles per measure (each side of the département split): projects a corpus offer funded,
+# so a door leading their answer is an error (calibrate_lead); the tune side is tuned on, the other reported.
+FONDS_VERT_TITLES = 12
 # A gold dev question whose expected offer leaves the first three beside a leading door costs this
 # much against a door question answered without unrelated offers.
 GOLD_LOSS_COST = 3.0
 NEVER_LEADS = 99.0  # a lead gap no cosine reaches: the gap rule off
+# The investment decision alone, as an EverydayModel (the other decisions are not fitted yet).
+INVESTMENT_KEYS = ("ngram_range", "vocabulary", "idf", "coef", "intercept", "investment_threshold")
+INVESTMENT_ONLY = dict(evidence_coef=[], evidence_intercept=0.0, evidence_floor=0.0, signpost_floor=0.0,
+                       signpost_beside_floor=0.0, signpost_margin=0.0, signpost_bonus=0.0, signpost_lead_gap=0.0,
+                       evidence_beside_door=0.0, signpost_lead_theme_guard=False, figures={})
 # Door questions: portes.csv (its dev part tunes, its test part reports) and questions written for
 # training only (all tune). evals/datasets/portes-tenus.csv is never read here: it measures generalisation.
 DOOR_SETS = {"portes.csv": "portes", "portes-entrainement.csv": "portes-entrainement"}
@@ -186,6 +195,14 @@ def candidate_rows(assistant) -> list[dict]:
     for row in rng.sample(titles, DOTATION_TITLES):
         rows.append({"text": row["titre"], "relevant": set(), "split": "dev", "source": "dotations",
                      "profile": Profile(collectivity_type="commune", departement_code=row["departement"])})
+    by_measure: dict[tuple[str, bool], list[dict]] = defaultdict(list)
+    for row in read_csv("fonds-vert-2023-projets.csv"):
+        by_measure[(row["nom_demarche_ds"], tune_half(row["code_departement"].zfill(2)))].append(row)
+    for (_, tune), group in sorted(by_measure.items()):
+        for row in rng.sample(group, min(FONDS_VERT_TITLES, len(group))):
+            rows.append({"text": row["nom_du_projet"], "relevant": set(), "split": "dev" if tune else "test",
+                         "source": "fonds-vert", "profile": Profile(collectivity_type="commune",
+                                                                     departement_code=row["code_departement"].zfill(2))})
     for row in rows:
         text = normalise(row["text"])
         understood = understand(text, row["profile"], {}, assistant.themes, assistant.territories)
@@ -201,7 +218,7 @@ def train_evidence(rows: list[dict], log) -> dict:
     from sklearn.linear_model import LogisticRegression
 
     def dataset(split):
-        triples = [(f, h.offer.id in r["relevant"], r["source"]) for r in rows if r["split"] == split and r["source"] != "dotations"
+        triples = [(f, h.offer.id in r["relevant"], r["source"]) for r in rows if r["split"] == split and r["source"] not in {"dotations", "fonds-vert"}
                    for h, f in zip(r["hits"], evidence_features(r["hits"], r["door_similarity"])) if h.offer.id not in GRANTS]
         return (np.array([t[0] for t in triples]), np.array([t[1] for t in triples]), np.array([t[2] for t in triples]))
 
@@ -315,14 +332,17 @@ def calibrate_lead(rows: list[dict], finder, evidence_floor: float, signposts: d
     Chosen on the dev rows: right body named on the door questions (portes.csv dev and
     portes-entrainement.csv) minus the rate of unrelated offers shown there, minus GOLD_LOSS_COST
     per gold dev question whose expected offer leaves the first three, minus NOISE_COST per ordinary
-    2018 title a door would lead; the test rows (gold test, portes.csv test) are reported."""
+    2018 title and per Fonds vert 2023 title (a project an offer funded) a door would lead; the test
+    rows (gold test, portes.csv test, Fonds vert titles of the other départements) are reported.
+    The grid also decides the theme guard: in an investment project, the gap does not make a door
+    lead when an evidenced offer carries a theme of the question the door does not carry."""
     b, floor, margin, beside = (signposts[k] for k in ("signpost_bonus", "signpost_floor", "signpost_margin",
                                                         "signpost_beside_floor"))
     for r in rows:
         r["scored"] = finder.scores(r["text"], r["themes"], b)
         r["best_dense"] = max([h.dense_similarity for h in r["hits"] if h.offer.id not in GRANTS] or [0.0])
 
-    def outcome(r, gap, beside_door):
+    def outcome(r, gap, beside_door, guard):
         """(offers shown without the grants, doors named, whether a door leads)."""
         ids = [h.offer.id for h in r["hits"] if h.offer.id not in GRANTS]
         weak = {i for i in ids if r["evidence"][i] < evidence_floor}
@@ -331,7 +351,11 @@ def calibrate_lead(rows: list[dict], finder, evidence_floor: float, signposts: d
         leads = False
         if doors:
             door_theme = bool(set(doors[0].themes) & finder.door_themes & set(r["themes"]))
-            leads = len(weak) == len(ids) or door_theme or scored[0][0] - r["best_dense"] >= gap
+            own = set(r["themes"]) - set(doors[0].themes)
+            themed = r["investment"] and any(set(h.offer.themes) & own for h in r["hits"]
+                                             if h.offer.id in ids and h.offer.id not in weak)
+            leads = (len(weak) == len(ids) or door_theme
+                     or (scored[0][0] - r["best_dense"] >= gap and not (guard and themed)))
             if not leads:
                 doors = [p for score, p in scored[:1] if score >= beside]
         complements = set(doors[0].complements) if leads else set()
@@ -341,38 +365,47 @@ def calibrate_lead(rows: list[dict], finder, evidence_floor: float, signposts: d
     door_rows = [r for r in rows if "porte" in r]
     gold = [r for r in rows if r["source"] == "gold" and r["relevant"]]
     ordinary = [r for r in rows if r["source"] == "dotations" and not set(r["themes"]) & finder.door_themes]
+    funded = [r for r in rows if r["source"] == "fonds-vert"]
 
-    def measure(split, gap, beside_door):
-        doors = [(r, outcome(r, gap, beside_door)) for r in door_rows if r["split"] == split]
+    def measure(split, gap, beside_door, guard):
+        doors = [(r, outcome(r, gap, beside_door, guard)) for r in door_rows if r["split"] == split]
         golds = [r for r in gold if r["split"] == split]
         return {
             "right_body": float(np.mean([r["porte"] in named for r, (_, named, _) in doors])),
             "unrelated_shown": float(np.mean([bool(set(shown) - r["relevant"]) for r, (shown, _, _) in doors])),
-            "gold_expected_in_3": float(np.mean([bool(set(outcome(r, gap, beside_door)[0]) & r["relevant"]) for r in golds])),
-            "ordinary_titles_led": float(np.mean([outcome(r, gap, beside_door)[2] for r in ordinary])) if split == "dev" else None,
+            "gold_expected_in_3": float(np.mean([bool(set(outcome(r, gap, beside_door, guard)[0]) & r["relevant"]) for r in golds])),
+            "ordinary_titles_led": float(np.mean([outcome(r, gap, beside_door, guard)[2] for r in ordinary])) if split == "dev" else None,
+            "fonds_vert_titles_led": float(np.mean([outcome(r, gap, beside_door, guard)[2] for r in funded if r["split"] == split])),
         }
 
-    baseline = measure("dev", float("inf"), 0.0)
+    baseline = measure("dev", float("inf"), 0.0, False)
 
     def objective(g):
         m = measure("dev", *g)
         return (m["right_body"] - m["unrelated_shown"] - GOLD_LOSS_COST * max(0.0, baseline["gold_expected_in_3"] - m["gold_expected_in_3"])
-                - NOISE_COST * m["ordinary_titles_led"])
+                - NOISE_COST * (m["ordinary_titles_led"] + m["fonds_vert_titles_led"]))
 
-    grid = [(gap, round(t, 2)) for gap in (float("inf"), 0.1, 0.08, 0.05, 0.02, 0.0) for t in np.arange(evidence_floor, 0.96, 0.01)]
+    grid = [(gap, round(t, 2), guard) for gap in (float("inf"), 0.1, 0.08, 0.05, 0.02, 0.0)
+            for t in np.arange(evidence_floor, 0.96, 0.01) for guard in (False, True)]
     values = {g: objective(g) for g in grid}
-    gap = max(grid, key=lambda g: (values[g], g[0], -g[1]))[0]
+    gap, _, guard = max(grid, key=lambda g: (values[g], g[0], -g[2], -g[1]))
     # The floor: the median of the floors that reach the best value at that gap (between two dev offers, no
     # single one decides its exact place).
-    best = max(v for g, v in values.items() if g[0] == gap)
-    plateau = [g[1] for g in grid if g[0] == gap and values[g] == best]
+    best = max(v for g, v in values.items() if g[0] == gap and g[2] == guard)
+    plateau = [g[1] for g in grid if g[0] == gap and g[2] == guard and values[g] == best]
     beside_door = round(float(np.median(plateau)), 2)
     gap = gap if gap != float("inf") else NEVER_LEADS
-    figures = {"lead_gap": gap, "evidence_beside_door": beside_door,
-               "tune": measure("dev", gap, beside_door), "tune_before": baseline,
-               "held_out": measure("test", gap, beside_door), "held_out_before": measure("test", float("inf"), 0.0)}
+    other = max((g for g in grid if g[2] != guard), key=lambda g: (values[g], g[0], -g[1]))
+    figures = {"lead_gap": gap, "evidence_beside_door": beside_door, "theme_guard": guard,
+               "tune": measure("dev", gap, beside_door, guard), "tune_before": baseline,
+               "held_out": measure("test", gap, beside_door, guard),
+               "held_out_before": measure("test", float("inf"), 0.0, False),
+               "best_without" if guard else "best_with": {"gap": other[0] if other[0] != float("inf") else NEVER_LEADS,
+                                                          "evidence_beside_door": other[1], "objective": round(values[other], 4),
+                                                          "tune": measure("dev", *other), "held_out": measure("test", *other)},
+               "objective": round(best, 4)}
     log(f"porte en tête : {json.dumps(figures, ensure_ascii=False)}")
-    return {"signpost_lead_gap": gap, "evidence_beside_door": beside_door,
+    return {"signpost_lead_gap": gap, "evidence_beside_door": beside_door, "signpost_lead_theme_guard": guard,
             "figures": {"lead": figures}}
 
 
@@ -393,6 +426,9 @@ def main(out: Path = MODEL_PATH, log=print) -> dict:
         database.create_schema()
         assistant = Assistant(settings, database=database)
         rows = candidate_rows(assistant)
+        investment = EverydayModel(**{k: result[k] for k in INVESTMENT_KEYS}, **INVESTMENT_ONLY)
+        for r in rows:  # the guard of the lead (calibrate_lead) holds for investment projects only
+            r["investment"] = investment.is_investment(r["text"])
         evidence = train_evidence(rows, log)
         signposts = calibrate_signposts(rows, assistant.signpost_finder, evidence["evidence_floor"], log)
         lead = calibrate_lead(rows, assistant.signpost_finder, evidence["evidence_floor"], signposts, log)

@@ -93,7 +93,13 @@ def open_door(
         if signposts:
             door_theme = bool(set(signposts[0].themes) & finder.door_themes & set(profile.themes))
             best_dense = max((h.dense_similarity for h in ranked if h.offer.id not in ALL_GRANTS), default=0.0)
-            leads = not evidenced or door_theme or scored[0][0] - best_dense >= model.signpost_lead_gap
+            # In an investment project, an evidenced offer that carries a theme of the question the door
+            # does not carry answers it: the similarity gap alone does not put the door before it (when
+            # calibration keeps the guard).
+            own = set(profile.themes) - set(signposts[0].themes)
+            themed = investment and any(set(h.offer.themes) & own for h in evidenced if h.offer.id not in ALL_GRANTS)
+            gap_leads = scored[0][0] - best_dense >= model.signpost_lead_gap
+            leads = not evidenced or door_theme or (gap_leads and not (model.signpost_lead_theme_guard and themed))
             if not leads:  # beside offers that answer: one door, above a floor of its own
                 signposts = doors(model.signpost_beside_floor)[:1]
 
