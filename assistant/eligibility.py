@@ -190,6 +190,17 @@ def _known_member(programme: str, profile: Profile) -> bool:
     return programme in profile.programmes or (programme in MEMBERSHIP_FACTS and programme in profile.facts)
 
 
+def unshown_condition(offer: Offer, profile: Profile) -> str | None:
+    """The event that triggers `offer` (eligibility.event: storm damage for the DSEC) when the
+    question does not show it — none of the event's themes among the question's themes — else None.
+    Territory and programme conditions are not used here: the gold set asks « comment entrer dans
+    Territoires d'industrie » or « la falaise recule » without the fact the profile would need."""
+    event = offer.eligibility.event
+    if event and not set(event.themes) & set(profile.themes):
+        return event.label
+    return None
+
+
 def evaluate(offer: Offer, profile: Profile) -> Verdict:
     """Verdict of `offer` for the asker `profile`; see the module docstring for the three states."""
     verdict = Verdict(status="eligible")

@@ -171,6 +171,14 @@ class PhysicalRule(Strict):
         return self
 
 
+class EventCondition(Strict):
+    """An offer that only serves after an event (storm damage…): what must have happened, and the
+    themes (corpus/themes.yaml) whose detection in a question says it happened."""
+
+    label: str = Field(description="What must have happened, in French (« des dégâts causés par… »).")
+    themes: list[str] = Field(min_length=1, description="Themes that, detected in the question, evidence the event.")
+
+
 class Eligibility(Strict):
     population: list[PopulationRule] = Field(
         default_factory=list, description="Bounds per audience; an audience with no rule has no bound."
@@ -185,6 +193,9 @@ class Eligibility(Strict):
     physical: list[PhysicalRule] = Field(default_factory=list, description="Measured criteria of the structure.")
     beneficiaries: Literal["collectivity", "residents"] = Field(
         "collectivity", description="residents: the aid goes to households; the collectivity only relays it."
+    )
+    event: EventCondition | None = Field(
+        None, description="The triggering event the offer requires (DSEC: storm or flood damage)."
     )
     conditions: list[str] = Field(
         default_factory=list, description="Other conditions, in French; never checkable, always « à vérifier »."

@@ -237,6 +237,10 @@ def _check_card(card: Offer | Signpost, path: Path, known_themes: set[str], seen
     for theme in card.themes:
         if theme not in known_themes:
             problems.append(Problem(str(path), "themes", f"thème inconnu « {theme} »"))
+    event = getattr(getattr(card, "eligibility", None), "event", None)
+    for theme in event.themes if event else []:
+        if theme not in known_themes:
+            problems.append(Problem(str(path), "eligibility.event.themes", f"thème inconnu « {theme} »"))
     if card.id in seen:
         problems.append(Problem(str(path), "id", f"identifiant déjà utilisé par {seen[card.id]}"))
 

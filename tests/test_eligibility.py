@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from assistant.answer import eligibility_line
-from assistant.eligibility import FACT_LABELS, evaluate
+from assistant.eligibility import FACT_LABELS, evaluate, unshown_condition
 from assistant.facts import extract_project_facts
 from assistant.profile import Profile
 from assistant.schema import Eligibility, Offer
@@ -148,6 +148,18 @@ def test_territory_conditions_hold_only_when_known(corpus, zoning):
     assert unknown.status == "unknown" and unknown.missing == [f"être {FACT_LABELS[zoning]}"]
 
 
+def test_an_event_is_shown_by_its_themes_and_never_makes_the_offer_eligible(corpus):
+    """The DSEC's event (storm or flood damage) is shown by one of its themes in the question, and
+    otherwise named as not shown; either way the verdict keeps the event « à vérifier » (its free-text
+    condition): the question saying « orage » is not a checked fact."""
+    offer = corpus.offers["etat-dsec"]
+    assert unshown_condition(offer, Profile(**COMMUNE, themes=["ponts-ouvrages-art"])) == offer.eligibility.event.label
+    shown = Profile(**COMMUNE, themes=["ponts-ouvrages-art", "risques-naturels"])
+    assert unshown_condition(offer, shown) is None
+    assert evaluate(offer, shown).status == "unknown"
+    assert unshown_condition(corpus.offers["etat-detr"], Profile(**COMMUNE)) is None
+
+
 # Each structured rule of the schema and the tests above that give its cases (passing, failing, unknown;
 # membership and territory rules have no failing case: see test_territory_conditions_hold_only_when_known).
 RULE_TESTS = {
@@ -158,6 +170,7 @@ RULE_TESTS = {
     "physical": test_minimum_opening,
     "beneficiaries": test_aids_for_residents_are_never_eligible_for_the_collectivity,
     "conditions": test_free_text_conditions_are_always_to_check,
+    "event": test_an_event_is_shown_by_its_themes_and_never_makes_the_offer_eligible,
 }
 
 

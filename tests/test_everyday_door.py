@@ -74,6 +74,48 @@ def test_bridge_wall_repair_shows_the_grant_beside_the_bridge_offers(assistant):
     assert any(o.startswith("cerema-") and "pont" in o for o in offers)
 
 
+def _titles_sharing_the_dsec_themes(assistant, size: int = 30) -> list[dict]:
+    """Held-out 2018 commune titles in which the question reader finds a theme of the DSEC card
+    (bridges, walls, roads; natural risks): the titles where a storm-damage offer shares a word."""
+    from assistant.profile import extract_profile
+
+    dsec = set(assistant.offers["etat-dsec"].themes)
+    rows = [r for r in _read("dotations-2018-projets.csv") if r["echelon"] == "Commune" and not tune_half(r["departement"])]
+    rows = [r for r in random.Random(11).sample(rows, 3000) if dsec & set(extract_profile(r["titre"], assistant.themes).themes)]
+    return rows[:size]
+
+
+def test_offers_whose_event_the_title_does_not_show_rank_after_the_grants(assistant):
+    """Real 2018 titles (held-out départements): an offer that serves only after an event (the DSEC:
+    storm or flood damage) never outranks DETR/DSIL unless the title shows that event."""
+    from assistant.eligibility import unshown_condition
+
+    below, shown_conditional = [], 0
+    for row in _titles_sharing_the_dsec_themes(assistant):
+        result = _ask(assistant, row["titre"], "commune", row["departement"])
+        ids = [h.offer.id for h in result.candidates]  # the ranked candidates, best first
+        first_grant = min((i for i, o in enumerate(ids) if o in GRANTS), default=None)
+        for i, hit in enumerate(result.candidates):
+            if first_grant is None or hit.offer.id in GRANTS or "named" in hit.adjustments \
+                    or unshown_condition(hit.offer, result.profile) is None:
+                continue
+            shown_conditional += 1
+            assert "condition_unshown" in hit.adjustments, (row["titre"], hit.offer.id)
+            if i < first_grant:
+                below.append((row["titre"], hit.offer.id))
+    assert shown_conditional, "no storm-damage offer among the candidates: the sample no longer tests the rule"
+    assert not below
+
+
+def test_the_bridge_wall_is_not_storm_damage_but_a_storm_is(assistant):
+    wall = [r.offer.id for r in _ask(assistant, "Réparation du mur du pont communal, 400 habitants, Cantal").referrals]
+    assert GRANTS & set(wall), wall
+    assert "etat-dsec" not in wall or wall.index("etat-dsec") > min(wall.index(g) for g in GRANTS & set(wall)), wall
+    storm = _ask(assistant, "Après les intempéries, le mur de soutènement de la voirie communale s'est effondré")
+    dsec = [r for r in storm.referrals if r.offer.id == "etat-dsec"]
+    assert dsec and "condition_unshown" not in dsec[0].hit.adjustments
+
+
 @pytest.mark.parametrize("title, word_only", [
     ("Programme voirie 2018 (chemins communaux)", {"anah-zero-logement-vacant", "anru-npnru", "ademe-facili-tacct"}),
     ("Aménager l'intérieur et l'extérieur du cimetière pour l'accessibilité PMR", {"bdt-pret-gaia", "ademe-friches-polluees"}),

@@ -16,6 +16,11 @@ Rules (constants mirrored in README « Le classement, explicite »):
   EVERYDAY_DOOR in their breakdown; they rank by their own score among the evidenced offers, never
   evict an evidenced offer from the first max_referrals places (the first grant then takes one
   dedicated extra place), and are cited apart when the asker is known to be ineligible.
+- triggering event: beside the everyday grants, an offer that serves only after an event
+  (eligibility.event: storm or flood damage for the DSEC) that the question does not show
+  (eligibility.unshown_condition) and that the question does not name gets CONDITION_UNSHOWN: it
+  ranks after the grants (still shown), since it only shares a word with an ordinary project
+  (« mur du pont » is not storm damage).
 - doors beyond the partners: the best signpost card whose score passes the calibrated floor (and the
   second when within the margin). It leads the answer when no offer is evidenced (« ce n'est pas dans
   les offres de nos partenaires »), when the question carries a theme only a door serves (a listed
@@ -29,7 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from assistant.eligibility import Verdict, evaluate
+from assistant.eligibility import Verdict, evaluate, unshown_condition
 from assistant.everyday import EverydayModel, SignpostFinder
 from assistant.profile import Profile
 from assistant.retrieval import LoadedIndex, OfferHit
@@ -37,6 +42,7 @@ from assistant.schema import Signpost
 
 WEAK_EVIDENCE = -0.05  # under the evidence floor: after every evidenced offer and the grants
 EVERYDAY_DOOR = 0.004  # a general-purpose grant of an investment project
+CONDITION_UNSHOWN = -0.05  # beside the everyday grants, an offer whose triggering event the question does not show
 DOOR_COMPLEMENT = 0.0  # an offer a leading door's card names as its complement: shown, not moved
 GRANTS = {"commune": ("etat-detr", "etat-dsil"), "epci": ("etat-detr", "etat-dsil"), None: ("etat-detr", "etat-dsil"),
           "department": ("etat-dsid",)}
@@ -120,6 +126,9 @@ def open_door(
     for hit in candidates:
         if hit.offer.id in weak:
             hit.adjustments["weak_evidence"] = WEAK_EVIDENCE
+        if grants and hit.offer.id not in grants and "named" not in hit.adjustments \
+                and unshown_condition(hit.offer, profile) is not None:
+            hit.adjustments["condition_unshown"] = CONDITION_UNSHOWN
     candidates.sort(key=lambda h: (-h.final_score, h.offer.id))
 
     def shown(hit: OfferHit) -> bool:
