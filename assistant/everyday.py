@@ -168,11 +168,12 @@ class SignpostFinder:
         self.embeddings = embeddings
         by_id = vocabulary.by_id()
         # Each card is read as short texts (its name, each sentence of what it covers, for whom, its other
-        # names, its themes with their synonyms): a question matches one aspect, not the whole card.
+        # names, each need in an asker's words, its themes with their synonyms): a question matches one
+        # aspect, not the whole card.
         self._docs = [
             (i, text)
             for i, s in enumerate(self.signposts)
-            for text in [s.body, *SENTENCE.split(s.covers), s.for_whom, " ; ".join(s.aliases)]
+            for text in [s.body, *SENTENCE.split(s.covers), s.for_whom, " ; ".join(s.aliases), *s.needs]
             + [f"{by_id[t].label} : {', '.join(by_id[t].synonyms)}" for t in s.themes if t in by_id]
             if len(text) > 15
         ]
@@ -197,14 +198,15 @@ class SignpostFinder:
 
     def similarities(self, message: str, vector=None) -> list[float]:
         """Per card (in self.signposts order): the max cosine of the message to the card's texts.
-        vector: the embedding of this very text when the turn already computed it, else encoded here."""
+        `vector`: the message's embedding when the caller has it (the turn's query vector, encoded in
+        the cards' spelling); otherwise `message` is encoded."""
         import numpy as np
 
         if self._vectors is None:
             self._vectors = np.asarray(self.embeddings.embed_documents([t for _, t in self._docs]), dtype=float)
         if self._norms is None:
             self._norms = np.linalg.norm(self._vectors, axis=1)
-        query = np.asarray(self.embeddings.embed_query(message) if vector is None else vector, dtype=float)
+        query = np.asarray(vector if vector is not None else self.embeddings.embed_query(message), dtype=float)
         sims = self._vectors @ query / ((self._norms * (np.linalg.norm(query) or 1.0)) + 1e-12)
         best = np.full(len(self.signposts), -1.0)
         np.maximum.at(best, self._doc_card, sims)

@@ -318,11 +318,24 @@ class Signpost(Strict):
     covers: str = Field(min_length=40, description="What it covers, in French.")
     for_whom: str = Field(min_length=10, description="Who can knock, in French.")
     not_covered: str | None = Field(None, description="What people wrongly expect from it, in French.")
+    needs: list[str] = Field(
+        default_factory=list,
+        description="Needs it serves as an asker words them (short French phrases, no figures): each is one "
+                    "text the door finder compares a question with (assistant.everyday.SignpostFinder).",
+    )
     themes: list[str] = Field(min_length=1)
     locate: Locate
     how_to_find: str = Field(min_length=20, description="How to find the local office, in French.")
     complements: list[str] = Field(
         default_factory=list, description="Offer ids that often come beside this door (e.g. etat-detr)."
+    )
+    beside: str | None = Field(
+        None, pattern=SIGNPOST_ID,
+        description="The door through which this one is reached (the Culture ministry's fund for small "
+                    "communes: the DRAC); it is named beside that door for an asker its `population` admits.",
+    )
+    population: list[PopulationRule] = Field(
+        default_factory=list, description="Population bounds of the askers it serves (source: offers-facts.md § 11.3)."
     )
     source_urls: list[HttpUrl] = Field(min_length=1)
     last_verified: dt.date
@@ -330,6 +343,16 @@ class Signpost(Strict):
     @property
     def url(self) -> str:
         return str(self.source_urls[0])
+
+    def admits(self, audience: str | None, population: int | None) -> bool:
+        """True when the asker's population is known and inside this card's bounds for its audience
+        (a card without bounds admits a known population of any size); unknown population: False."""
+        if population is None:
+            return False
+        rules = [r for r in self.population if r.audience == audience]
+        if self.population and not rules:
+            return False
+        return all((r.min is None or population >= r.min) and (r.max is None or population <= r.max) for r in rules)
 
 
 class PartnerCard(Strict):

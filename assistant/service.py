@@ -29,7 +29,7 @@ from assistant.perimeter import PerimeterResolver
 from assistant.pipeline import persist
 from assistant.pipeline.catalogue import CatalogueStage, section
 from assistant.pipeline.compose import TurnResult, contact_for, doors_text, focus_text, generate, join, referral, signpost_door
-from assistant.pipeline.door import open_door, shown_before
+from assistant.pipeline.door import open_door, refusal_doors, shown_before
 from assistant.pipeline.judge import clarify, scope
 from assistant.pipeline.judge.clarify import Clarification
 from assistant.pipeline.judge.notices import PremiseIndex, programme_names, unknown_programmes
@@ -265,7 +265,14 @@ class Assistant:
         understood = understand(text, known, state, self.themes, self.territories, self.scope, embed, index.names)
         if scope.refuses(understood):
             state["clarifications_in_row"] = 0
-            return TurnResult(conversation_id, 0, "refusal", scope.refusal(understood), [], [], understood.profile)
+            answer = scope.refusal(understood)
+            doors = []
+            if understood.decision.kind == "out_of_scope":  # a resident's own affair: its door, when one is competent
+                found = refusal_doors(understood.query, understood.profile.themes, answer.text, self.everyday,
+                                      self.signpost_finder)
+                doors = [(s, signpost_door(self.contacts, s, understood.profile)) for s in found]
+                answer.text = join(answer.text, doors_text(doors, True, False, refused=True))
+            return TurnResult(conversation_id, 0, "refusal", answer, [], [], understood.profile, doors=doors)
 
         history = self.history(conversation_id) if earlier_turns else []  # a new conversation has none
         rewrite = getattr(self.generator, "rewrite_follow_up", None)

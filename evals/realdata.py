@@ -25,7 +25,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from assistant.text import fold
+from assistant.pipeline.door import names_body
 from evals.door_training import tune_half
 
 DATASETS = Path(__file__).resolve().parent / "datasets"
@@ -57,12 +57,6 @@ def dotation_rows(full: bool, seed: int = SEED) -> list[dict]:
 def _rate(values) -> float | None:
     values = [bool(v) for v in values]
     return round(sum(values) / len(values), 4) if values else None
-
-
-def names_body(answer: str, signpost) -> bool:
-    """The answer names the signpost's body, or one of its other names of three characters or more."""
-    folded = fold(answer)
-    return any(fold(name) in folded for name in [signpost.body, *[a for a in signpost.aliases if len(a) >= 3]])
 
 
 def door_rows(assistant, name: str, signposts: dict, bar: dict) -> list[dict]:

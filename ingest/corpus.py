@@ -270,6 +270,9 @@ def _load_signposts(
                 problems.append(Problem(str(path), "complements", f"offre inconnue « {offer_id} »"))
         signposts[card.id] = card
         paths[card.id] = path
+    for card_id, card in signposts.items():
+        if card.beside is not None and card.beside not in signposts:
+            problems.append(Problem(str(paths[card_id]), "beside", f"porte inconnue « {card.beside} »"))
     return signposts, paths
 
 

@@ -69,21 +69,28 @@ def signpost_door(contacts: ContactDirectory, signpost: Signpost, profile: Profi
 NOT_OURS = "Ce n'est pas dans les offres de nos partenaires"
 
 
-def doors_text(doors: list[tuple[Signpost, Contact | None]], leads: bool, with_offers: bool) -> str | None:
+def door_lines(doors: list[tuple[Signpost, Contact | None]]) -> list[str]:
+    """One Markdown line per door: the local body (or the card's), what it covers, how to find it."""
+    return [f"- **{literal(contact.name if contact else signpost.body)}** : {signpost.covers} "
+            f"Comment le trouver : {signpost.how_to_find}" for signpost, contact in doors]
+
+
+def doors_text(doors: list[tuple[Signpost, Contact | None]], leads: bool, with_offers: bool,
+               refused: bool = False) -> str | None:
     """The doors beyond the partners, in French: who is competent, what it covers, how to find it.
 
     leads and no offer: « Ce n'est pas dans les offres de nos partenaires : … » (nothing fits);
     leads with offers: the door first, the offers as complements; otherwise a line after the offers'
-    preface naming the door for the part of the project that is its own.
+    preface naming the door for the part of the project that is its own; `refused`: after a scope
+    refusal, the body competent for the need (« Pour ce besoin précis, l'organisme compétent est … »).
     """
     if not doors:
         return None
-    lines = []
-    for signpost, contact in doors:
-        where = contact.name if contact else signpost.body
-        lines.append(f"- **{literal(where)}** : {signpost.covers} Comment le trouver : {signpost.how_to_find}")
+    lines = door_lines(doors)
     names = " ou ".join(f"**{literal(s.body)}**" for s, _ in doors)
-    if leads and not with_offers:
+    if refused:
+        head = f"Pour ce besoin précis, l'organisme compétent est {names}."
+    elif leads and not with_offers:
         head = f"{NOT_OURS} : l'interlocuteur compétent est {names}."
     elif leads:
         head = (f"Pour l'essentiel de votre demande, l'interlocuteur compétent est {names} ; les offres ci-dessous "

@@ -27,18 +27,26 @@ Rules (constants mirrored in README « Le classement, explicite »):
   church: the DRAC first, DETR/DSIL as complements), or when its score exceeds the best offer's
   dense similarity by the calibrated lead gap; beside a leading door, only the everyday grants, the
   door's complements (its card's `complements`, added like the grants, DOOR_COMPLEMENT in their
-  breakdown) and offers whose evidence passes `evidence_beside_door` are shown.
+  breakdown) and offers whose evidence passes `evidence_beside_door` are shown; every complement the
+  asker is not known to be ineligible for is recommended, after the first max_referrals. A named door is
+  followed by the cards reached through it (`beside`) whose population bounds admit the asker.
+- « éligible » means open to the asker *and* about the question: a recommended offer (not a grant nor
+  a leading door's complement) whose evidence is under `evidence_beside_door` while a signpost card
+  is closer to the question than the offer (dense similarity) is « à vérifier », RELEVANCE_TO_CHECK
+  named, even when every rule of its card is met.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 
 from assistant.eligibility import Verdict, evaluate, unshown_condition
 from assistant.everyday import EverydayModel, SignpostFinder
 from assistant.profile import Profile
 from assistant.retrieval import LoadedIndex, OfferHit
 from assistant.schema import Signpost
+from assistant.text import fold
 
 WEAK_EVIDENCE = -0.05  # under the evidence floor: after every evidenced offer and the grants
 EVERYDAY_DOOR = 0.004  # a general-purpose grant of an investment project
@@ -48,6 +56,9 @@ GRANTS = {"commune": ("etat-detr", "etat-dsil"), "epci": ("etat-detr", "etat-dsi
           "department": ("etat-dsid",)}
 ALL_GRANTS = {i for ids in GRANTS.values() for i in ids}
 MAX_DOORS = 2
+# The condition named when an offer the asker qualifies for is not marked « éligible »: a door card is
+# closer to the question than the offer, and its evidence is under the strong-evidence floor.
+RELEVANCE_TO_CHECK = "le rapport de l'offre avec votre besoin, qu'un organisme hors de nos partenaires couvre peut-être mieux"
 
 
 def names_works_grant(hit: OfferHit) -> bool:
@@ -74,12 +85,12 @@ def open_door(
     model: EverydayModel,
     finder: SignpostFinder | None,
     max_referrals: int,
-    message_vector=None,
+    query_vector=None,
 ) -> Door:
     """The offers and doors of the turn (rules in the module docstring); `verdicts` gains the grants'
-    and the leading door's complements'. message_vector: the embedding of `message` itself when the
-    turn has it (retrieval's vector, when the message reads the same in the cards' spelling)."""
-    similarities = finder.similarities(message, message_vector) if finder is not None else None
+    and the leading door's complements'. `query_vector`: the turn's query embedding (in the cards'
+    spelling, as retrieval reads it) when it is the embedding of `message` itself."""
+    similarities = finder.similarities(message, query_vector) if finder is not None else None
     evidence = model.evidence(ranked, max(similarities, default=0.0) if similarities else 0.0)
     weak = {i for i, p in evidence.items() if p < model.evidence_floor}
     evidenced = [h for h in ranked if h.offer.id not in weak]
@@ -109,6 +120,8 @@ def open_door(
             if not leads:  # beside offers that answer: one door, above a floor of its own
                 signposts = doors(model.signpost_beside_floor)[:1]
 
+        signposts = with_companions(signposts, finder.signposts, profile)
+
     candidates = list(ranked)
     grants = GRANTS.get(profile.collectivity_type, ()) if investment else ()
     complements = tuple(signposts[0].complements) if leads else ()
@@ -131,6 +144,8 @@ def open_door(
             hit.adjustments["condition_unshown"] = CONDITION_UNSHOWN
     candidates.sort(key=lambda h: (-h.final_score, h.offer.id))
 
+    door_similarity = max(similarities) if similarities else 0.0
+
     def shown(hit: OfferHit) -> bool:
         if hit.offer.id in grants or hit.offer.id in complements:
             return True
@@ -145,8 +160,56 @@ def open_door(
         extra = next((h for h in open_ if h.offer.id in grants), None)
         if extra is not None:
             recommended.append(extra)  # the dedicated place of the everyday grant
+    # A leading door's complements are its answer's offers: each keeps a place after the strongly evidenced ones.
+    recommended += [h for h in open_ if h.offer.id in complements and h not in recommended]
     ineligible = [h for h in kept[: max_referrals + 2] if verdicts[h.offer.id].status == "ineligible"]
+    for hit in recommended:
+        verdict = verdicts[hit.offer.id]
+        vouched_for = hit.offer.id in grants or hit.offer.id in complements
+        if verdict.status == "eligible" and not vouched_for and evidence.get(hit.offer.id, 0.0) < model.evidence_beside_door \
+                and hit.dense_similarity < door_similarity:
+            verdicts[hit.offer.id] = replace(verdict, status="unknown", missing=[*verdict.missing, RELEVANCE_TO_CHECK])
     return Door(candidates, recommended, ineligible, signposts, leads)
+
+
+RESIDENTS_THEME = "demarches-habitants"  # corpus/themes.yaml: residents' own rights and procedures
+
+
+def refusal_doors(message: str, themes: list[str], refusal: str, model: EverydayModel,
+                  finder: SignpostFinder | None, query_vector=None) -> list[Signpost]:
+    """Beside a scope refusal (a resident's own affair), the residents' door the question is about: the
+    best-scored signpost card, when it carries RESIDENTS_THEME (the ADIL for a tenant's rights), passes
+    the calibrated door floor and is not already named by the refusal text. [] otherwise."""
+    if finder is None:
+        return []
+    scored = finder.scores(message, themes, model.signpost_bonus, finder.similarities(message, query_vector))
+    if not scored:
+        return []
+    score, card = scored[0]
+    if score < model.signpost_floor or RESIDENTS_THEME not in card.themes or names_body(refusal, card):
+        return []
+    return [card]
+
+
+def names_body(text: str, signpost: Signpost) -> bool:
+    """The text names the signpost's body, or one of its other names of three characters or more, as
+    whole words (accent- and case-folded: « ANS » is not found inside « dans »)."""
+    folded = fold(text)
+    return any(re.search(rf"(?<!\w){re.escape(fold(name))}(?!\w)", folded)
+               for name in [signpost.body, *[a for a in signpost.aliases if len(a) >= 3]])
+
+
+def with_companions(doors: list[Signpost], cards: list[Signpost], profile: Profile) -> list[Signpost]:
+    """`doors`, each followed by the cards reached through it (their `beside`) whose population bounds
+    admit the asker (Signpost.admits: known population only): the Culture ministry's fund for small
+    communes after the DRAC, for a commune of 400 inhabitants."""
+    out: list[Signpost] = []
+    for door in doors:
+        if door not in out:
+            out.append(door)
+        out += [c for c in cards if c.beside == door.id and c not in out
+                and c.admits(profile.collectivity_type, profile.population)]
+    return out
 
 
 def hit_with_verdict(offer_id: str, ranked: list[OfferHit], verdicts: dict[str, Verdict], profile: Profile,
