@@ -2,7 +2,7 @@
 
 Builds a fresh data directory (curated index), answers the ten questions, then synchronises the
 catalogue from the fake Aides-territoires server on 127.0.0.1 (the 274 public aids of the fixture,
-tests/fake_aides_territoires.py), indexes it and answers again. Prints, per question, the curated
+evals/fake_aides_territoires.py), indexes it and answers again. Prints, per question, the curated
 offers (unchanged) and the catalogue aids added (with their eligibility) or hidden behind a card.
 No network. Run: `python -m evals.catalogue_before_after [--out FILE.json]`.
 """

@@ -1,7 +1,7 @@
 """Calibration of the catalogue's relevance decision (assistant.catalogue.Candidate.relevant) on labelled pairs.
 
 evals/datasets/catalogue-pertinence.csv: (question, aid, relevant 1/0) pairs over the 274 public aids of
-the fixture (tests/fake_aides_territoires.py), from two written sources: `questions-maires` (questions
+the fixture (evals/fake_aides_territoires.py), from two written sources: `questions-maires` (questions
 written for Aiguillage) trains, `dotations-2018` (real DETR/DSIL 2018 project titles of the départements
 that evals/realdata.py reports on) is held out. A pair absent from the file is not relevant (every
 question's relevant aids were looked for among all 274).
@@ -73,7 +73,7 @@ def synced_catalogue(settings, embeddings):
     from assistant.territory import Territories
     from ingest.aides_territoires import AidesTerritoiresClient, sync
     from ingest.catalogue_index import index_catalogue
-    from tests.fake_aides_territoires import TOKEN, FakeAidesTerritoires
+    from evals.fake_aides_territoires import TOKEN, FakeAidesTerritoires
 
     with FakeAidesTerritoires() as fake:
         sync(AidesTerritoiresClient(fake.url, TOKEN, sleep=lambda _: None), settings.data_dir, progress=False)

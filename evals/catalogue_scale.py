@@ -1,6 +1,6 @@
 """Full sync and indexing of a large catalogue from the fake Aides-territoires server (no network).
 
-The fake server (tests/fake_aides_territoires.py) serves the 274 public aids plus generated ones up to
+The fake server (evals/fake_aides_territoires.py) serves the 274 public aids plus generated ones up to
 --aids, in the real API's pages of 100. Prints the sync's wall time and its peak Python memory
 (tracemalloc: what the sync itself holds, the in-process server's aid list excluded), then the same for
 the indexing, with the bundled embedder (`--embedder use`, the real cost) or a hash embedder
@@ -64,7 +64,7 @@ def main() -> None:
     from assistant.territory import Territories
     from ingest.aides_territoires import AidesTerritoiresClient, sync
     from ingest.catalogue_index import index_catalogue
-    from tests.fake_aides_territoires import TOKEN, FakeAidesTerritoires, generated_aids
+    from evals.fake_aides_territoires import TOKEN, FakeAidesTerritoires, generated_aids
 
     if args.embedder == "use":
         from assistant.embeddings import UniversalSentenceEncoderEmbeddings

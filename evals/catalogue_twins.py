@@ -1,6 +1,6 @@
 """Calibration of the twin threshold (assistant.catalogue.TWIN_THRESHOLD) on labelled pairs.
 
-evals/datasets/catalogue-twins.csv: for each of the 274 public aids (tests/data/aides-territoires) whose
+evals/datasets/catalogue-twins.csv: for each of the 274 public aids (evals/datasets/aides-territoires) whose
 financer is a curated partner, a card of that partner (its twin when there is one, else the one with
 the most similar title) and a label by hand — 1 when the aid and the card describe the same offer.
 Split by source, the financer whose catalogue wrote the aid: the Banque des Territoires' own aids (29,
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from assistant.catalogue import TWIN_THRESHOLD, CardNames, partners_of, title_similarity, twin_of
 from ingest.corpus import load_corpus
-from tests.fake_aides_territoires import public_aids
+from evals.fake_aides_territoires import public_aids
 
 DATASET = Path(__file__).parent / "datasets" / "catalogue-twins.csv"
 ROOT = Path(__file__).parents[1]

@@ -104,7 +104,7 @@ def catalogue_settings(tmp_path_factory, embeddings) -> Settings:
     from ingest.aides_territoires import AidesTerritoiresClient, sync
     from ingest.catalogue_index import index_catalogue
     from ingest.indexer import ingest
-    from tests.fake_aides_territoires import TOKEN, FakeAidesTerritoires
+    from evals.fake_aides_territoires import TOKEN, FakeAidesTerritoires
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("catalogue"), corpus_dir=CORPUS, rate_limit="2000/minute",
                         _env_file=None)

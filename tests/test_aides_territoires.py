@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ingest.aides_territoires import AidesTerritoiresClient, SyncError, read_aids, read_snapshot, sync
-from tests.fake_aides_territoires import TOKEN, FakeAidesTerritoires
+from evals.fake_aides_territoires import TOKEN, FakeAidesTerritoires
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ def test_a_full_sync_of_10000_aids_streams_its_pages(tmp_path):
     aid), not by the aids themselves (~2 kB each as Python objects)."""
     import tracemalloc
 
-    from tests.fake_aides_territoires import generated_aids
+    from evals.fake_aides_territoires import generated_aids
 
     peaks = {}
     for total in (1000, 10_000):

@@ -20,7 +20,7 @@ from assistant.text import analyze
 from ingest.aides_territoires import Aid, AidesTerritoiresClient, SyncError, read_aids, sync
 from ingest.catalogue_index import bm25_ids_path, bm25_model, entries_path, entry_of, index_catalogue, plain, read_index
 from tests.conftest import CORPUS
-from tests.fake_aides_territoires import TOKEN, FakeAidesTerritoires, generated_aids
+from evals.fake_aides_territoires import TOKEN, FakeAidesTerritoires, generated_aids
 
 
 class Counting:
@@ -146,7 +146,7 @@ class Retabled(PerimeterResolver):
 # ---- twins: the curated card wins ------------------------------------------------------------------
 def test_an_aid_describing_a_curated_offer_is_its_twin_and_others_are_not(resolver):
     from ingest.corpus import load_corpus
-    from tests.fake_aides_territoires import public_aids
+    from evals.fake_aides_territoires import public_aids
 
     offers = load_corpus(CORPUS).offers
     by_name = {a["name"]: a for a in public_aids()}
@@ -251,7 +251,7 @@ def test_a_closed_aid_or_one_for_other_beneficiaries_is_not_open_and_free_text_i
 
     from assistant.catalogue import verdict
     from ingest.aides_territoires import Aid
-    from tests.fake_aides_territoires import public_aids
+    from evals.fake_aides_territoires import public_aids
 
     raw = next(a for a in public_aids() if set(a["targeted_audiences"]) >= {"commune", "epci"} and not a["submission_deadline"])
     today = dt.date(2026, 12, 5)

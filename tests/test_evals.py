@@ -257,3 +257,22 @@ def test_small_real_run_end_to_end(tmp_path, settings, embeddings, indexed, smal
     data = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert data["summary"]["assistant.retrieval.mrr@10"] == assistant["retrieval"]["mrr@10"]
     assert (out / "report.html").read_text(encoding="utf-8").count("data:image/png;base64,") == 4
+
+
+# ---- packaging ---------------------------------------------------------------------------------------
+def test_installed_packages_never_import_the_tests_folder():
+    """`aiguillage eval` runs as a console script, whose sys.path holds the installed packages but not
+    the clone's root: code under assistant/, api/, ingest/ or evals/ that imports `tests` works with
+    `python -m` and fails in CI (« No module named 'tests' », the catalogue measures of 6e5e9f9)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    offenders = []
+    for package in ("assistant", "api", "ingest", "evals"):
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                offenders += [f"{path.relative_to(root)}:{node.lineno}" for n in names if n.split(".")[0] == "tests"]
+    assert not offenders, offenders

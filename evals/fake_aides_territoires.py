@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-CSV = Path(__file__).parent / "data" / "aides-territoires" / "aides-territoires_periurbain.csv"
+CSV = Path(__file__).parent / "datasets" / "aides-territoires" / "aides-territoires_periurbain.csv"
 TOKEN = "jeton-de-test"
 AUDIENCES = {
     "Communes": "commune", "Intercommunalités / Pays": "epci", "Départements": "department", "Régions": "region",
