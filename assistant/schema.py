@@ -354,6 +354,11 @@ class Signpost(Strict):
             return False
         return all((r.min is None or population >= r.min) and (r.max is None or population <= r.max) for r in rules)
 
+    def excludes(self, audience: str | None, population: int | None) -> bool:
+        """True when this card has population bounds and the asker's known population is outside them
+        (unknown population: False, the card may apply): such a card is never named to that asker."""
+        return bool(self.population) and population is not None and not self.admits(audience, population)
+
 
 class PartnerCard(Strict):
     id: Partner

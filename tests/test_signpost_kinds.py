@@ -102,3 +102,22 @@ def test_no_offer_is_marked_eligible_when_a_door_is_closer_and_its_evidence_weak
     # infirmier → UrbanVitaliz, P21, P38), stay: 3 questions of 40 in portes.csv with a known commune, under
     # the gate's bound (assistant.portes.unrelated_eligible).
     assert len({question for question, _ in wrong}) / len(_read(name)) <= 0.10, wrong
+
+
+def test_a_door_whose_population_bounds_exclude_the_asker_is_never_named(assistant):
+    """For each card with population bounds, its own description asked by a commune one inhabitant
+    outside each bound: the card is named neither as the door nor beside one (« Restructuration de la
+    mairie de Lestrem », 4,600 inhabitants, was led by the fund for communes under 2,000)."""
+    cards = [c for c in _signposts(assistant).values() if c.population]
+    assert cards
+    for card in cards:
+        for rule in card.population:
+            inside = rule.max if rule.max is not None else rule.min
+            asked = f"Commune de {inside} habitants : {card.covers}"
+            named = [s.id for s, _ in assistant.chat(asked, None, Profile(collectivity_type=rule.audience)).doors]
+            assert card.id in named, (asked, named)  # the same need inside the bounds names it
+            for outside in [b for b in (rule.max + 1 if rule.max is not None else None,
+                                         rule.min - 1 if rule.min is not None else None) if b is not None]:
+                asked = f"Commune de {outside} habitants : {card.covers}"
+                named = [s.id for s, _ in assistant.chat(asked, None, Profile(collectivity_type=rule.audience)).doors]
+                assert card.id not in named, (asked, named)

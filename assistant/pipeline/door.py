@@ -22,7 +22,8 @@ Rules (constants mirrored in README « Le classement, explicite »):
   ranks after the grants (still shown), since it only shares a word with an ordinary project
   (« mur du pont » is not storm damage).
 - doors beyond the partners: the best signpost card whose score passes the calibrated floor (and the
-  second when within the margin). It leads the answer when no offer is evidenced (« ce n'est pas dans
+  second when within the margin), among the cards whose population bounds do not exclude the asker
+  (Signpost.excludes: a fund for communes under 2,000 inhabitants is never named to a known 4,600). It leads the answer when no offer is evidenced (« ce n'est pas dans
   les offres de nos partenaires »), when the question carries a theme only a door serves (a listed
   church: the DRAC first, DETR/DSIL as complements), or when its score exceeds the best offer's
   dense similarity by the calibrated lead gap; beside a leading door, only the everyday grants, the
@@ -100,7 +101,8 @@ def open_door(
 
     signposts, leads = [], False
     if finder is not None:
-        scored = finder.scores(message, profile.themes, model.signpost_bonus, similarities)
+        scored = [(score, s) for score, s in finder.scores(message, profile.themes, model.signpost_bonus, similarities)
+                  if not s.excludes(profile.collectivity_type, profile.population)]  # a fund for communes under 2,000: not for 4,600
 
         def doors(floor: float) -> list[Signpost]:
             top = scored[0][0]
