@@ -283,15 +283,16 @@ class Assistant:
                 understood.query, understood.query_vector = rewritten.text, None
         keep_topic(understood, state)
         profile, query = understood.profile, understood.query
+        canonical = index.lexicon.canonical(query)  # the query in the cards' spelling, read once per turn
         if understood.query_vector is None:  # encoded once: retrieval and the catalogue read it
-            understood.query_vector = self.embeddings.embed_query(index.lexicon.canonical(query))
+            understood.query_vector = self.embeddings.embed_query(canonical)
         vector = understood.query_vector
 
         corrections = self._premise_index().outdated_premises(text)
         ranked, verdicts, named = self._candidates(query, profile, text, vector, index)
         # The door models read the query as typed; retrieval's vector is that one when the query
         # already reads in the cards' spelling (then it is not encoded twice).
-        same_text = index.lexicon.canonical(query) == query
+        same_text = canonical == query
         door = open_door(ranked, verdicts, profile, query, index, self.everyday, self.signpost_finder,
                          self.settings.max_referrals, vector if same_text else None)
         ranked, recommended, ineligible = door.candidates, door.recommended, door.ineligible
@@ -334,7 +335,6 @@ class Assistant:
         catalogue = self.catalogue.current()
         findings = None
         if catalogue is not None and not follow_up:
-            canonical = index.lexicon.canonical(query)
             cards = index.memo("card-names", lambda: CardNames(index.offers, index.names))
             findings = self.catalogue_stage.find(catalogue, canonical, vector, profile, cards)
             context.appendix = section(findings)
