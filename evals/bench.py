@@ -40,7 +40,8 @@ from ingest.indexer import ingest
 
 GOLD = Path(__file__).parent / "datasets" / "gold.jsonl"
 CLIENTS = (1, 4, 16)
-REQUESTS_PER_CLIENT = 12
+THROUGHPUT_SECONDS = 8.0  # per client count and worker count
+WARM_UP_SECONDS = 2.0
 
 
 @dataclass
@@ -223,27 +224,18 @@ def measure_ask(local: Settings, question: str, runs: int = 3) -> dict:
     return {"wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus)}
 
 
-def measure_throughput(local: Settings, asked: list[str], workers: int, embedder: str = "use") -> dict[int, float]:
-    """Chat requests per second with 1, 4 and 16 clients each sending REQUESTS_PER_CLIENT questions."""
-    from concurrent.futures import ThreadPoolExecutor
+def measure_throughput(local: Settings, asked: list[str], workers: int, embedder: str = "use") -> dict[int, dict]:
+    """Chat requests per second with 1, 4 and 16 clients (evals/load.py's kept-alive stdlib clients),
+    each level for THROUGHPUT_SECONDS after an untimed warm-up (each worker's first questions load
+    the territory tables). Shape: {clients: evals.load.run's row}."""
+    from evals.load import run
 
     server, url, _ = _start_server(local, workers, embedder)
-    rates = {}
     try:
-        for clients in CLIENTS:
-            def client_loop(number: int) -> None:
-                with httpx.Client(base_url=url, timeout=60) as client:
-                    for i in range(REQUESTS_PER_CLIENT):
-                        question = asked[(number * REQUESTS_PER_CLIENT + i) % len(asked)]
-                        client.post("/v1/chat", json={"message": question}).raise_for_status()
-
-            started = time.perf_counter()
-            with ThreadPoolExecutor(clients) as pool:
-                list(pool.map(client_loop, range(clients)))
-            rates[clients] = clients * REQUESTS_PER_CLIENT / (time.perf_counter() - started)
+        run(url, max(CLIENTS), WARM_UP_SECONDS, asked)
+        return {clients: run(url, clients, THROUGHPUT_SECONDS, asked) for clients in CLIENTS}
     finally:
         _stop(server)
-    return rates
 
 
 def run_bench(
@@ -319,9 +311,17 @@ def format_report(result: dict) -> str:
             f"{'RAG LangChain naïf (p50 / p95)':<48}{f'{naive.p50:.1f} / {naive.p95:.1f} ms':>16}",
             f"{'CPU par chat / RAG naïf, en processus':<48}{ratio:>14.2f} ×{'≤ 1,3 ×':>16}",
         ]
-    for workers, rates in result.get("throughput", {}).items():
-        figures = ", ".join(f"{c} client(s) : {r:.1f}/s" for c, r in rates.items())
-        lines.append(f"chat, {workers} processus : {figures}")
+    rates = result.get("throughput", {})
+    for workers, rows in rates.items():
+        figures = ", ".join(f"{c} client(s) : {row['rps']:.1f}/s (p95 {row['p95_ms']:.0f} ms)" for c, row in rows.items())
+        errors = sum(row["errors"] for row in rows.values())
+        lines.append(f"chat, {workers} processus : {figures}" + (f" ; {errors} erreur(s)" if errors else ""))
+    if len(rates) == 2:
+        busiest = max(CLIENTS)
+        ratio = rates[2][busiest]["rps"] / max(rates[1][busiest]["rps"], 1e-9)
+        lines.append(f"{f'2 processus / 1 processus à {busiest} clients':<48}{ratio:>14.2f} ×{'≥ 1,6 ×':>16}")
+        client_cpu = statistics.mean(row["client_cpu_ms"] for rows in rates.values() for row in rows.values())
+        lines.append(f"{'  CPU du générateur de charge par requête':<48}{client_cpu:>13.2f} ms")
     return "\n".join(lines)
 
 
