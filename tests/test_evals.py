@@ -276,3 +276,15 @@ def test_installed_packages_never_import_the_tests_folder():
                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
                 offenders += [f"{path.relative_to(root)}:{node.lineno}" for n in names if n.split(".")[0] == "tests"]
     assert not offenders, offenders
+
+
+# ---- load generator (evals/load.py, used by `aiguillage bench --throughput`) --------------------------
+def test_the_load_generator_counts_answers_from_a_real_server_and_errors_from_a_dead_port(server):
+    from evals.load import run
+    from tests.conftest import free_port
+
+    served = run(server.url, 2, 0.5, ["Ma commune veut rénover son école, qui peut aider ?"])
+    assert served["requests"] > 0 and served["errors"] == 0 and served["rps"] > 0
+    assert served["client_cpu_ms"] > 0  # this process's CPU per request (here the server's too: same process)
+    refused = run(f"http://127.0.0.1:{free_port()}", 1, 0.2)
+    assert refused["requests"] == 0 and refused["errors"] > 0 and refused["error_kinds"] == ["ConnectionRefusedError"]
