@@ -114,11 +114,15 @@ class Assistant:
         """The calibrated door models (assistant/models/everyday.json), read once."""
         return EverydayModel.load()
 
-    @cached_property
+    @property
     def signpost_finder(self) -> SignpostFinder:
         """The signpost cards of the corpus (corpus/signposts/), scored against messages; their texts'
-        vectors are read from DATA_DIR/cache when these embeddings already encoded these texts."""
+        vectors are read from DATA_DIR/cache when these embeddings already encoded these texts. Built
+        once per index generation: which themes only a door serves depends on the live offers."""
         index = self.handle.current()
+        return index.memo("signpost-finder", lambda: self._signpost_finder(index))
+
+    def _signpost_finder(self, index) -> SignpostFinder:
         signposts = list(load_signposts(self.settings.corpus_dir, self.themes, set(index.offers)).values())
         finder = SignpostFinder(signposts, self.themes, door_only_themes(self.themes, index.active_themes, signposts), self.embeddings)
         finder.use_vectors(cached_document_vectors(self.embeddings, finder.texts, self.settings.data_dir / "cache"))

@@ -104,3 +104,17 @@ def test_embedder_failure_midway_leaves_the_live_index(workspace):
         ingest(settings, Broken(counting.inner), progress=False)
     assert read_manifest(settings)["collection"] == first.collection
     assert HybridRetriever(IndexHandle(settings), counting, settings).search("ingénierie", limit=1)
+
+
+def test_a_running_assistant_reads_which_needs_only_a_door_serves_from_the_new_generation(workspace):
+    """A theme no offer carried (only a signpost door serves it) that a re-ingested card now carries
+    is no longer door-only for the running assistant, without a restart."""
+    from assistant.service import Assistant
+
+    settings, counting, _ = workspace
+    assistant = Assistant(settings, embeddings=counting.inner)
+    theme = sorted(assistant.signpost_finder.door_themes)[0]
+    path = settings.corpus_dir / "offers" / SEED
+    edit(path, themes=[*yaml.safe_load(path.read_text(encoding="utf-8"))["themes"], theme])
+    ingest(settings, counting, progress=False)
+    assert theme not in assistant.signpost_finder.door_themes
