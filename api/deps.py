@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 from fastapi import HTTPException, Request
 
+from api.models import InvalidMessage, message_text
 from assistant.service import Assistant
 
 
@@ -26,17 +25,10 @@ def check_conversation(assistant: Assistant, conversation_id: str | None) -> Non
         raise HTTPException(404, UNKNOWN_CONVERSATION)
 
 
-# A question has at least one visible character: not white space, not a control character, not a BOM.
-# The class means the same in Python's `re` and in the ECMA regexes of JSON Schema, so the OpenAPI
-# spec (api/openapi.py) states exactly the check made here.
-VISIBLE = r"[^\s\x00-\x1f\x7f-\x9f\ufeff]"
-
-
 def check_message(message: str, limit: int) -> str:
-    """The question without surrounding blanks; French 422 when it is blank or longer than `limit` characters."""
-    text = message.strip()
-    if not re.search(VISIBLE, text):
-        raise HTTPException(422, "Le message est vide : posez votre question en quelques mots.")
-    if len(text) > limit:
-        raise HTTPException(422, f"Le message est trop long ({len(text)} caractères, {limit} au maximum).")
-    return text
+    """The question without surrounding blanks (api.models.message_text); French 422 when it is blank
+    or longer than `limit` characters."""
+    try:
+        return message_text(message, limit)
+    except InvalidMessage as exc:
+        raise HTTPException(422, str(exc)) from None

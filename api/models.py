@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -21,6 +22,27 @@ def bounded_int(low: int, high: int):
     The bounds come before the validator: after it, or on `JsonInt | None`, they reach the
     OpenAPI schema as a raw « ge » instead of « minimum » (schemathesis then sends 0)."""
     return Annotated[int, Field(ge=low, le=high), BeforeValidator(json_number)]
+
+
+# A question has at least one visible character: not white space, not a control character, not a BOM.
+# The class means the same in Python's `re` and in the ECMA regexes of JSON Schema, so the OpenAPI
+# spec (api/openapi.py) states exactly the check made by message_text.
+VISIBLE = r"[^\s\x00-\x1f\x7f-\x9f\ufeff]"
+
+
+class InvalidMessage(ValueError):
+    """A question the API refuses with 422; str() is the French message shown to the asker."""
+
+
+def message_text(message: str, limit: int) -> str:
+    """The question without surrounding blanks; InvalidMessage when it is blank or longer than
+    `limit` characters. Plain (no web framework): `aiguillage ask` checks a question with it too."""
+    text = message.strip()
+    if not re.search(VISIBLE, text):
+        raise InvalidMessage("Le message est vide : posez votre question en quelques mots.")
+    if len(text) > limit:
+        raise InvalidMessage(f"Le message est trop long ({len(text)} caractères, {limit} au maximum).")
+    return text
 
 
 MessageId = bounded_int(1, MAX_MESSAGE_ID)  # a turn number

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from api.deps import VISIBLE
+from api.models import VISIBLE
 
 ERROR_SCHEMA = {
     "title": "Erreur",

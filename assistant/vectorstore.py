@@ -1,23 +1,29 @@
 """Chroma client and collections: embedded by default, a Chroma server when AIGUILLAGE_CHROMA_URL is set.
 
 Collections are always created with embedding_function=None: embeddings come from our own backend,
-so Chroma never tries to download its default ONNX model.
+so Chroma never tries to download its default ONNX model. chromadb is imported on first use (≈ 0.7 s
+of CPU): a process that never opens a collection does not pay for it.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-import chromadb
-from chromadb.config import Settings as ChromaSettings
 from langchain_core.embeddings import Embeddings
 
 from assistant.config import Settings
+
+if TYPE_CHECKING:
+    import chromadb
 
 COSINE = {"hnsw:space": "cosine"}
 
 
 def chroma_client(settings: Settings) -> chromadb.ClientAPI:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_url:
         url = urlparse(settings.chroma_url)

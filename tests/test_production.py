@@ -15,7 +15,7 @@ import threading
 import httpx
 import pytest
 
-from api.deps import VISIBLE
+from api.models import VISIBLE
 from tests.conftest import CORPUS, LiveServer, free_port
 
 SCHOOL = "Ma commune de 800 habitants veut rénover l'école, qui peut nous aider ?"

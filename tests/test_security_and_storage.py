@@ -202,6 +202,22 @@ def test_migrations_build_the_models_schema(tmp_path):
         assert context.get_current_revision() == _head()
 
 
+def test_the_head_read_without_alembic_is_alembics_and_an_older_database_is_still_upgraded(tmp_path):
+    """create_schema skips alembic when the database is stamped at head_revision(): that head must be
+    alembic's own, and a database one migration behind must still be migrated."""
+    from assistant.store import head_revision
+
+    assert head_revision() == _head()
+    db = Database(f"sqlite:///{tmp_path / 'behind.db'}")
+    db.create_schema()
+    _downgrade(db, "-1")
+    assert "catalogue" not in {c["name"] for c in inspect(db.engine).get_columns("turns")}
+    db.create_schema()
+    assert "catalogue" in {c["name"] for c in inspect(db.engine).get_columns("turns")}
+    with db.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == _head()
+
+
 def _head() -> str:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
@@ -232,17 +248,21 @@ def test_a_database_made_before_migrations_is_adopted(tmp_path):
         session.execute(update(Conversation).values(review_status="validated"))
 
 
-def test_migrations_downgrade_to_nothing(tmp_path):
+def _downgrade(db: Database, target: str) -> None:
     from alembic import command
     from alembic.config import Config
 
     from assistant.store import MIGRATIONS_DIR
 
-    db = Database(f"sqlite:///{tmp_path / 'd.db'}")
-    db.create_schema()
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with db.engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, "base")
+        command.downgrade(config, target)
+
+
+def test_migrations_downgrade_to_nothing(tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'd.db'}")
+    db.create_schema()
+    _downgrade(db, "base")
     assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
