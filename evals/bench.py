@@ -11,7 +11,7 @@ per second at 1, 4 and 16 concurrent clients with 1 and 2 `serve` workers.
 Targets are those of issue 15 (2 cores, 10,000 entries for latency, ready time and memory).
 
 `--embedder hash` (evals.scaled.HashEmbeddings) replaces the bundled encoder everywhere, the server
-included (started by `python -m evals.bench serve-hash`, the app of `aiguillage serve` with that
+included (started by `python -m evals.scaled serve-hash`, the app of `aiguillage serve` with that
 embedder): a 100x corpus then indexes in minutes instead of most of an hour, and the figures are
 those of the service's own mechanics (index, load, ranking), without the encoder's cost (≈ 3 ms per
 question, model load ≈ 1 s; measured at 1x with `--embedder use`). `aiguillage ask` is not measured
@@ -165,7 +165,7 @@ def _start_server(local: Settings, workers: int = 1, embedder: str = "use") -> t
            "AIGUILLAGE_RATE_LIMIT": "1000000/minute"}
     command = [sys.executable, "-m", "assistant.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     if embedder == "hash":
-        command = [sys.executable, "-m", "evals.bench", "serve-hash", str(port)]
+        command = [sys.executable, "-m", "evals.scaled", "serve-hash", str(port)]
     if workers > 1:
         command += ["--workers", str(workers)]
     started = time.perf_counter()
@@ -323,22 +323,3 @@ def format_report(result: dict) -> str:
         client_cpu = statistics.mean(row["client_cpu_ms"] for rows in rates.values() for row in rows.values())
         lines.append(f"{'  CPU du générateur de charge par requête':<48}{client_cpu:>13.2f} ms")
     return "\n".join(lines)
-
-
-def serve_with_hash_embeddings(port: int) -> None:
-    """The app `aiguillage serve` runs (one worker), with HashEmbeddings instead of the configured
-    encoder; settings from the environment. For `--embedder hash` only."""
-    import uvicorn
-
-    from api.app import create_app
-    from assistant.config import get_settings
-    from assistant.service import Assistant
-
-    settings = get_settings()
-    uvicorn.run(create_app(settings, Assistant(settings, embeddings=HashEmbeddings())),
-                host="127.0.0.1", port=port, log_level="warning", proxy_headers=False)
-
-
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["serve-hash"]:
-        serve_with_hash_embeddings(int(sys.argv[2]))

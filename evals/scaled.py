@@ -69,3 +69,24 @@ class HashEmbeddings:
 
     def embed_query(self, text):
         return self._vector(text)
+
+
+def serve_with_hash_embeddings(port: int) -> None:
+    """The app `aiguillage serve` runs (one worker), with HashEmbeddings instead of the configured
+    encoder; settings from the environment. For `--embedder hash` only."""
+    import uvicorn
+
+    from api.app import create_app
+    from assistant.config import get_settings
+    from assistant.service import Assistant
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings, Assistant(settings, embeddings=HashEmbeddings())),
+                host="127.0.0.1", port=port, log_level="warning", proxy_headers=False)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] == ["serve-hash"]:  # the server of `bench --embedder hash` (evals.bench._start_server)
+        serve_with_hash_embeddings(int(sys.argv[2]))

