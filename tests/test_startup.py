@@ -191,8 +191,8 @@ def test_nothing_is_left_for_the_first_question_once_the_server_is_ready(setting
     with TestClient(app) as client:
         assert client.get("/readyz").status_code == 200
         index = assistant.handle.current()
-        assert "premises" in index._memo  # the lexicon and the name automaton come with the generation (assistant.derived)
-        assert {"everyday", "signpost_finder"} <= set(vars(assistant))
+        # The lexicon and the name automaton come with the generation (assistant.derived).
+        assert {"premises", "signpost-finder"} <= set(index._memo) and "everyday" in vars(assistant)
         finder = assistant.signpost_finder
         computed = np.asarray(assistant.embeddings.embed_documents(finder.texts), dtype=float)
         assert np.array_equal(finder._vectors, computed)
