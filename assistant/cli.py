@@ -346,7 +346,7 @@ def _index_catalogue(settings) -> None:
     from assistant.territory import Territories
     from ingest.catalogue_index import index_catalogue
 
-    resolver = PerimeterResolver(Territories.load(settings.corpus_dir))
+    resolver = PerimeterResolver(Territories.load(settings.corpus_dir, settings.data_dir / "cache"))
     report = index_catalogue(settings, build_embeddings(settings), resolver, log=lambda line: typer.echo(line, err=True))
     typer.echo(report.summary())
 

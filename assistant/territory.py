@@ -312,9 +312,14 @@ class Territories:
     # -- loading --
 
     @classmethod
-    def load(cls, corpus_dir: Path) -> Territories:
-        """Territories of corpus_dir/territoires (or corpus_dir itself); cached per directory."""
-        return _load(str(_tables_dir(corpus_dir)))
+    def load(cls, corpus_dir: Path, cache_dir: Path | None = None) -> Territories:
+        """Territories of corpus_dir/territoires (or corpus_dir itself); cached per directory.
+
+        cache_dir (DATA_DIR/cache): the indexed tables are kept there as a pickle the first time and
+        read back afterwards (≈ 0.1 s of CPU against ≈ 0.3–0.4 s to index 35,000 communes again), under
+        a name made of the tables' contents, this module's source and the Python version (any change
+        indexes them again). A copy that cannot be written or read is skipped."""
+        return _load(str(_tables_dir(corpus_dir)), str(cache_dir) if cache_dir is not None else None)
 
     @classmethod
     def check(cls, corpus_dir: Path) -> None:
@@ -985,8 +990,37 @@ def _table_path(root: Path, name: str) -> Path:
 
 
 @lru_cache(maxsize=4)
-def _load(base: str) -> Territories:
+def _load(base: str, cache: str | None = None) -> Territories:
     root = Path(base)
+    if cache is None:
+        return _read_tables(root)
+    import hashlib
+    import os
+    import pickle
+    import sys
+
+    key = hashlib.sha256(Path(__file__).read_bytes())
+    key.update(f"py{sys.version_info[0]}.{sys.version_info[1]}".encode())
+    for name in (*TABLES, COMMON_NAMES_FILE, "meta.json"):
+        path = root / name
+        key.update(name.encode() + b"\0" + (path.read_bytes() if path.exists() else b"-") + b"\0")
+    kept = Path(cache) / f"territories-{key.hexdigest()[:24]}.pkl"
+    try:
+        return pickle.loads(kept.read_bytes())
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError, TypeError):
+        pass
+    territories = _read_tables(root)
+    try:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        partial = kept.with_name(f"{kept.name}.{os.getpid()}.tmp")
+        partial.write_bytes(pickle.dumps(territories, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(partial, kept)
+    except OSError:
+        pass  # a read-only data directory: index the tables again next time
+    return territories
+
+
+def _read_tables(root: Path) -> Territories:
 
     def read(name: str):
         data = _table_path(root, name).read_bytes()

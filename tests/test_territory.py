@@ -59,6 +59,34 @@ def test_load_is_cached():
     assert Territories.load(DATA) is first
 
 
+def test_tables_indexed_once_are_read_back_from_the_cache(tmp_path, monkeypatch):
+    """With a cache directory the indexed tables are kept as a pickle and read back by the next process:
+    the same lookups and resolutions as the tables indexed anew; a table that changes is indexed again."""
+    import shutil
+
+    import assistant.territory as territory
+
+    tables = tmp_path / "territoires"
+    shutil.copytree(DATA, tables)
+    _load.cache_clear()
+    fresh = Territories.load(tables, tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("territories-*.pkl"))) == 1
+    _load.cache_clear()
+    monkeypatch.setattr(territory, "_read_tables", lambda root: pytest.fail("tables indexed again although cached"))
+    cached = Territories.load(tables, tmp_path / "cache")
+    assert cached is not fresh and cached.communes == fresh.communes and cached.epcis == fresh.epcis
+    texts = ["Je suis maire de Saint-Flour", "communauté de communes du Pays de Salers", "à Sens (Yonne), 15100",
+             "Mairie de Laveissiere dans le Cantal", "Notre EPCI en Auvergne-Rhône-Alpes"]
+    assert [cached.resolve(t) for t in texts] == [fresh.resolve(t) for t in texts]
+    monkeypatch.undo()
+    meta = tables / "meta.json"
+    meta.write_text(meta.read_text(encoding="utf-8").replace("{", '{"edited": true, ', 1), encoding="utf-8")
+    _load.cache_clear()
+    assert Territories.load(tables, tmp_path / "cache").meta["edited"] is True
+    assert len(list((tmp_path / "cache").glob("territories-*.pkl"))) == 2
+    _load.cache_clear()
+
+
 # --- lookups ---
 
 
