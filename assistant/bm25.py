@@ -17,6 +17,8 @@ import json
 import math
 import os
 import shutil
+from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -30,13 +32,14 @@ PARAMS = {"k1": 1.5, "b": 0.75, "delta": 0.5, "method": "lucene", "idf_method": 
 
 def bm25_arrays(tokens: list[list[str]]) -> dict:
     """Lucene BM25 (k1 1.5, b 0.75, float32) of these documents, as bm25s.BM25().index(tokens) builds
-    it: {"vocab": term -> id, "data", "indices", "indptr" (CSC by term), "num_docs"}.
+    it: {"vocab": term -> id, "data", "indices", "indptr" (CSC by term), "num_docs"}, plus what it is
+    computed from, for updated_bm25_arrays: "tf" (the term's count in the document, beside "data")
+    and "lengths" (tokens per document).
 
     Same score for every term and document as bm25s (tests/test_catalogue.py and tests/test_startup.py
     compare them): idf = ln(1 + (N - df + 0.5) / (df + 0.5)) with math.log as bm25s, term part
     tf / (k1 × (1 - b + b × len / avg len) + tf) in float64 then float32; vocabulary in first-seen
     order plus bm25s's empty token "" (bm25s's own order is a set's, arbitrary)."""
-    k1, b, dtype = PARAMS["k1"], PARAMS["b"], np.dtype(PARAMS["dtype"])
     count = len(tokens)
     vocab = {token: i for i, token in enumerate(dict.fromkeys(t for doc in tokens for t in doc))}
     vocab.setdefault("", len(vocab))
@@ -44,34 +47,107 @@ def bm25_arrays(tokens: list[list[str]]) -> dict:
     ids = np.fromiter((vocab[t] for doc in tokens for t in doc), dtype=np.int64, count=int(lengths.sum()))
     docs = np.repeat(np.arange(count, dtype=np.int64), lengths)
     pairs, tf = np.unique(ids * count + docs, return_counts=True)  # by token, then by document
-    token_of, doc_of = pairs // count, pairs % count
+    return _scored(vocab, pairs // count, pairs % count, tf, lengths)
+
+
+def updated_bm25_arrays(previous: dict, kept: np.ndarray, added: Mapping[int, list[str]]) -> dict:
+    """The arrays bm25_arrays gives for a new list of documents, from those of the previous list
+    (`previous`, as bm25_arrays or read_bm25_counts return them) without reading its documents again.
+
+    kept: for each new document, its position in the previous list, or -1 for a new one, whose tokens
+    are added[position]. Same score for every term and document as bm25_arrays of the new list
+    (tests/test_ingest.py); the vocabulary keeps the previous ids' order, new terms after, terms no
+    longer in any document dropped (bm25s's "" kept). Cost: numpy over the previous postings plus the
+    added documents' tokens, not a pass over every token of the catalogue."""
+    count = len(kept)
+    old_terms = np.repeat(np.arange(len(previous["indptr"]) - 1, dtype=np.int64), np.diff(previous["indptr"]))
+    new_position = np.full(previous["num_docs"], -1, dtype=np.int64)
+    stays = np.flatnonzero(kept >= 0)
+    new_position[kept[stays]] = stays
+    docs = new_position[np.asarray(previous["indices"], dtype=np.int64)]
+    live = docs >= 0
+    terms, docs, tf = [old_terms[live]], [docs[live]], [np.asarray(previous["tf"], dtype=np.int64)[live]]
+    lengths = np.zeros(count, dtype=np.int64)
+    lengths[stays] = np.asarray(previous["lengths"], dtype=np.int64)[kept[stays]]
+    vocab = dict(previous["vocab"])
+    for position, doc in added.items():
+        counted = Counter(doc)
+        for term in counted:
+            vocab.setdefault(term, len(vocab))
+        terms.append(np.fromiter((vocab[t] for t in counted), dtype=np.int64, count=len(counted)))
+        docs.append(np.full(len(counted), position, dtype=np.int64))
+        tf.append(np.fromiter(counted.values(), dtype=np.int64, count=len(counted)))
+        lengths[position] = len(doc)
+    terms, docs, tf = np.concatenate(terms), np.concatenate(docs), np.concatenate(tf)
+    used = np.bincount(terms, minlength=len(vocab)) > 0
+    used[vocab[""]] = True
+    renumbered = np.cumsum(used) - 1
+    terms_by_id = [""] * len(vocab)
+    for term, i in vocab.items():
+        terms_by_id[i] = term
+    vocab = {terms_by_id[i]: int(renumbered[i]) for i in np.flatnonzero(used).tolist()}
+    terms = renumbered[terms]
+    # By token, then by document: the previous postings are in that order already (both numberings
+    # keep it), the added ones at the end; a stable sort merges such runs in linear time.
+    order = np.argsort(terms * count + docs, kind="stable")
+    return _scored(vocab, terms[order], docs[order], tf[order], lengths)
+
+
+def _scored(vocab: dict[str, int], token_of: np.ndarray, doc_of: np.ndarray, tf: np.ndarray, lengths: np.ndarray) -> dict:
+    """The CSC score arrays of postings sorted by token then document (token_of, doc_of, their count tf)."""
+    k1, b, dtype = PARAMS["k1"], PARAMS["b"], np.dtype(PARAMS["dtype"])
+    count = len(lengths)
     df = np.bincount(token_of, minlength=len(vocab))
     idf = np.zeros(len(vocab), dtype=dtype)
     for token, frequency in enumerate(df.tolist()):
         if frequency:
             idf[token] = math.log(1 + (count - frequency + 0.5) / (frequency + 0.5))
-    tf = tf.astype(dtype)
     norm = k1 * ((1 - b) + b * lengths[doc_of] / lengths.mean())
     indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
     np.cumsum(df, out=indptr[1:])
-    return {"vocab": vocab, "data": (idf[token_of] * (tf / (norm + tf))).astype(dtype),
-            "indices": doc_of.astype(PARAMS["int_dtype"]), "indptr": indptr, "num_docs": count}
+    term_part = tf.astype(dtype)
+    return {"vocab": vocab, "data": (idf[token_of] * (term_part / (norm + term_part))).astype(dtype),
+            "indices": doc_of.astype(PARAMS["int_dtype"]), "indptr": indptr, "num_docs": count,
+            "tf": tf.astype(np.int32), "lengths": lengths.astype(np.int32)}
 
 
-def save_bm25(directory: Path, tokens: list[list[str]]) -> None:
-    """Write the BM25 model of these documents (bm25_arrays) into `directory`, in bm25s's layout,
-    replacing it whole (written beside it, then renamed)."""
-    arrays = bm25_arrays(tokens)
+COUNTS = ("tf", "lengths")  # beside bm25s's files, for updated_bm25_arrays; bm25s ignores them
+
+
+def save_bm25(directory: Path, tokens: list[list[str]] | None = None, arrays: dict | None = None) -> None:
+    """Write the BM25 model of these documents (bm25_arrays), or these arrays, into `directory`, in
+    bm25s's layout plus the counts it is computed from, replacing it whole (written beside it, then renamed)."""
+    arrays = arrays if arrays is not None else bm25_arrays(tokens)
     tmp = directory.with_name(directory.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for name in ("data", "indices", "indptr"):
         np.save(tmp / f"{name}.csc.index.npy", arrays[name])
+    for name in COUNTS:
+        np.save(tmp / f"{name}.counts.npy", arrays[name])
     (tmp / "vocab.index.json").write_text(json.dumps(arrays["vocab"], ensure_ascii=False), encoding="utf-8")
     params = {**PARAMS, "num_docs": arrays["num_docs"]}
     (tmp / "params.index.json").write_text(json.dumps(params, indent=4), encoding="utf-8")
     shutil.rmtree(directory, ignore_errors=True)
     os.replace(tmp, directory)
+
+
+def read_bm25_counts(directory: Path) -> dict | None:
+    """The arrays save_bm25 wrote (for updated_bm25_arrays), or None when the model has no counts
+    (written by bm25s or an older indexer), is not this variant, or cannot be read."""
+    try:
+        params = json.loads((directory / "params.index.json").read_text(encoding="utf-8"))
+        if {k: params.get(k) for k in PARAMS} != PARAMS:
+            return None
+        arrays = {name: np.load(directory / f"{name}.csc.index.npy") for name in ("data", "indices", "indptr")}
+        arrays.update({name: np.load(directory / f"{name}.counts.npy") for name in COUNTS})
+        arrays["vocab"] = json.loads((directory / "vocab.index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    arrays["num_docs"] = params["num_docs"]
+    consistent = (len(arrays["lengths"]) == arrays["num_docs"] and len(arrays["indptr"]) == len(arrays["vocab"]) + 1
+                  and len(arrays["tf"]) == len(arrays["indices"]) == len(arrays["data"]) == arrays["indptr"][-1])
+    return arrays if consistent else None
 
 
 class Bm25Index:

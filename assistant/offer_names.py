@@ -15,7 +15,7 @@ Two more rules, so that a question names what its asker typed:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import ahocorasick
@@ -48,26 +48,39 @@ class Named:
         return offer_id in (self.by_title if titles_only else self.by_any_name)
 
 
+NameKeys = tuple[tuple[str, bool], ...]  # an offer's (folded key, is its title) pairs
+
+
+def offer_keys(names: list[str]) -> NameKeys:
+    """The keys an offer is found under: [title, *aliases] -> ((key, is_title), ...)."""
+    return tuple((key, position == 0) for position, name in enumerate(names) for key in sorted(name_keys(name)))
+
+
 class OfferNames:
-    """Prebuilt name index over a set of offers; `find` costs O(len(message) + matches)."""
+    """Prebuilt name index over a set of offers; `find` costs O(len(message) + matches).
+
+    `keys` (offer id -> offer_keys) is kept with the automaton, so that the index of a catalogue where
+    a few cards changed folds only their names again (from_cards with `known`)."""
 
     def __init__(self, offers: Iterable[Offer]):
-        self._build((offer.id, [offer.title, *offer.aliases]) for offer in offers)
+        self._build({offer.id: offer_keys([offer.title, *offer.aliases]) for offer in offers})
 
     @classmethod
-    def from_cards(cls, cards: Iterable[dict]) -> OfferNames:
-        """The same index from cards in their JSON form (an index generation's snapshot)."""
+    def from_cards(cls, cards: Iterable[dict], known: Mapping[str, NameKeys] | None = None) -> OfferNames:
+        """The same index from cards in their JSON form (an index generation's snapshot); known: the
+        keys of cards whose names did not change (an earlier index's `keys`), not folded again."""
+        known = known or {}
         names = cls.__new__(cls)
-        names._build((card["id"], [card["title"], *card.get("aliases", [])]) for card in cards)
+        names._build({card["id"]: known[card["id"]] if card["id"] in known else offer_keys([card["title"], *card.get("aliases", [])])
+                      for card in cards})
         return names
 
-    def _build(self, offers: Iterable[tuple[str, list[str]]]) -> None:
-        """offers: (offer id, [title, *aliases])."""
+    def _build(self, keys: dict[str, NameKeys]) -> None:
         owners: dict[str, list[tuple[str, bool]]] = {}
-        for offer_id, names in offers:
-            for position, name in enumerate(names):
-                for key in name_keys(name):
-                    owners.setdefault(key, []).append((offer_id, position == 0))
+        for offer_id, pairs in keys.items():
+            for key, is_title in pairs:
+                owners.setdefault(key, []).append((offer_id, is_title))
+        self.keys = keys
         self._automaton = ahocorasick.Automaton()
         for key, found in owners.items():
             self._automaton.add_word(key, (len(key), tuple(found)))

@@ -18,14 +18,11 @@ from langchain_core.embeddings import Embeddings
 
 from assistant.bm25 import Bm25Index
 from assistant.config import Settings
-from assistant.derived import card_text, load_derived, snapshot_digest
-from assistant.mirror import VectorMirror
+from assistant.derived import OfferFacets, card_facets, card_text, gc_paused, load_derived, snapshot_digest  # noqa: F401 (re-exported)
 from assistant.schema import Offer, OfferTable
 from assistant.text import Lexicon, analyze
 from assistant.vectorstore import chroma_client
-from ingest.indexer import (
-    bm25_path, chroma_id, derived_path, index_dir, manifest_path, passages_path, read_manifest, snapshot_path,
-)
+from ingest.indexer import bm25_path, chroma_id, derived_path, manifest_path, passages_path, read_manifest, snapshot_path
 
 
 MAX_WHERE_OFFERS = 500  # offer ids in one Chroma `where` clause, far under SQLite's variable limit
@@ -82,25 +79,15 @@ class OfferHit:
         }
 
 
-OfferFacets = tuple[str, frozenset[str], bool]  # status, support types, can the asker's profile add TARGET_BONUS
-
-
-def card_facets(card: dict) -> OfferFacets:
-    """What ranking needs of an offer it has not retrieved, from its JSON form (no validation):
-    equal to (status, set(support_types), pipeline.rank.can_target(offer)) (tests/test_derived.py)."""
-    eligibility, cost = card.get("eligibility") or {}, card.get("cost") or {}
-    targetable = bool(eligibility.get("population") or eligibility.get("territory_all") or cost.get("free_for"))
-    return card["status"], frozenset(card.get("support_types", ())), targetable
-
-
 class LoadedIndex:
     """One immutable generation of the index: snapshot of cards, passage order, BM25 model, collection.
 
     Everything is read from the generation's files, written by the indexer: nothing is re-analyzed
     and no passage text is held in memory (the few shown as evidence are read from Chroma on demand).
-    The cards are validated on first use when the snapshot's digest is the one the manifest records
-    (all of them now otherwise); the lexicon, the name automaton and the names as phrases are read
-    from the generation's derived artefact (assistant.derived), rebuilt when missing, stale or corrupt.
+    The cards are parsed and validated on first use when the snapshot's digest is the one the manifest
+    records (all of them now otherwise); the lexicon, the name automaton, the names as phrases, what
+    ranking reads of every card (CardView) and each card's place in the snapshot are read from the
+    generation's derived artefact (assistant.derived), rebuilt when missing, stale or corrupt.
     """
 
     def __init__(self, settings: Settings, manifest: dict):
@@ -111,48 +98,28 @@ class LoadedIndex:
         self.stale = len(manifest.get("retired", []))  # retired passages still in the collection
         raw = snapshot_path(settings, self.generation).read_bytes()
         digest = snapshot_digest(raw)
-        cards: dict[str, dict] = json.loads(raw)
-        self.by_theme: dict[str, list[str]] = {}
-        for offer_id, card in cards.items():
-            for theme in card.get("themes", ()):
-                self.by_theme.setdefault(theme, []).append(offer_id)
-        self.facets: dict[str, OfferFacets] = {offer_id: card_facets(card) for offer_id, card in cards.items()}
-        self.active_themes = {t for card in cards.values() if card.get("status") == "active" for t in card.get("themes", ())}
-        self.name_lists = {offer_id: [card["title"], *card.get("aliases", [])] for offer_id, card in cards.items()}
-        self.premise_offers = [offer_id for offer_id, card in cards.items() if card.get("outdated_premises")]
-        self.offers: OfferTable = OfferTable(dict(cards))
-        if manifest.get("snapshot_digest") != digest:  # edited by hand, or written by an older indexer
-            for offer_id in self.offers:
-                self.offers[offer_id]  # a card that is not valid fails the load, not a turn
-        derived = load_derived(derived_path(settings, self.generation), self.generation, digest, cards)
+        derived, cards = load_derived(derived_path(settings, self.generation), self.generation, raw, digest)
+        view = derived.view
+        self.by_theme: dict[str, list[str]] = view.by_theme
+        self.facets: dict[str, OfferFacets] = view.facets
+        self.active_themes: set[str] = view.active_themes
+        self.name_lists: dict[str, list[str]] = view.name_lists
+        self.premise_offers: list[str] = view.premise_offers
+        if derived.spans is not None and manifest.get("snapshot_digest") == digest:
+            self.offers: OfferTable = OfferTable.from_snapshot(raw, derived.spans)  # each card parsed when first used
+        else:
+            self.offers = OfferTable(cards if cards is not None else json.loads(raw))
+            if manifest.get("snapshot_digest") != digest:  # edited by hand, or written by an older indexer
+                for offer_id in self.offers:
+                    self.offers[offer_id]  # a card that is not valid fails the load, not a turn
         self.names, self._lexicon, self.name_phrases = derived.names, derived.lexicon, derived.phrases
         self._memo: dict[str, object] = {}
-        self._settings = settings
-        self._collection = None
-        # Searched exactly when the indexer wrote the generation's vector mirror (a small collection).
-        self.mirror = VectorMirror.read(index_dir(settings), self.generation)
+        self.collection = chroma_client(settings).get_collection(self.collection_name)
         order = json.loads(passages_path(settings, self.generation).read_text(encoding="utf-8"))
         self.passage_ids: list[str] = order["ids"]
         self.passage_offer: list[str] = order["offers"]
         self.offer_of: dict[str, str] = dict(zip(self.passage_ids, self.passage_offer))
         self.bm25 = Bm25Index(bm25_path(settings, self.generation))
-
-    @property
-    def collection(self):
-        """The generation's Chroma collection, opened on first use (chromadb is imported then)."""
-        if self._collection is None:
-            self._collection = chroma_client(self._settings).get_collection(self.collection_name)
-        return self._collection
-
-    def nearest(self, vector: list[float], n_results: int, offers: set[str] | None = None) -> list[tuple[str, float]]:
-        """(stored id, cosine distance) of the n_results nearest stored passages, nearest first, among
-        those of `offers` when given: from the vector mirror, exactly, when the generation has one
-        (assistant.mirror), else from Chroma's HNSW index."""
-        if self.mirror is not None:
-            return self.mirror.query(vector, n_results, offers)
-        where = {"offer_id": {"$in": sorted(offers)}} if offers is not None else None
-        found = self.collection.query(query_embeddings=[vector], n_results=n_results, where=where, include=["distances"])
-        return list(zip(found["ids"][0], found["distances"][0]))
 
     def memo(self, name: str, build):
         """A structure derived from this generation (premise table…), built once on first use."""
@@ -199,7 +166,8 @@ class IndexHandle:
             with self._lock:
                 if stamp != self._stamp:
                     manifest = read_manifest(self._settings)
-                    self._loaded = LoadedIndex(self._settings, manifest)
+                    with gc_paused():
+                        self._loaded = LoadedIndex(self._settings, manifest)
                     self._stamp = stamp
         return self._loaded
 
@@ -252,20 +220,23 @@ class HybridRetriever:
         """Nearest live passages, best first: (passage id, cosine similarity).
 
         Retired passages (an older version of a changed offer) are skipped, so the query asks for
-        that many more. A filter on few offers goes to the search (LoadedIndex.nearest: Chroma's `where`
-        clause, or the vector mirror's rows); a broad one is applied here on a deeper unfiltered query
-        (a `where` listing thousands of ids would hit SQLite's variable limit).
+        that many more. A filter on few offers goes to Chroma as a `where` clause; a broad one is
+        applied here on a deeper unfiltered query (a `where` listing thousands of ids would hit
+        SQLite's variable limit).
         """
         if allowed is not None and not allowed:
             return []
         total = len(index.passage_ids) + index.stale
         n_results, where = self.depth + index.stale, None
         if allowed is not None and len(allowed) <= MAX_WHERE_OFFERS:
-            where = allowed
+            where = {"offer_id": {"$in": sorted(allowed)}}
         elif allowed is not None:
             n_results *= -(-2 * len(index.offers) // len(allowed))  # twice the expected depth
+        found = index.collection.query(
+            query_embeddings=[query_vector], n_results=max(1, min(total, n_results)), where=where, include=["distances"]
+        )
         pairs = []
-        for stored_id, distance in index.nearest(query_vector, max(1, min(total, n_results)), where):
+        for stored_id, distance in zip(found["ids"][0], found["distances"][0]):
             passage_id = index.live_passage(stored_id)
             if passage_id is not None and (allowed is None or index.offer_of[passage_id] in allowed):
                 pairs.append((passage_id, 1.0 - float(distance)))

@@ -7,6 +7,7 @@ cards can be exchanged with it; what it lacks (labels, tools, training) is added
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import threading
 from collections.abc import Iterator, Mapping
@@ -402,13 +403,26 @@ class OfferTable(Mapping[str, Offer]):
     """Offers by id, each validated on first access from its JSON form (model_dump(mode="json") of a
     valid Offer, as an index snapshot holds them): 10,000 cards are read without validating them
     (0.9 s), a turn validates the few it uses. Only for JSON forms this code wrote and checked (the
-    indexer's snapshot, when its digest is the one recorded). entries: id -> Offer or JSON form, in order."""
+    indexer's snapshot, when its digest is the one recorded). entries: id -> Offer or JSON form, in order.
+
+    `from_snapshot` does not even parse the snapshot: each card's JSON is parsed on first access
+    from its byte range in the file (assistant.derived.encode_snapshot), and the file's bytes are
+    released once every card is validated."""
 
     def __init__(self, entries: Mapping[str, Offer | dict]):
         self._ids = list(entries)
         self._offers: dict[str, Offer] = {i: e for i, e in entries.items() if isinstance(e, Offer)}
-        self._cards: dict[str, dict] = {i: e for i, e in entries.items() if not isinstance(e, Offer)}  # dropped once validated
+        # JSON forms, or byte ranges in self._raw (from_snapshot); dropped once validated
+        self._cards: dict[str, dict | tuple[int, int]] = {i: e for i, e in entries.items() if not isinstance(e, Offer)}
+        self._raw: bytes | None = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_snapshot(cls, raw: bytes, spans: Mapping[str, tuple[int, int]]) -> OfferTable:
+        """raw: a snapshot file's bytes; spans: id -> (start, end) of each card's JSON object in it, in order."""
+        table = cls({})
+        table._ids, table._cards, table._raw = list(spans), dict(spans), raw
+        return table
 
     def __getitem__(self, offer_id: str) -> Offer:
         offer = self._offers.get(offer_id)
@@ -416,7 +430,12 @@ class OfferTable(Mapping[str, Offer]):
             with self._lock:
                 offer = self._offers.get(offer_id)
                 if offer is None:
-                    offer = self._offers[offer_id] = Offer.model_validate(self._cards.pop(offer_id))
+                    card = self._cards.pop(offer_id)
+                    if isinstance(card, tuple):
+                        card = json.loads(self._raw[card[0]:card[1]])
+                    offer = self._offers[offer_id] = Offer.model_validate(card)
+                    if not self._cards:
+                        self._raw = None
         return offer
 
     def __iter__(self) -> Iterator[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,6 +150,28 @@ def _mark_ended(offer: Offer, today: dt.date) -> tuple[Offer, dt.date | None]:
     return offer.model_copy(update={"status_note": note}), end
 
 
+def yaml_entries(folder: str | Path) -> list[os.DirEntry]:
+    """The *.yaml entries of a folder (none when it does not exist), unsorted: os.scandir, no Path each."""
+    try:
+        with os.scandir(folder) as found:
+            return [entry for entry in found if entry.name.endswith(".yaml")]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def card_entries(corpus_dir: Path) -> list[tuple[str, os.DirEntry]]:
+    """(partner folder, entry) of every offer card, offers/*/*.yaml, in the order of their sorted Paths
+    (by folder, then file name): at 10,600 cards ≈ 0.02 s of CPU, a glob of Paths ≈ 0.2 s."""
+    try:
+        with os.scandir(os.path.join(corpus_dir, "offers")) as found:
+            partners = sorted(entry.name for entry in found if entry.is_dir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    root = os.path.join(corpus_dir, "offers")
+    return [(partner, entry) for partner in partners
+            for entry in sorted(yaml_entries(os.path.join(root, partner)), key=lambda e: e.name)]
+
+
 def load_corpus(corpus_dir: Path, today: dt.date | None = None, reuse: Mapping[str, Offer] | None = None,
                 trusted: Mapping[str, dict] | None = None) -> Corpus:
     """Every card or nothing: CorpusError lists all problems so an editor fixes them in one pass.
@@ -178,12 +201,13 @@ def load_corpus(corpus_dir: Path, today: dt.date | None = None, reuse: Mapping[s
     paths: dict[str, Path] = {}
     ended: dict[str, dt.date] = {}
     aliases: dict[str, str] = {}
-    offer_files = sorted((corpus_dir / "offers").glob("*/*.yaml"))
+    offer_files = card_entries(corpus_dir)
     if not offer_files:
         problems.append(Problem(str(corpus_dir / "offers"), "(dossier)", "aucune carte d'offre"))
     entries: dict[str, Offer | dict] = {}
-    for path in offer_files:
-        card = trusted.get(str(path.relative_to(corpus_dir)))
+    for partner, entry in offer_files:
+        relative, path = f"offers/{partner}/{entry.name}", Path(entry.path)
+        card = trusted.get(relative)
         if card is not None:
             if card["id"] in paths:
                 problems.append(Problem(str(path), "id", f"identifiant déjà utilisé par {paths[card['id']]}"))
@@ -194,7 +218,7 @@ def load_corpus(corpus_dir: Path, today: dt.date | None = None, reuse: Mapping[s
             for old_id in card.get("former_ids", ()):
                 aliases[old_id] = card["id"]
             continue
-        offer = reuse.get(str(path.relative_to(corpus_dir))) or _validate(Offer, path, problems)
+        offer = reuse.get(relative) or _validate(Offer, path, problems)
         if offer is None:
             continue
         if offer.partner != path.parent.name:

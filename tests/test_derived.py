@@ -7,21 +7,25 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import shutil
 
 import pytest
 import yaml
 
+from assistant.bm25 import bm25_arrays, read_bm25_counts
 from assistant.config import Settings
-from assistant.derived import DerivedUnusable, build_derived, read_derived
+from assistant.derived import DerivedUnusable, build_derived, encode_snapshot, read_derived
 from assistant.offer_names import OfferNames
 from assistant.pipeline.judge.notices import PremiseIndex
+from assistant.pipeline.rank import can_target
 from assistant.retrieval import HybridRetriever, IndexHandle, LoadedIndex, corpus_lexicon
 from assistant.text import fold
 from evals.scaled import HashEmbeddings
 from ingest.corpus import load_corpus
-from ingest.indexer import derived_path, ingest, read_manifest, snapshot_path
+from ingest.indexer import bm25_path, derived_path, ingest, read_manifest, snapshot_path, tokens_path
 from tests.conftest import CORPUS
+from tests.test_startup import postings
 
 MESSAGES = [
     "Le Programme national Ponts travaux et le recensement des ponts de la commune",
@@ -47,6 +51,14 @@ def load(settings: Settings) -> LoadedIndex:
 def assert_as_rebuilt(settings: Settings, index: LoadedIndex) -> None:
     """The generation's structures equal those built from the corpus on disk, validated card by card."""
     offers = load_corpus(settings.corpus_dir).offers
+    assert list(index.offers) == sorted(offers)
+    # What ranking and the doors read of every card before any is parsed: as from the validated cards.
+    assert index.facets == {i: (o.status, frozenset(o.support_types), can_target(o)) for i, o in offers.items()}
+    assert index.by_theme == {t: [i for i in sorted(offers) if t in offers[i].themes] for t in index.by_theme}
+    assert set(index.by_theme) == {t for o in offers.values() for t in o.themes}
+    assert index.active_themes == {t for o in offers.values() if o.status == "active" for t in o.themes}
+    assert index.name_lists == {i: [o.title, *o.aliases] for i, o in offers.items()}
+    assert index.premise_offers == [i for i in sorted(offers) if offers[i].outdated_premises]
     assert dict(index.offers) == offers
     assert index.lexicon.spelling == corpus_lexicon(offers.values()).spelling
     names = OfferNames(offers.values())
@@ -63,6 +75,20 @@ def edit(path, **changes):
     card = yaml.safe_load(path.read_text(encoding="utf-8"))
     card.update(changes)
     path.write_text(yaml.safe_dump(card, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def test_the_snapshot_is_the_json_of_the_cards_and_each_span_holds_its_card(workspace):
+    """A snapshot reads as json.dumps of the cards (same bytes, same digest however it was written),
+    reusing the bytes of unchanged cards changes nothing, and each span parses to its card."""
+    generation = read_manifest(workspace)["generation"]
+    raw = snapshot_path(workspace, generation).read_bytes()
+    cards = json.loads(raw)
+    encoded, spans = encode_snapshot(cards)
+    assert encoded == raw == json.dumps(cards, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    assert list(spans) == list(cards) and all(json.loads(raw[a:b]) == cards[i] for i, (a, b) in spans.items())
+    first, last = sorted(cards)[0], sorted(cards)[-1]
+    assert encode_snapshot(cards, {first: raw[slice(*spans[first])], last: raw[slice(*spans[last])]}) == (raw, spans)
+    assert read_derived(derived_path(workspace, generation), generation, read_manifest(workspace)["snapshot_digest"]).spans == spans
 
 
 def test_the_persisted_structures_are_those_of_the_cards(workspace):
@@ -86,13 +112,20 @@ def test_incremental_builds_lose_nothing(workspace):
     report = ingest(workspace, HashEmbeddings(), progress=False)
     assert report.removed_offers == [removed.stem] and len(report.embedded_offers) == 2
     index = load(workspace)
-    cards = json.loads(snapshot_path(workspace, index.generation).read_text(encoding="utf-8"))
+    raw = snapshot_path(workspace, index.generation).read_bytes()
+    cards = json.loads(raw)
+    assert encode_snapshot(cards)[0] == raw  # unchanged cards' bytes reused: the same file
     stored, rebuilt = read_derived(derived_path(workspace, index.generation), index.generation,
                                    read_manifest(workspace)["snapshot_digest"]), build_derived(cards)
     assert stored.counts == rebuilt.counts and stored.phrases == rebuilt.phrases
     assert stored.lexicon.spelling == rebuilt.lexicon.spelling
     assert index.names.find(fold("notre ingenierie zephyrine")).by_any_name == {"anct-ingenierie-sur-mesure"}
     assert_as_rebuilt(workspace, index)
+    # The BM25 model updated from the previous generation's is the one built from every passage.
+    tokens = pickle.loads(tokens_path(workspace, index.generation).read_bytes())
+    assert [p for i in sorted(tokens) for p in tokens[i][1]] == index.passage_ids
+    every = bm25_arrays([t or ["∅"] for i in sorted(tokens) for t in tokens[i][2]])
+    assert postings(read_bm25_counts(bm25_path(workspace, index.generation))) == postings(every)
 
 
 def test_a_stale_artefact_is_rebuilt(workspace, caplog):

@@ -136,6 +136,44 @@ def test_the_indexers_bm25_model_is_the_one_bm25s_builds(tmp_path, texts):
         assert np.array_equal(loaded.get_scores([token]), reference.get_scores([token])), token
 
 
+def postings(arrays: dict) -> dict[str, dict[int, float]]:
+    """term -> {document: score} of a model's CSC arrays (vocabulary ids aside)."""
+    data, indices, indptr = arrays["data"], arrays["indices"], arrays["indptr"]
+    return {term: dict(zip(indices[indptr[i]:indptr[i + 1]].tolist(), data[indptr[i]:indptr[i + 1]].tolist()))
+            for term, i in arrays["vocab"].items()}
+
+
+def test_an_updated_bm25_model_is_the_one_built_from_every_document(tmp_path, texts):
+    """A re-index reads only the new documents: the model updated from the previous one (documents
+    removed, changed, added, the rest moved) scores every term of every document exactly as a
+    model built from the whole new list, and reads back from disk the same."""
+    from assistant.bm25 import bm25_arrays, read_bm25_counts, save_bm25, updated_bm25_arrays
+    from assistant.text import analyze
+
+    before = [analyze(t) or ["∅"] for t in texts[:300]]
+    save_bm25(tmp_path / "before.bm25", before)
+    previous = read_bm25_counts(tmp_path / "before.bm25")
+    # New list: the first 20 removed, every tenth one changed, 30 new ones in the middle and at the end.
+    fresh = [analyze(t) or ["∅"] for t in texts[300:360]]
+    after, kept = [], []
+    for position in range(20, 300):
+        changed = position % 10 == 0
+        after.append(fresh.pop() if changed else before[position])
+        kept.append(-1 if changed else position)
+        if position in (150, 299):
+            after += fresh[:15]
+            kept += [-1] * 15
+            fresh = fresh[15:]
+    added = {i: doc for i, (doc, k) in enumerate(zip(after, kept)) if k < 0}
+    updated = updated_bm25_arrays(previous, np.array(kept), added)
+    rebuilt = bm25_arrays(after)
+    assert set(updated["vocab"]) == set(rebuilt["vocab"]) and updated["num_docs"] == len(after)
+    assert postings(updated) == postings(rebuilt)
+    assert np.array_equal(updated["lengths"], rebuilt["lengths"])
+    save_bm25(tmp_path / "after.bm25", arrays=updated)
+    assert postings(read_bm25_counts(tmp_path / "after.bm25")) == postings(rebuilt)
+
+
 def test_stop_words_are_bm25s_french_list():
     from bm25s.stopwords import STOPWORDS_FRENCH
 
