@@ -131,7 +131,7 @@ def _ask_server(settings, question: str, conversation: str | None) -> dict | Non
 
 def _ask_locally(settings, question: str, conversation: str | None) -> dict:
     """Answer in this process: the index is updated if needed, nothing else than a turn needs is loaded
-    (not the web framework)."""
+    (neither the web framework nor, when the index generation has its vector mirror, Chroma)."""
     import gc
 
     from api.models import InvalidMessage, message_text
@@ -150,8 +150,10 @@ def _ask_locally(settings, question: str, conversation: str | None) -> dict:
         embeddings = _embeddings_while_importing(settings, ("assistant.service", "api.presenters"))
         from api.presenters import chat_response
         from assistant.service import Assistant
+        from ingest.indexer import index_is_current
 
-        _ensure_index(settings, embeddings, quiet=True)
+        if not index_is_current(settings, embeddings):  # read from the files: Chroma is not opened
+            _ensure_index(settings, embeddings, quiet=True)
         assistant = Assistant(settings, embeddings=embeddings)
         return chat_response(assistant.chat(message, conversation)).model_dump(mode="json")
     finally:

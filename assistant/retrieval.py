@@ -19,10 +19,13 @@ from langchain_core.embeddings import Embeddings
 from assistant.bm25 import Bm25Index
 from assistant.config import Settings
 from assistant.derived import OfferFacets, card_facets, card_text, gc_paused, load_derived, snapshot_digest  # noqa: F401 (re-exported)
+from assistant.mirror import VectorMirror
 from assistant.schema import Offer, OfferTable
 from assistant.text import Lexicon, analyze
 from assistant.vectorstore import chroma_client
-from ingest.indexer import bm25_path, chroma_id, derived_path, manifest_path, passages_path, read_manifest, snapshot_path
+from ingest.indexer import (
+    bm25_path, chroma_id, derived_path, index_dir, manifest_path, passages_path, read_manifest, snapshot_path,
+)
 
 
 MAX_WHERE_OFFERS = 500  # offer ids in one Chroma `where` clause, far under SQLite's variable limit
@@ -114,12 +117,32 @@ class LoadedIndex:
                     self.offers[offer_id]  # a card that is not valid fails the load, not a turn
         self.names, self._lexicon, self.name_phrases = derived.names, derived.lexicon, derived.phrases
         self._memo: dict[str, object] = {}
-        self.collection = chroma_client(settings).get_collection(self.collection_name)
+        self._settings = settings
+        self._collection = None
+        # Searched exactly when the indexer wrote the generation's vector mirror (a small collection).
+        self.mirror = VectorMirror.read(index_dir(settings), self.generation)
         order = json.loads(passages_path(settings, self.generation).read_text(encoding="utf-8"))
         self.passage_ids: list[str] = order["ids"]
         self.passage_offer: list[str] = order["offers"]
         self.offer_of: dict[str, str] = dict(zip(self.passage_ids, self.passage_offer))
         self.bm25 = Bm25Index(bm25_path(settings, self.generation))
+
+    @property
+    def collection(self):
+        """The generation's Chroma collection, opened on first use (chromadb is imported then)."""
+        if self._collection is None:
+            self._collection = chroma_client(self._settings).get_collection(self.collection_name)
+        return self._collection
+
+    def nearest(self, vector: list[float], n_results: int, offers: set[str] | None = None) -> list[tuple[str, float]]:
+        """(stored id, cosine distance) of the n_results nearest stored passages, nearest first, among
+        those of `offers` when given: from the vector mirror, exactly, when the generation has one
+        (assistant.mirror), else from Chroma's HNSW index."""
+        if self.mirror is not None:
+            return self.mirror.query(vector, n_results, offers)
+        where = {"offer_id": {"$in": sorted(offers)}} if offers is not None else None
+        found = self.collection.query(query_embeddings=[vector], n_results=n_results, where=where, include=["distances"])
+        return list(zip(found["ids"][0], found["distances"][0]))
 
     def memo(self, name: str, build):
         """A structure derived from this generation (premise table…), built once on first use."""
@@ -220,23 +243,20 @@ class HybridRetriever:
         """Nearest live passages, best first: (passage id, cosine similarity).
 
         Retired passages (an older version of a changed offer) are skipped, so the query asks for
-        that many more. A filter on few offers goes to Chroma as a `where` clause; a broad one is
-        applied here on a deeper unfiltered query (a `where` listing thousands of ids would hit
-        SQLite's variable limit).
+        that many more. A filter on few offers goes to the search (LoadedIndex.nearest: Chroma's `where`
+        clause, or the vector mirror's rows); a broad one is applied here on a deeper unfiltered query
+        (a `where` listing thousands of ids would hit SQLite's variable limit).
         """
         if allowed is not None and not allowed:
             return []
         total = len(index.passage_ids) + index.stale
         n_results, where = self.depth + index.stale, None
         if allowed is not None and len(allowed) <= MAX_WHERE_OFFERS:
-            where = {"offer_id": {"$in": sorted(allowed)}}
+            where = allowed
         elif allowed is not None:
             n_results *= -(-2 * len(index.offers) // len(allowed))  # twice the expected depth
-        found = index.collection.query(
-            query_embeddings=[query_vector], n_results=max(1, min(total, n_results)), where=where, include=["distances"]
-        )
         pairs = []
-        for stored_id, distance in zip(found["ids"][0], found["distances"][0]):
+        for stored_id, distance in index.nearest(query_vector, max(1, min(total, n_results)), where):
             passage_id = index.live_passage(stored_id)
             if passage_id is not None and (allowed is None or index.offer_of[passage_id] in allowed):
                 pairs.append((passage_id, 1.0 - float(distance)))

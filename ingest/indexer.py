@@ -41,6 +41,7 @@ from assistant.derived import (
     Derived, DerivedUnusable, build_derived, encode_snapshot, gc_paused, read_derived, snapshot_digest, updated_counts, write_derived,
 )
 from assistant.embeddings import embeddings_signature
+from assistant.mirror import EXACT_MAX_ROWS, MIRROR_SUFFIXES, VectorMirror, build_mirror, has_mirror, write_mirror
 from assistant.schema import Offer
 from assistant.text import analyze
 from assistant.vectorstore import chroma_client, create_collection
@@ -270,8 +271,12 @@ def _previous_derived(settings: Settings, manifest: dict, digest: str | None) ->
         return None
 
 
-def _embed_and_add(collection, fresh: list, embeddings: Embeddings, size: int, progress: bool) -> None:
-    """fresh: (chroma id, text, metadata) triples; embedded EMBED_BATCH at a time, written in pages."""
+def _embed_and_add(collection, fresh: list, embeddings: Embeddings, size: int, progress: bool, keep: bool = False) -> dict:
+    """fresh: (chroma id, text, metadata) triples; embedded EMBED_BATCH at a time, written in pages.
+    keep: return {chroma id: float32 vector} of what was written (for the vector mirror), else {}."""
+    import numpy as np
+
+    kept = {}
     bar = tqdm(total=len(fresh), desc="Encodage", unit="passage", disable=not progress)
     for page in pages(fresh, size):
         vectors = []
@@ -281,7 +286,40 @@ def _embed_and_add(collection, fresh: list, embeddings: Embeddings, size: int, p
         collection.upsert(
             ids=[i for i, _, _ in page], embeddings=vectors, documents=[t for _, t, _ in page], metadatas=[m for _, _, m in page]
         )
+        if keep:
+            kept.update(zip((i for i, _, _ in page), np.asarray(vectors, dtype=np.float32)))
     bar.close()
+    return kept
+
+
+def _write_mirror(settings: Settings, generation: str, previous: dict | None, collection, size: int,
+                  stored: list[tuple[str, str]], fresh: dict) -> None:
+    """The generation's exact vector mirror (assistant.mirror) of `stored` (chroma id, offer id): the live
+    passages in BM25 order, then the retired ones; vectors just embedded, else the previous generation's
+    mirror, else read from Chroma."""
+    ids, owners = [cid for cid, _ in stored], [offer_id for _, offer_id in stored]
+    earlier = VectorMirror.read(index_dir(settings), previous["generation"]) if previous else None
+
+    def read_stored(wanted: list[str]) -> dict[str, list[float]]:
+        stored = {}
+        for page in pages(wanted, size):
+            got = collection.get(ids=page, include=["embeddings"])
+            stored.update(zip(got["ids"], got["embeddings"]))
+        return stored
+
+    write_mirror(index_dir(settings), generation, build_mirror(ids, owners, fresh, earlier, read_stored))
+
+
+def _mirror_if_missing(settings: Settings, manifest: dict, collection, size: int) -> None:
+    """An index built before vector mirrors gets its live generation's mirror, read from Chroma."""
+    retired = manifest.get("retired", [])
+    if manifest["passages"] + len(retired) > EXACT_MAX_ROWS or has_mirror(index_dir(settings), manifest["generation"]):
+        return
+    order = json.loads(passages_path(settings, manifest["generation"]).read_text(encoding="utf-8"))
+    live = [(chroma_id(p, manifest["offers"][o]), o) for p, o in zip(order["ids"], order["offers"])]
+    # A passage id is « <offer id>#<part> » (ingest.chunking).
+    _write_mirror(settings, manifest["generation"], None, collection, size,
+                  live + [(cid, cid.rpartition("@")[0].partition("#")[0]) for cid in retired], {})
 
 
 def _write_bm25(settings: Settings, generation: str, tokens: _Tokens, offer_ids: list[str],
@@ -328,7 +366,7 @@ def _prune(settings: Settings, live: str, previous: dict | None) -> None:
     keep = {live, previous.get("generation") if previous else None}
     for path in index_dir(settings).iterdir():
         generation = path.name.split(".", 1)[0]
-        if path.name.endswith((".offers.json", ".passages.json", ".bm25", ".tokens.pkl", ".derived.pkl")) and generation not in keep:
+        if path.name.endswith((".offers.json", ".passages.json", ".bm25", ".tokens.pkl", ".derived.pkl", *MIRROR_SUFFIXES)) and generation not in keep:
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
 
 
@@ -386,6 +424,22 @@ def remove_orphans(settings: Settings) -> list[str]:
     return orphans
 
 
+def _current(settings: Settings, manifest: dict | None, signature: str, stamps: dict, today: str) -> bool:
+    """Whether the built generation is that of these files and this configuration, checked today."""
+    return (bool(manifest) and manifest.get("index_version") == INDEX_VERSION and manifest["config_signature"] == signature
+            and manifest.get("files") == stamps and manifest.get("checked_on") == today
+            and tokens_path(settings, manifest["generation"]).exists())
+
+
+def index_is_current(settings: Settings, embeddings: Embeddings) -> bool:
+    """Whether ingest() would have nothing to do, read from the files alone (manifest, corpus stamps,
+    token cache) without opening Chroma, when the generation has its vector mirror (assistant.mirror:
+    then nothing in a turn reads Chroma). `aiguillage ask` skips ingest() on it."""
+    manifest = read_manifest(settings)
+    return (_current(settings, manifest, config_signature(embeddings), corpus_stamps(settings.corpus_dir), dt.date.today().isoformat())
+            and has_mirror(index_dir(settings), manifest["generation"]))
+
+
 @serialised
 def ingest(
     settings: Settings,
@@ -405,9 +459,9 @@ def ingest(
     collection = None
     compatible = bool(manifest) and manifest.get("index_version") == INDEX_VERSION and manifest["config_signature"] == signature
     today = dt.date.today().isoformat()  # a card's period may end overnight (ingest.corpus._mark_ended)
-    if (compatible and corpus is None and manifest.get("files") == stamps and manifest.get("checked_on") == today
-            and tokens_path(settings, manifest["generation"]).exists() and _collection(client, manifest["collection"]) is not None):
+    if corpus is None and _current(settings, manifest, signature, stamps, today) and (live := _collection(client, manifest["collection"])) is not None:
         # Nothing to read: the token cache is loaded (and checked) by the next build that has work.
+        _mirror_if_missing(settings, manifest, live, size)
         return IngestReport(manifest["collection"], len(manifest["offers"]), manifest["passages"], [], [], True,
                             time.perf_counter() - started)
     if compatible and tokens.load(tokens_path(settings, manifest["generation"])):
@@ -432,6 +486,7 @@ def ingest(
         # Files touched (or a new day) but no content changed: remember the stamps, keep the generation.
         if manifest.get("files") != stamps or manifest.get("checked_on") != today:
             _write_atomically(manifest_path(settings), {**manifest, "files": stamps, "checked_on": today})
+        _mirror_if_missing(settings, manifest, collection, size)
         return IngestReport(manifest["collection"], len(hashes), manifest["passages"], [], [], True,
                             time.perf_counter() - started)
 
@@ -452,7 +507,8 @@ def ingest(
             live = {cid for offer_id in old_hashes for cid in tokens.chroma_ids(offer_id)}
             delete_ids(collection, set(json.loads(pending.read_text(encoding="utf-8"))) - live, size)
         delete_ids(collection, (manifest or {}).get("retired", []) if compatible else [], size)
-        retired = [cid for offer_id in changed + removed for cid in tokens.chroma_ids(offer_id)]
+        retiring = [(cid, offer_id) for offer_id in changed + removed for cid in tokens.chroma_ids(offer_id)]
+        retired = [cid for cid, _ in retiring]
 
         themes = corpus.themes.by_id()
         fresh, new_tokens = [], {}
@@ -463,12 +519,17 @@ def ingest(
             new_tokens[offer_id] = (offer_hash, [p.id for p in passages], [analyze(p.text) for p in passages])
         log(f"{len(changed)} offre(s) à encoder ({len(fresh)} passages), {len(hashes) - len(changed)} inchangée(s).")
         _write_atomically(pending, [i for i, _, _ in fresh])
-        _embed_and_add(collection, fresh, embeddings, size, progress)
+        unchanged_rows = sum(len(tokens.by_offer[i][1]) for i in hashes if i not in new_tokens and i in tokens.by_offer)
+        mirrored = unchanged_rows + len(fresh) + len(retired) <= EXACT_MAX_ROWS
+        embedded = _embed_and_add(collection, fresh, embeddings, size, progress, keep=mirrored)
 
         for offer_id in removed:
             tokens.by_offer.pop(offer_id, None)
         tokens.by_offer.update(new_tokens)
         passages = _write_bm25(settings, generation, tokens, sorted(hashes), manifest if compatible and old_hashes else None, changed)
+        if mirrored:
+            live = [(chroma_id(p, tokens.by_offer[i][0]), i) for i in sorted(hashes) for p in tokens.by_offer[i][1]]
+            _write_mirror(settings, generation, manifest if compatible else None, collection, size, live + retiring, embedded)
         # Unchanged cards keep their JSON form (same hash: same model_dump) and its bytes in the
         # previous snapshot; changed ones are dumped.
         cards = {i: old_cards[i] if i in old_cards and old_hashes.get(i) == hashes[i] else corpus.offers[i].model_dump(mode="json")

@@ -16,12 +16,12 @@ QUESTIONS = [
     "Notre intercommunalité veut un réseau de chaleur biomasse",
     "Comment contester mon avis de taxe foncière ?",
 ]
-# Modules a local answer does not need: the web framework and the migrations tool (database already at
-# the latest revision).
-NOT_NEEDED = ("fastapi", "starlette", "alembic")
+# Modules a local answer does not need: the web framework, the migrations tool (database already at
+# the latest revision) and Chroma (the index generation has its exact vector mirror: assistant.mirror).
+NOT_NEEDED = ("fastapi", "starlette", "alembic", "chromadb")
 
 
-def test_ask_without_a_server_gives_the_servers_answer_and_skips_the_web_framework(settings, http):
+def test_ask_without_a_server_gives_the_servers_answer_and_skips_the_web_framework_and_chroma(settings, http):
     """Each question asked through `aiguillage ask --json` with nothing listening on its port gets the body
     POST /v1/chat gives (same referrals, text, profile, doors…; only the new conversation's id differs)."""
     probe = (

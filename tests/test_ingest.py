@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 import yaml
 
@@ -65,6 +66,41 @@ def test_changed_offer_is_the_only_one_reembedded(workspace):
     index = IndexHandle(settings).current()
     assert "piscine" in index.passage_texts(["anct-ingenierie-sur-mesure#card"])["anct-ingenierie-sur-mesure#card"]
     assert "piscine" in index.offers["anct-ingenierie-sur-mesure"].summary
+
+
+def _assert_mirror_is_the_collection(settings) -> None:
+    """The live generation's vector mirror holds every vector of the Chroma collection (live and retired
+    passages), with its offer, at unit length."""
+    from assistant.mirror import VectorMirror
+    from ingest.indexer import index_dir
+
+    index = IndexHandle(settings).current()
+    mirror = VectorMirror.read(index_dir(settings), index.generation)
+    assert mirror is not None and index.mirror is not None
+    stored = index.collection.get(include=["embeddings", "metadatas"])
+    assert sorted(mirror.ids) == sorted(stored["ids"]) and len(mirror.ids) == len(stored["ids"])
+    row = {stored_id: i for i, stored_id in enumerate(mirror.ids)}
+    for stored_id, vector, metadata in zip(stored["ids"], stored["embeddings"], stored["metadatas"]):
+        vector = np.asarray(vector, dtype=np.float32)
+        assert np.allclose(mirror.vectors[row[stored_id]], vector / np.linalg.norm(vector), atol=1e-6)
+        assert mirror.offers[row[stored_id]] == metadata["offer_id"]
+
+
+def test_the_vector_mirror_is_the_collection_after_each_build(workspace):
+    """Full build, one card changed (its old passages retired, the others taken from the previous mirror),
+    and a generation that lost its mirror (written again from Chroma by the next ingest)."""
+    from ingest.indexer import index_dir
+
+    settings, counting, _ = workspace
+    _assert_mirror_is_the_collection(settings)
+    edit(settings.corpus_dir / "offers" / SEED, summary="Un appui gratuit aux petites communes pour préparer leurs projets de piscine municipale.")
+    assert ingest(settings, counting, progress=False).embedded_offers == ["anct-ingenierie-sur-mesure"]
+    assert read_manifest(settings)["retired"]
+    _assert_mirror_is_the_collection(settings)
+    for path in index_dir(settings).glob(f"{read_manifest(settings)['generation']}.vectors.*"):
+        path.unlink()
+    assert ingest(settings, counting, progress=False).unchanged
+    _assert_mirror_is_the_collection(settings)
 
 
 def test_removed_offer_disappears_from_the_index(workspace):

@@ -58,3 +58,30 @@ def test_assistant_ranking_explains_its_adjustments(assistant):
 def test_closed_offers_are_dropped_unless_named(assistant):
     assert "ademe-avelo-3" not in [h.offer.id for h in assistant.rank("aménagements cyclables et vélo dans notre intercommunalité")]
     assert assistant.rank("Peut-on encore candidater à AVELO 3 ?")[0].offer.id == "ademe-avelo-3"
+
+
+def test_the_exact_vector_mirror_against_chromas_hnsw_on_the_gold_questions(assistant):
+    """The vector mirror (assistant.mirror) searches exactly what Chroma stores: for every gold question,
+    a passage both return is at the same distance, the mirror's k-th passage is never farther than
+    Chroma's (HNSW is approximate: it may miss a near passage deep in the list), and the two agree on
+    the ten nearest passages for nearly every question (the first differences are deep: rank 20 or more
+    on the index of 6 December 2026)."""
+    import json
+
+    from evals.bench import GOLD
+
+    index = assistant.handle.current()
+    assert index.mirror is not None
+    cases = [json.loads(line) for line in GOLD.read_text(encoding="utf-8").splitlines() if line.strip()]
+    asked = [c["turns"][0] for c in cases if c["kind"] == "single"]
+    same_top = 0
+    for question in asked:
+        vector = assistant.embeddings.embed_query(index.lexicon.canonical(question))
+        found = index.collection.query(query_embeddings=[vector], n_results=40, include=["distances"])
+        chroma = list(zip(found["ids"][0], found["distances"][0]))
+        exact = index.mirror.query(vector, 40)
+        distance = dict(index.mirror.query(vector, len(index.mirror.ids)))
+        assert all(abs(distance[i] - d) < 1e-5 for i, d in chroma), question
+        assert all(e[1] <= c[1] + 1e-5 for e, c in zip(exact, chroma)), question
+        same_top += [i for i, _ in exact[:10]] == [i for i, _ in chroma[:10]]
+    assert same_top >= 0.95 * len(asked)
