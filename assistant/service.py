@@ -39,13 +39,14 @@ from assistant.pipeline.rank import rank as rank_hits
 from assistant.pipeline.retrieve import retrieve
 from assistant.pipeline.understand import keep_topic, understand
 from assistant.profile import Profile, apply_territory
+from assistant.readiness import CorpusWatch
 from assistant.retrieval import HybridRetriever, IndexHandle, IndexNotReady, LoadedIndex, OfferHit, SearchFilters
 from assistant.schema import Offer, PartnerCard
 from assistant.scope import load_scope_model
 from assistant.store import Database, new_conversation_id
 from assistant.territory import Territories
 from assistant.text import fold
-from ingest.corpus import CorpusError, load_corpus, load_signposts, load_themes
+from ingest.corpus import load_corpus, load_signposts, load_themes
 from ingest.indexer import corpus_stamps, unchanged_offers
 
 __all__ = [
@@ -89,7 +90,7 @@ class Assistant:
             database = Database(settings.sqlalchemy_url, spool_dir=settings.data_dir / "pending-turns")
             database.create_schema()
         self.db = database
-        self._warnings_for: tuple[tuple, list[str]] | None = None
+        self.corpus_watch = CorpusWatch(settings.corpus_dir)  # the corpus warnings of /readyz
 
     # ---- reading the corpus -------------------------------------------------------------
     @property
@@ -150,6 +151,12 @@ class Assistant:
         index = self.handle.current()
         _ = index.lexicon, self.everyday, self.signpost_finder
         self._premise_index()
+        # The Chroma collection too (imports chromadb, ≈ 0.7 s of CPU), which /readyz counts and a
+        # generation without a vector mirror searches, and the corpus files against the build's record
+        # (the warnings of /readyz, assistant.readiness): done here, before the background work below
+        # starts, the first /readyz has nothing to do but read them.
+        _ = index.collection
+        self.corpus_watch.check(index)
         # Needed by the first question only: loaded while the server waits for it (a question that
         # comes sooner waits for the load to end, under the lock).
         # The cards are then validated (read without it at load: assistant.schema.OfferTable), so that
@@ -166,7 +173,9 @@ class Assistant:
         Shape: {"ready": bool, "collection", "generation", "offers", "passages", "built_at", "warnings": [str]}
         or {"ready": False, "reason": str}. A corpus edited (or broken) on disk since the build is a
         warning, never a failure: the live index keeps serving what it was built from, and a load
-        balancer must not pull every instance because of a card waiting for re-ingest.
+        balancer must not pull every instance because of a card waiting for re-ingest. The warnings
+        are those of the last comparison of the files (assistant.readiness.CorpusWatch: at most 10 s
+        old, refreshed in the background), so that a probe reads no corpus file.
         """
         try:
             index = self.handle.current()
@@ -179,28 +188,7 @@ class Assistant:
             return {"ready": False, "reason": f"index incohérent : {stored} passages stockés, {expected} attendus"}
         return {"ready": True, "collection": index.collection_name, "generation": index.generation,
                 "offers": len(index.offers), "passages": expected,
-                "built_at": index.manifest.get("built_at"), "warnings": self._corpus_warnings(index)}
-
-    def _corpus_warnings(self, index) -> list[str]:
-        """Whether the files on disk differ from those the live generation was built from.
-
-        Files whose size and modification time match the build's record are not read again; only
-        edited cards are parsed (the rest come from the loaded generation), once per state of the files.
-        """
-        stamps = corpus_stamps(self.settings.corpus_dir)
-        recorded = index.manifest.get("files", {})
-        if stamps == recorded:
-            return []
-        key = (index.generation, tuple((path, *stamp) for path, stamp in stamps.items()))
-        if self._warnings_for is None or self._warnings_for[0] != key:
-            try:
-                reuse = unchanged_offers(index.offers.values(), recorded, stamps)
-                changed = load_corpus(self.settings.corpus_dir, reuse=reuse).signature() != index.manifest["corpus_signature"]
-                warnings = ["le corpus a changé depuis la dernière indexation : relancer `aiguillage ingest`"] if changed else []
-            except CorpusError as exc:
-                warnings = [f"corpus sur disque invalide ({len(exc.problems)} problème(s)) : l'index en service reste celui d'avant"]
-            self._warnings_for = (key, warnings)
-        return self._warnings_for[1]
+                "built_at": index.manifest.get("built_at"), "warnings": self.corpus_watch.warnings(index)}
 
     def _premise_index(self) -> PremiseIndex:
         """Built once per index generation."""

@@ -11,6 +11,7 @@ import logging
 import shutil
 import sqlite3
 import threading
+import time
 
 import httpx
 import pytest
@@ -285,20 +286,51 @@ def copied_index(settings, indexed, tmp_path):
     return settings.model_copy(update={"data_dir": data, "corpus_dir": corpus})
 
 
+def _warned(assistant, words: str) -> dict:
+    """readiness() once its warnings (refreshed in the background) mention `words`, or after 60 s."""
+    deadline = time.monotonic() + 60
+    while True:
+        ready = assistant.readiness()
+        if any(words in w for w in ready["warnings"]) or time.monotonic() > deadline:
+            return ready
+        time.sleep(0.05)
+
+
 def test_readiness_is_about_the_live_index_not_the_files_on_disk(copied_index, embeddings):
     from assistant.service import Assistant
 
     assistant = Assistant(copied_index, embeddings=embeddings)
+    assistant.corpus_watch.check(assistant.handle.current())  # as warm_up does, before the server is ready
     ready = assistant.readiness()
     assert ready["ready"] is True and ready["warnings"] == [] and ready["passages"] > 400
+    assistant.corpus_watch.max_age_s = 0  # each probe asks for a new comparison (MAX_AGE_S otherwise)
     card = sorted((copied_index.corpus_dir / "offers").glob("*/*.yaml"))[0]
     card.write_text(card.read_text(encoding="utf-8").replace("summary:", "summary: Modifiée.", 1) + "\n", encoding="utf-8")
-    edited = assistant.readiness()
+    edited = _warned(assistant, "ingest")
     assert edited["ready"] is True and "ingest" in edited["warnings"][0]
     card.write_text("id: [cassée\n", encoding="utf-8")
-    broken = assistant.readiness()
+    broken = _warned(assistant, "invalide")
     assert broken["ready"] is True and "invalide" in broken["warnings"][0]
     assert assistant.search("rénovation de l'école")  # still serving
+
+
+def test_a_readiness_probe_reads_no_corpus_file(copied_index, embeddings, monkeypatch):
+    """Comparing the files is one stat per card (10,600 at 100x, seconds of wall time when a turn
+    holds the interpreter): a probe reads the last comparison, made before the server was ready."""
+    from assistant.service import Assistant
+
+    assistant = Assistant(copied_index, embeddings=embeddings)
+    card = sorted((copied_index.corpus_dir / "offers").glob("*/*.yaml"))[0]
+    card.write_text(card.read_text(encoding="utf-8").replace("summary:", "summary: Modifiée.", 1) + "\n", encoding="utf-8")
+    assistant.corpus_watch.check(assistant.handle.current())
+
+    def no_files(*_):
+        raise AssertionError("a probe read the corpus files")
+
+    monkeypatch.setattr("assistant.readiness.corpus_stamps", no_files)
+    for _ in range(3):
+        ready = assistant.readiness()
+        assert ready["ready"] is True and "ingest" in ready["warnings"][0]
 
 
 def test_partners_are_rate_limited(settings, assistant):
