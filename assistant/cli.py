@@ -111,22 +111,37 @@ def serve(
         uvicorn.run("api.app:create_app", factory=True, workers=workers, **options)
 
 
+def _http(settings, method: str, path: str, body: bytes | None = None, timeout: float = 60.0) -> tuple[int, str, bytes]:
+    """(status, content type, body) of one request to AIGUILLAGE_HOST:AIGUILLAGE_PORT, with the standard
+    library's client (httpx costs ≈ 0.1 s of CPU to import); OSError or HTTPException when nothing answers."""
+    import http.client
+
+    connection = http.client.HTTPConnection(settings.host, settings.port, timeout=timeout)
+    try:
+        connection.request(method, path, body=body, headers={"Content-Type": "application/json"} if body else {})
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Type", ""), response.read()
+    finally:
+        connection.close()
+
+
 def _ask_server(settings, question: str, conversation: str | None) -> dict | None:
     """The /v1/chat body from a server already running at AIGUILLAGE_HOST:AIGUILLAGE_PORT, or None if none answers."""
-    import httpx
+    import http.client
+    import json
 
-    url = f"http://{settings.host}:{settings.port}"
     try:
-        if httpx.get(f"{url}/healthz", timeout=0.5).json() != {"status": "ok"}:
+        if json.loads(_http(settings, "GET", "/healthz", timeout=0.5)[2]) != {"status": "ok"}:
             return None
-        response = httpx.post(f"{url}/v1/chat", json={"message": question, "conversation_id": conversation}, timeout=60)
-    except (httpx.TransportError, ValueError):
+        request = json.dumps({"message": question, "conversation_id": conversation}).encode()
+        status, kind, raw = _http(settings, "POST", "/v1/chat", request)
+    except (OSError, http.client.HTTPException, ValueError):
         return None
-    if response.status_code >= 400:
-        detail = response.json().get("detail") if response.headers.get("content-type", "").startswith("application/json") else None
-        typer.echo(detail or f"Le serveur a répondu {response.status_code}.", err=True)
+    if status >= 400:
+        detail = json.loads(raw).get("detail") if kind.startswith("application/json") else None
+        typer.echo(detail or f"Le serveur a répondu {status}.", err=True)
         raise typer.Exit(2)
-    return response.json()
+    return json.loads(raw)
 
 
 def _ask_locally(settings, question: str, conversation: str | None) -> dict:

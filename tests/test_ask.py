@@ -7,6 +7,9 @@ import os
 import subprocess
 import sys
 
+import pytest
+import typer
+
 from tests.conftest import CORPUS, free_port
 
 QUESTIONS = [
@@ -17,8 +20,9 @@ QUESTIONS = [
     "Comment contester mon avis de taxe foncière ?",
 ]
 # Modules a local answer does not need: the web framework, the migrations tool (database already at
-# the latest revision) and Chroma (the index generation has its exact vector mirror: assistant.mirror).
-NOT_NEEDED = ("fastapi", "starlette", "alembic", "chromadb")
+# the latest revision), Chroma (the index generation has its exact vector mirror: assistant.mirror) and
+# httpx (the running server is looked for with the standard library's client).
+NOT_NEEDED = ("fastapi", "starlette", "alembic", "chromadb", "httpx")
 
 
 def test_ask_without_a_server_gives_the_servers_answer_and_skips_the_web_framework_and_chroma(settings, http):
@@ -39,3 +43,18 @@ def test_ask_without_a_server_gives_the_servers_answer_and_skips_the_web_framewo
         served = http.post("/v1/chat", json={"message": question}).json()
         assert body.pop("conversation_id") != served.pop("conversation_id")
         assert body == served, question
+
+
+def test_ask_shows_the_running_servers_french_error(server, monkeypatch, capsys):
+    """A question the running server refuses (blank: 422) ends with its French message and exit code 2."""
+    from urllib.parse import urlparse
+
+    from assistant import cli
+
+    url = urlparse(server.url)
+    settings = cli.get_settings().model_copy(update={"host": url.hostname, "port": url.port})
+    monkeypatch.setattr(cli, "get_settings", lambda: settings)
+    monkeypatch.setattr(cli, "_ask_locally", lambda *a: pytest.fail("the running server was not used"))
+    with pytest.raises(typer.Exit) as ended:
+        cli.ask("   ", as_json=False, conversation=None)
+    assert ended.value.exit_code == 2 and "Le message est vide" in capsys.readouterr().err
