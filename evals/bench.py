@@ -122,14 +122,20 @@ def measure_territories(settings: Settings, asked: list[str]) -> dict:
     return {"load_s": loaded, "resolve_ms": (time.perf_counter() - start) * 1000 / max(1, len(asked))}
 
 
-def measure_in_process(local: Settings, embeddings, asked: list[str], rounds: int) -> dict:
+def warmed_assistant(local: Settings, embeddings):
+    """An Assistant on `local`'s index as the server has it once ready: nothing left for the first question."""
     from assistant.service import Assistant
 
     assistant = Assistant(local, embeddings=embeddings)
-    # As the server before /readyz (and its territory tables after): nothing left for the first question.
+    # As the server before /readyz (and its territory tables after).
     assistant.warm_up()
     _ = assistant.territories
     assistant.handle.current().offers.validate_all()  # what the server does in the background once ready
+    return assistant
+
+
+def measure_in_process(local: Settings, embeddings, asked: list[str], rounds: int) -> dict:
+    assistant = warmed_assistant(local, embeddings)
     assistant.search(asked[0])
     search = _timed(lambda q: assistant.search(q, limit=10), asked * rounds)
     cpu = time.process_time()
@@ -323,3 +329,36 @@ def format_report(result: dict) -> str:
         client_cpu = statistics.mean(row["client_cpu_ms"] for rows in rates.values() for row in rows.values())
         lines.append(f"{'  CPU du générateur de charge par requête':<48}{client_cpu:>13.2f} ms")
     return "\n".join(lines)
+
+
+def measure_cpu(settings: Settings, n_questions: int = 40, rounds: int = 5) -> dict:
+    """CPU per chat in process against the naive LangChain RAG (evals/peer.py), alone and cheaply:
+    on the index of `settings` (brought up to date first, incrementally), no scaled copy, no server.
+    Each round times the `n_questions` bench questions through Assistant.chat, then through the peer,
+    so both see the same load; returns the medians over rounds (ms of this process's CPU per question),
+    the figures `aiguillage bench --peer` prints as « CPU par chat, en processus » and the peer's."""
+    from evals.peer import NaiveLangChainRag
+
+    asked = questions(n_questions)
+    embeddings = build_embeddings(settings)
+    ingest(settings, embeddings, progress=False)
+    assistant = warmed_assistant(settings, embeddings)
+    naive = NaiveLangChainRag(settings, embeddings, assistant.handle.current().collection_name)
+    assistant.chat(asked[0]), naive.chat(asked[0])
+    ours, peer = [], []
+    for _ in range(rounds):
+        ours.append(sum(_timed(assistant.chat, asked, time.process_time)) * 1000 / len(asked))
+        peer.append(sum(_timed(naive.chat, asked, time.process_time)) * 1000 / len(asked))
+    return {"chat_cpu_ms": statistics.median(ours), "peer_cpu_ms": statistics.median(peer),
+            "ratio": statistics.median(o / p for o, p in zip(ours, peer)), "rounds": rounds}
+
+
+if __name__ == "__main__":  # python -m evals.bench cpu [ROUNDS]: only the CPU lines of `aiguillage bench --peer`
+    if sys.argv[1:2] == ["cpu"]:
+        from assistant.config import get_settings
+
+        cpu = measure_cpu(get_settings(), rounds=int(sys.argv[2]) if len(sys.argv) > 2 else 5)
+        print(f"{'CPU par chat, en processus':<48}{cpu['chat_cpu_ms']:>13.1f} ms\n"
+              f"{'RAG LangChain naïf : CPU par question':<48}{cpu['peer_cpu_ms']:>13.1f} ms\n"
+              f"{'CPU par chat / RAG naïf, en processus':<48}{cpu['ratio']:>14.2f} ×  (médianes de {cpu['rounds']} tours ; "
+              f"charge {os.getloadavg()[0]:.1f})")
