@@ -16,8 +16,9 @@
    acronym of the body said in the message; a floor and a margin calibrated on portes.csv (dev) and
    portes-entrainement.csv. A door leads the answer when no offer is evidenced, when the question
    carries a theme only a door serves, or when the door's score exceeds the best offer's dense
-   similarity by a calibrated gap (unless, with the calibrated theme guard, in an investment
-   project an evidenced offer carries a theme of the question the door does not: Fonds vert 2023
+   similarity by a calibrated gap and passes a calibrated lead floor (unless, with the calibrated
+   theme guard, in an investment project an evidenced offer carries a theme of the question the
+   door does not — then neither the door's theme nor the gap puts it first: Fonds vert 2023
    titles of the tune départements count in that calibration, a door leading a project an offer
    funded is an error); beside a leading door, an offer that is not one of its complements needs a
    calibrated evidence of its own.
@@ -69,8 +70,9 @@ class EverydayModel:
     signpost_margin: float
     signpost_bonus: float
     signpost_lead_gap: float  # a door also leads when its score exceeds the best offer's dense similarity by this
+    signpost_lead_floor: float  # ... and its score passes this floor
     evidence_beside_door: float  # beside a leading door, the evidence an offer (not a complement) needs
-    signpost_lead_theme_guard: bool  # no lead by the gap when an evidenced offer carries a question theme the door does not
+    signpost_lead_theme_guard: bool  # no lead by the gap nor the door's theme when an evidenced offer carries a question theme the door does not
     figures: dict
 
     @classmethod

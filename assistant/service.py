@@ -260,8 +260,9 @@ class Assistant:
             answer = scope.refusal(understood)
             doors = []
             if understood.decision.kind == "out_of_scope":  # a resident's own affair: its door, when one is competent
+                vector = understood.query_vector or self.embeddings.embed_query(index.lexicon.canonical(understood.query))
                 found = refusal_doors(understood.query, understood.profile.themes, answer.text, self.everyday,
-                                      self.signpost_finder)
+                                      self.signpost_finder, vector)
                 doors = [(s, signpost_door(self.contacts, s, understood.profile)) for s in found]
                 answer.text = join(answer.text, doors_text(doors, True, False, refused=True))
             return TurnResult(conversation_id, 0, "refusal", answer, [], [], understood.profile, doors=doors)
@@ -282,11 +283,9 @@ class Assistant:
 
         corrections = self._premise_index().outdated_premises(text)
         ranked, verdicts, named = self._candidates(query, profile, text, vector, index)
-        # The door models read the query as typed; retrieval's vector is that one when the query
-        # already reads in the cards' spelling (then it is not encoded twice).
-        same_text = canonical == query
+        # The door models read the query as retrieval does, in the cards' spelling (its vector, encoded once).
         door = open_door(ranked, verdicts, profile, query, index, self.everyday, self.signpost_finder,
-                         self.settings.max_referrals, vector if same_text else None)
+                         self.settings.max_referrals, vector)
         ranked, recommended, ineligible = door.candidates, door.recommended, door.ineligible
         follow_up = bool(understood.focus) and query != text
         if follow_up and state.get("shown_offers"):

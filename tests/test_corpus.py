@@ -118,7 +118,7 @@ def test_every_door_of_the_reference_has_a_signpost(corpus):
 def test_signposts_state_no_figure(corpus):
     """A door names who handles a need; amounts and rates belong to the body's own page."""
     for signpost in corpus.signposts.values():
-        text = " ".join([signpost.covers, signpost.for_whom, signpost.how_to_find, signpost.not_covered or ""])
+        text = " ".join([signpost.covers, signpost.for_whom, signpost.how_to_find, signpost.not_covered or "", *signpost.needs])
         assert not FIGURE.search(text), (signpost.id, FIGURE.search(text).group())
 
 

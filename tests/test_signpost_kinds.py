@@ -15,9 +15,7 @@ from assistant.pipeline.door import RELEVANCE_TO_CHECK, RESIDENTS_THEME, names_b
 from assistant.profile import Profile
 
 DATASETS = Path(__file__).resolve().parent.parent / "evals" / "datasets"
-DOOR_FILES = ("portes.csv", "portes-entrainement.csv")
-# A need each door reached through (a card's `beside`) answers first.
-NEED = {"porte-drac": "l'église classée monument historique a besoin d'une nouvelle toiture, qui finance ?"}
+DOOR_FILES = ("portes.csv", "portes-entrainement.csv", "portes-entrainement-courant.csv")
 
 
 def _read(name: str) -> list[dict]:
@@ -32,7 +30,7 @@ def _signposts(assistant):
 
 
 def test_a_door_reached_through_another_is_named_beside_it_within_its_population_bounds(assistant):
-    """For each card with `beside` and population bounds: a need its door answers, asked by a commune
+    """For each card with `beside` and population bounds: its door's own first need, asked by a commune
     at the bound, names both (the door first); one inhabitant over the bound, only the door."""
     cards = [c for c in _signposts(assistant).values() if c.beside and c.population]
     assert cards
@@ -41,10 +39,10 @@ def test_a_door_reached_through_another_is_named_beside_it_within_its_population
         for rule in card.population:
             inside = rule.max if rule.max is not None else rule.min
             outside = rule.max + 1 if rule.max is not None else rule.min - 1
-            asked = f"Commune de {inside} habitants : {NEED[door.id]}"
+            asked = f"Commune de {inside} habitants : {door.needs[0]}"
             named = [s.id for s, _ in assistant.chat(asked, None, Profile(collectivity_type=rule.audience)).doors]
             assert door.id in named and card.id in named and named.index(door.id) < named.index(card.id), (asked, named)
-            asked = f"Commune de {outside} habitants : {NEED[door.id]}"
+            asked = f"Commune de {outside} habitants : {door.needs[0]}"
             named = [s.id for s, _ in assistant.chat(asked, None, Profile(collectivity_type=rule.audience)).doors]
             assert door.id in named and card.id not in named, (asked, named)
 
@@ -85,8 +83,8 @@ def test_refused_residents_questions_name_their_door_and_other_refusals_do_not(a
 
 @pytest.mark.parametrize("name", DOOR_FILES)
 def test_no_offer_is_marked_eligible_when_a_door_is_closer_and_its_evidence_weak(assistant, name):
-    """Generated from the door files, asked with a known commune (so that eligibility can be met): few
-    offers outside the admitted ones and the door's complements are « éligible »; an offer shown as
+    """Generated from the door files, asked with a known commune (so that eligibility can be met): no
+    offer outside the admitted ones and the door's complements is « éligible »; an offer shown as
     « à vérifier » for its relevance names that condition."""
     signposts = _signposts(assistant)
     wrong = []
@@ -98,10 +96,9 @@ def test_no_offer_is_marked_eligible_when_a_door_is_closer_and_its_evidence_weak
         for r in result.referrals:
             if RELEVANCE_TO_CHECK in r.verdict.missing:
                 assert r.verdict.status == "unknown", (row["id"], r.offer.id)
-    # Offers a question only shares a side word with, when no door card is closer than them (P09 cabinet
-    # infirmier → UrbanVitaliz, P21, P38), stay: 3 questions of 40 in portes.csv with a known commune, under
-    # the gate's bound (assistant.portes.unrelated_eligible).
-    assert len({question for question, _ in wrong}) / len(_read(name)) <= 0.10, wrong
+    # Strongly evidenced offers may stay (Prioréno beside « rénover la mairie », training file): at most one
+    # question in twenty, the gate's bound for portes.csv being 0 in the eval (assistant.portes.unrelated_eligible).
+    assert len({question for question, _ in wrong}) / len(_read(name)) <= 0.05, wrong
 
 
 def test_a_door_whose_population_bounds_exclude_the_asker_is_never_named(assistant):

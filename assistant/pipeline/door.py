@@ -26,9 +26,13 @@ Rules (constants mirrored in README « Le classement, explicite »):
   (Signpost.excludes: a fund for communes under 2,000 inhabitants is never named to a known 4,600). It leads the answer when no offer is evidenced (« ce n'est pas dans
   les offres de nos partenaires »), when the question carries a theme only a door serves (a listed
   church: the DRAC first, DETR/DSIL as complements), or when its score exceeds the best offer's
-  dense similarity by the calibrated lead gap; beside a leading door, only the everyday grants, the
+  dense similarity by the calibrated lead gap and passes the calibrated lead floor; in an investment
+  project, neither the door-only theme nor the gap puts the door first when an evidenced offer carries
+  a theme of the question the door does not carry (when calibration keeps that guard: « éclairage
+  public du stade » is the lighting offer's, the sports door is named beside it); beside a leading door, only the everyday grants, the
   door's complements (its card's `complements`, added like the grants, DOOR_COMPLEMENT in their
-  breakdown) and offers whose evidence passes `evidence_beside_door` are shown; every complement the
+  breakdown), offers whose evidence passes `evidence_beside_door` and evidenced offers closer to the
+  question (dense similarity) than every door card are shown; every complement the
   asker is not known to be ineligible for is recommended, after the first max_referrals. A named door is
   followed by the cards reached through it (`beside`) whose population bounds admit the asker.
 - « éligible » means open to the asker *and* about the question: a recommended offer (not a grant nor
@@ -90,7 +94,7 @@ def open_door(
 ) -> Door:
     """The offers and doors of the turn (rules in the module docstring); `verdicts` gains the grants'
     and the leading door's complements'. `query_vector`: the turn's query embedding (in the cards'
-    spelling, as retrieval reads it) when it is the embedding of `message` itself."""
+    spelling, as retrieval reads it), so that the doors read the question as the offers do."""
     similarities = finder.similarities(message, query_vector) if finder is not None else None
     evidence = model.evidence(ranked, max(similarities, default=0.0) if similarities else 0.0)
     weak = {i for i, p in evidence.items() if p < model.evidence_floor}
@@ -113,12 +117,15 @@ def open_door(
             door_theme = bool(set(signposts[0].themes) & finder.door_themes & set(profile.themes))
             best_dense = max((h.dense_similarity for h in ranked if h.offer.id not in ALL_GRANTS), default=0.0)
             # In an investment project, an evidenced offer that carries a theme of the question the door
-            # does not carry answers it: the similarity gap alone does not put the door before it (when
-            # calibration keeps the guard).
+            # does not carry answers it: neither the door's theme nor the similarity gap puts the door
+            # before it (when calibration keeps the guard).
             own = set(profile.themes) - set(signposts[0].themes)
             themed = investment and any(set(h.offer.themes) & own for h in evidenced if h.offer.id not in ALL_GRANTS)
-            gap_leads = scored[0][0] - best_dense >= model.signpost_lead_gap
-            leads = not evidenced or door_theme or (gap_leads and not (model.signpost_lead_theme_guard and themed))
+            # The gap alone makes a door lead only when its own score passes the lead floor (needs
+            # phrases pull ordinary works and studies close to a door, less than a door's own questions).
+            gap_leads = scored[0][0] - best_dense >= model.signpost_lead_gap and scored[0][0] >= model.signpost_lead_floor
+            guarded = model.signpost_lead_theme_guard and themed
+            leads = not evidenced or ((door_theme or gap_leads) and not guarded)
             if not leads:  # beside offers that answer: one door, above a floor of its own
                 signposts = doors(model.signpost_beside_floor)[:1]
 
@@ -151,8 +158,9 @@ def open_door(
     def shown(hit: OfferHit) -> bool:
         if hit.offer.id in grants or hit.offer.id in complements:
             return True
-        if leads and evidence.get(hit.offer.id, 0.0) < model.evidence_beside_door:
-            return False  # beside a leading door, only its complements and strongly evidenced offers
+        if leads and evidence.get(hit.offer.id, 0.0) < model.evidence_beside_door \
+                and not (hit.offer.id not in weak and hit.dense_similarity > door_similarity):
+            return False  # beside a leading door: its complements, strongly evidenced offers, offers closer than any door card
         return not ((investment or leads) and hit.offer.id in weak)
 
     kept = [h for h in candidates if shown(h)]
