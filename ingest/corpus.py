@@ -300,16 +300,44 @@ def _load_signposts(
     return signposts, paths
 
 
-def source_problems(offer: Offer, path: str) -> list[Problem]:
+# Parliamentary pages (reports, written questions) state facts about an offer; they are not its page.
+PARLIAMENT_DOMAINS = ("senat.fr", "assemblee-nationale.fr", "publicsenat.fr")
+
+
+def source_problems(offer: Offer, path: str, partner_site: str | None = None) -> list[Problem]:
     """Sources a reader can click through to the offer: a bare home page (empty path or « / », no query) names a
     body, not the offer, and is rejected — unless it is the card's own online service (its access.url,
-    e.g. a platform whose home page is the service). Source: issue 12, « Sources you can click »."""
+    e.g. a platform whose home page is the service). The first source is the widget's « Page officielle »
+    (Offer.url): it is not a parliamentary page when the card cites another, and it is on the partner's
+    own site (`partner_site`, its card's website) when the card cites a page there (not its home page), unless it is on the
+    offer's own online service (access.url's site). Source: issue 12,
+    « Sources you can click »."""
     service = str(offer.access.url).rstrip("/") if offer.access.url else None
-    return [
+    urls = list(map(str, offer.source_urls))
+    problems = [
         Problem(path, "source_urls", f"page d'accueil « {url} » : citer la page de l'offre elle-même")
-        for url in map(str, offer.source_urls)
+        for url in urls
         if _is_home_page(url) and url.rstrip("/") != service
     ]
+    hosts = [urlsplit(url).hostname or "" for url in urls]
+    own = _registered(urlsplit(partner_site).hostname or "") if partner_site else None
+    if _on(hosts[0], PARLIAMENT_DOMAINS) and not all(_on(h, PARLIAMENT_DOMAINS) for h in hosts):
+        problems.append(Problem(path, "source_urls", f"« Page officielle » au Parlement ({hosts[0]}) : "
+                                "citer d'abord la page de l'offre chez l'organisme qui la porte"))
+    elif (own and not _on(hosts[0], (own,)) and any(_on(h, (own,)) and not _is_home_page(u) for h, u in zip(hosts, urls))
+          and hosts[0] != (urlsplit(service).hostname if service else None)):  # the offer's own platform is its page
+        problems.append(Problem(path, "source_urls", f"« Page officielle » hors du site de l'organisme ({hosts[0]}) : "
+                                f"citer d'abord la page de l'offre sur {own}"))
+    return problems
+
+
+def _registered(host: str) -> str:
+    """The host without its « www. » (cerema.fr, anah.gouv.fr): its subdomains are the same site."""
+    return host.removeprefix("www.")
+
+
+def _on(host: str, domains: tuple[str, ...]) -> bool:
+    return any(host == d or host.endswith("." + d) for d in domains)
 
 
 def _is_home_page(url: str) -> bool:
@@ -327,7 +355,8 @@ def quality_warnings(corpus: Corpus, today: dt.date | None = None) -> tuple[list
         words = len(offer.description.split())
         if words < MIN_DESCRIPTION_WORDS:
             errors.append(Problem(path, "description", f"{words} mots, {MIN_DESCRIPTION_WORDS} attendus au moins"))
-        errors.extend(source_problems(offer, path))
+        partner = corpus.partners.get(offer.partner)
+        errors.extend(source_problems(offer, path, str(partner.website) if partner else None))
         if (today - offer.last_verified).days > STALE_AFTER_DAYS:
             warnings.append(Problem(path, "last_verified", f"non vérifiée depuis le {offer.last_verified}"))
         if offer.status != "active" and not (offer.period.end or offer.status_note):

@@ -52,6 +52,24 @@ def test_a_bare_home_page_is_not_a_source(corpus):
     assert source_problems(platform, "cerema-cartofriches.yaml") == []
 
 
+def test_the_official_page_is_not_a_parliamentary_page_nor_another_bodys_when_the_card_cites_its_own(corpus):
+    """« Page officielle » is the first source: for every card, a senat.fr report first when the card also
+    cites the ANCT's own page (Petites villes de demain, reported by a newcomer) is rejected, and so is
+    another body's page first when the card cites one on its partner's site."""
+    for offer in corpus.offers.values():
+        site = str(corpus.partners[offer.partner].website)
+        assert source_problems(offer, offer.id, site) == [], offer.id
+        senate = offer.model_copy(update={"source_urls": ["https://www.senat.fr/rap/l25-001/l25-0011.html", *offer.source_urls]})
+        only_parliament = all(u.host.endswith("senat.fr") for u in offer.source_urls)  # Cités éducatives: no other page
+        assert [p.field for p in source_problems(senate, offer.id, site)] == ([] if only_parliament else ["source_urls"]), offer.id
+    ponts = corpus.offers["cerema-ponts-travaux"]
+    assert ponts.url.startswith("https://www.cerema.fr/")
+    elsewhere = ponts.model_copy(update={"source_urls": [ponts.source_urls[-1], *ponts.source_urls[:-1]]})
+    assert not elsewhere.url.startswith("https://www.cerema.fr/")
+    problems = source_problems(elsewhere, "cerema-ponts-travaux.yaml", str(corpus.partners["cerema"].website))
+    assert len(problems) == 1 and "cerema.fr" in problems[0].reason
+
+
 def test_the_official_page_link_is_the_offers_own_page(corpus):
     fonds_chaleur = corpus.offers["ademe-fonds-chaleur"]  # applications go through the ADEME portal
     assert fonds_chaleur.url == str(fonds_chaleur.source_urls[0]) != str(fonds_chaleur.access.url)
