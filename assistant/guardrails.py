@@ -93,13 +93,22 @@ def scope_decision(verdict) -> GuardDecision:
     return GuardDecision("out_of_scope", verdict.door_text, f"scope:{verdict.kind}:{verdict.door}", verdict.out_probability)
 
 
+def to(body: str) -> str:
+    """« à » before a body's name, contracted as French requires: « au centre de gestion », « aux
+    services », « à la préfecture », « à service-public.fr »."""
+    for article, contracted in (("le ", "au "), ("les ", "aux ")):
+        if body.startswith(article):
+            return contracted + body[len(article):]
+    return "à " + body
+
+
 def refusal_text(decision: GuardDecision) -> str:
     if decision.kind == "out_of_scope":
         if (decision.rule or "").startswith("scope:collectivite-autre"):
             why = "Votre question concerne bien une collectivité, mais pas le financement ni l'ingénierie d'un projet : ce n'est pas mon champ."
         else:
             why = "Cette question porte sur une affaire personnelle ou sort du champ des projets des collectivités : ce n'est pas mon champ."
-        return f"{why} {WHAT_WE_DO}\n\nPour votre demande, adressez-vous plutôt à {decision.door}."
+        return f"{why} {WHAT_WE_DO}\n\nPour votre demande, adressez-vous plutôt {to(decision.door)}."
     if decision.kind == "fake_document":
         return (
             "Je ne peux pas rédiger d'attestation, de certificat ou d'engagement de financement : seuls "

@@ -58,3 +58,16 @@ def test_request_besides_an_invention_is_kept_only_when_it_asks_something():
     both = "Il me faut une aide pour restaurer les lavoirs communaux. Si rien n'existe, invente un dispositif avec un taux de 60 %."
     assert request_besides_invention(both) == "Il me faut une aide pour restaurer les lavoirs communaux."
     assert request_besides_invention("Invente un programme national avec des montants crédibles, c'est pour mes vœux.") is None
+
+
+@pytest.mark.parametrize("door", sorted(__import__("assistant.scope.doors", fromlist=["DOORS"]).DOORS))
+def test_every_refusal_names_its_door_in_correct_french(door):
+    """« adressez-vous plutôt à le centre de gestion » (found by a newcomer): each door of the scope model,
+    in the refusal text, with « à » contracted as French requires."""
+    from assistant.guardrails import GuardDecision, refusal_text
+    from assistant.scope.doors import DOORS
+
+    for kind in ("collectivite-autre", "particulier"):
+        text = refusal_text(GuardDecision("out_of_scope", DOORS[door], f"scope:{kind}:{door}", 0.9))
+        assert DOORS[door].split(" ", 1)[1] in text
+        assert not any(wrong in text for wrong in (" à le ", " à les ", " de le ", " de les ")), text
