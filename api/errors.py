@@ -94,5 +94,7 @@ def validation_message(exc: RequestValidationError) -> str:
     parts = []
     for error in exc.errors():
         where = ".".join(str(p) for p in error["loc"] if p not in ("body", "query", "path", "header"))
+        if error.get("type") == "json_invalid" and isinstance(error["loc"][-1], int):
+            where = f"corps, caractère {error['loc'][-1]}"  # the position FastAPI reports, not a field
         parts.append(f"{where or 'corps'} : {_message(error)}")
     return "Requête invalide — " + " ; ".join(dict.fromkeys(parts))

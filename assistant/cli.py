@@ -63,7 +63,7 @@ def _embeddings_while_importing(settings, modules: tuple[str, ...]):
         return pending.result()
 
 
-@app.command()
+@app.command(help="Construire ou mettre à jour l'index de recherche à partir du corpus (incrémental).")
 def ingest() -> None:
     """Build or update the search index from the corpus (incremental)."""
     settings = get_settings()
@@ -82,7 +82,7 @@ def worker_thread_limits(workers: int, cpus: int | None = None) -> dict[str, str
     return {name: os.environ.get(name, per_worker) for name in THREAD_VARIABLES}
 
 
-@app.command()
+@app.command(help="Mettre l'index à jour si besoin, puis servir l'API et la page de discussion (N processus).")
 def serve(
     host: str = typer.Option(None, help="Adresse d'écoute (défaut : réglage, 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (défaut : réglage, 8000)."),
@@ -95,11 +95,13 @@ def serve(
 
     settings = get_settings()
     workers = workers or settings.workers
+    host, port = host or settings.host, port or settings.port
+    _check_port_free(host, port)  # before the index and the model: a taken port is said at once, in French
     embeddings = _embeddings_while_importing(settings, ("ingest.indexer", "api.app") if workers == 1 else ("ingest.indexer",))
     _ensure_index(settings, embeddings)  # once, under the build lock, before any worker starts
     os.environ.update(worker_thread_limits(workers))
     # proxy_headers=False: X-Forwarded-For is read by the app, only from AIGUILLAGE_TRUSTED_PROXIES.
-    options = {"host": host or settings.host, "port": port or settings.port, "log_level": "info", "proxy_headers": False}
+    options = {"host": host, "port": port, "log_level": "info", "proxy_headers": False}
     if workers == 1:
         from api.app import create_app
         from assistant.service import Assistant
@@ -109,6 +111,20 @@ def serve(
         # Each worker builds its app from the same settings (environment); limits need a shared
         # AIGUILLAGE_RATE_LIMIT_STORAGE (redis://…) to hold across workers.
         uvicorn.run("api.app:create_app", factory=True, workers=workers, **options)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Exit 2 with a French message when (host, port) cannot be bound (another server listens there)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a closing socket is no obstacle
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            typer.echo(f"Impossible d'écouter sur {host}:{port} ({exc.strerror}) : un autre serveur l'occupe peut-être. "
+                       "Choisir un autre port avec --port ou AIGUILLAGE_PORT.", err=True)
+            raise typer.Exit(2) from None
 
 
 def _http(settings, method: str, path: str, body: bytes | None = None, timeout: float = 60.0) -> tuple[int, str, bytes]:
@@ -176,7 +192,7 @@ def _ask_locally(settings, question: str, conversation: str | None) -> dict:
             gc.enable()
 
 
-@app.command()
+@app.command(help="Poser une question dans le terminal (par le serveur en marche s'il répond).")
 def ask(
     question: str,
     as_json: bool = typer.Option(False, "--json", help="Afficher le corps de réponse de l'API."),
@@ -196,7 +212,7 @@ def ask(
     typer.echo(f"\n(conversation {body['conversation_id']})", err=True)
 
 
-@corpus_app.command("check")
+@corpus_app.command("check", help="Valider chaque fiche ; code de sortie 1 s'il y a une erreur.")
 def corpus_check(corpus_dir: Path = typer.Option(None, help="Dossier du corpus (défaut : réglage).")) -> None:
     """Validate every card; exit 1 on any error."""
     from ingest.corpus import CorpusError, load_corpus, quality_warnings
@@ -220,7 +236,7 @@ def corpus_check(corpus_dir: Path = typer.Option(None, help="Dossier du corpus (
         raise typer.Exit(1)
 
 
-@corpus_app.command("stats")
+@corpus_app.command("stats", help="Tables de couverture, portes hors partenaires, fraîcheur et besoins que rien ne sert.")
 def corpus_stats(corpus_dir: Path = typer.Option(None)) -> None:
     """Coverage tables, the doors outside the partners, freshness, and the needs nothing serves."""
     from ingest.corpus import load_corpus
@@ -231,7 +247,7 @@ def corpus_stats(corpus_dir: Path = typer.Option(None)) -> None:
         typer.echo(block + "\n")
 
 
-@app.command()
+@app.command(help="Afficher les chiffres d'indexation, de démarrage, de latence et de mémoire de la configuration par défaut.")
 def bench(
     questions: int = typer.Option(40, help="Nombre de questions du jeu d'évaluation utilisées."),
     rounds: int = typer.Option(3, help="Passages sur ces questions."),
@@ -254,7 +270,7 @@ scope_app = typer.Typer(no_args_is_help=True, help="Décision de champ (modèle 
 app.add_typer(scope_app, name="scope")
 
 
-@scope_app.command("train")
+@scope_app.command("train", help="Entraîner le modèle de champ, afficher les matrices de confusion par source, écrire assistant/scope/model.*.")
 def scope_train() -> None:
     """Fit the scope classifier, print per-source confusion matrices, write assistant/scope/model.*."""
     from assistant.scope.train import train
@@ -263,7 +279,7 @@ def scope_train() -> None:
     train(settings.corpus_dir, _embeddings(settings), cache_dir=settings.data_dir / "scope", log=typer.echo)
 
 
-@app.command("eval")
+@app.command("eval", help="Évaluer la qualité des réponses (jeu gold, titres Fonds vert, références) ; code 1 sous les seuils.")
 def eval_command(
     out: Path = typer.Option(..., "--out", help="Dossier où écrire report.json et report.html."),
     full: bool = typer.Option(False, "--full", help="Tout le jeu gold et toutes les lignes du Fonds vert."),
@@ -285,7 +301,7 @@ def eval_command(
     raise typer.Exit(code)
 
 
-@territories_app.command("build")
+@territories_app.command("build", help="Reconstruire corpus/territoires/ à partir de l'archive du paquet npm.")
 def territories_build(
     tarball: Path = typer.Argument(..., help="Archive de `npm pack @etalab/decoupage-administratif`."),
     out: Path = typer.Option(Path("corpus/territoires"), help="Dossier de sortie."),
@@ -301,7 +317,7 @@ def territories_build(
     typer.echo(json.dumps(build_territories(tarball, out), ensure_ascii=False, indent=2))
 
 
-@territories_app.command("common-words")
+@territories_app.command("common-words", help="Régénérer noms-communs.txt : noms de communes et de départements qui sont des mots courants.")
 def territories_common_words(
     out: Path = typer.Option(Path("corpus/territoires"), help="Dossier des tables (communes.json.gz)."),
     dictionary: str = typer.Option("/usr/share/hunspell/fr", help="Dictionnaire hunspell (sans .dic/.aff)."),
@@ -324,7 +340,7 @@ catalogue_app = typer.Typer(no_args_is_help=True, help="Catalogues nationaux d'a
 app.add_typer(catalogue_app, name="catalogue")
 
 
-@catalogue_app.command("sync")
+@catalogue_app.command("sync", help="Lire tout le catalogue Aides-territoires dans un instantané daté sous DATA_DIR (tout ou rien).")
 def catalogue_sync(source: str = typer.Argument(..., help="Catalogue à synchroniser : aides-territoires.")) -> None:
     """Read the whole Aides-territoires catalogue into a dated snapshot under DATA_DIR (all or nothing)."""
     from ingest.aides_territoires import AidesTerritoiresClient, SyncError, sync
@@ -346,7 +362,7 @@ def catalogue_sync(source: str = typer.Argument(..., help="Catalogue à synchron
     _index_catalogue(settings)
 
 
-@catalogue_app.command("index")
+@catalogue_app.command("index", help="(Ré)indexer le dernier instantané complet : seules les aides nouvelles ou modifiées sont encodées.")
 def catalogue_index() -> None:
     """(Re)index the last complete snapshot: only new or changed aids are embedded, removed ones deleted."""
     settings = get_settings()
@@ -382,7 +398,7 @@ def _database(settings):
     return database
 
 
-@tokens_app.command("create")
+@tokens_app.command("create", help="Créer un jeton de console ; le secret est affiché une fois, seule son empreinte est gardée.")
 def tokens_create(
     name: str = typer.Option(..., "--name", help="Qui utilisera le jeton (ex. « Agent ANCT Cantal »)."),
     role: str = typer.Option("agent", "--role", help="agent (consulter, relire, exporter) ou admin (et effacer)."),
@@ -402,7 +418,7 @@ def tokens_create(
     typer.echo(f"Jeton n° {row.id} « {row.name} » ({row.role}) créé. Conservez-le : il ne sera plus affiché.", err=True)
 
 
-@tokens_app.command("list")
+@tokens_app.command("list", help="Lister les jetons de console (jamais leur secret).")
 def tokens_list() -> None:
     """List console tokens (never their secret)."""
     from assistant.auth import list_tokens
@@ -413,7 +429,7 @@ def tokens_list() -> None:
         typer.echo(f"{row.id}\t{row.role}\t{row.name}\t{state}\t{used}")
 
 
-@tokens_app.command("revoke")
+@tokens_app.command("revoke", help="Révoquer un jeton de console, immédiatement.")
 def tokens_revoke(token_id: int = typer.Argument(..., help="Numéro du jeton (voir `tokens list`).")) -> None:
     """Revoke a console token at once."""
     from assistant.auth import revoke_token
@@ -424,7 +440,7 @@ def tokens_revoke(token_id: int = typer.Argument(..., help="Numéro du jeton (vo
     typer.echo(f"Jeton n° {token_id} révoqué.")
 
 
-@app.command()
+@app.command(help="Supprimer les conversations restées sans mise à jour plus longtemps que la durée de conservation.")
 def purge(
     days: int = typer.Option(None, help="Durée de conservation en jours (défaut : réglage, 180)."),
 ) -> None:

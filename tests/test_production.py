@@ -185,7 +185,7 @@ def test_out_of_range_numbers_and_unparseable_bodies_get_french_4xx(http):
     big = http.post("/v1/feedback", json={"conversation_id": "abcdefgh", "message_id": 2**64, "rating": "up"})
     assert big.status_code == 422 and "au plus" in big.json()["detail"]
     broken = http.post("/v1/chat", content=b'{"message": ', headers={"Content-Type": "application/json"})
-    assert broken.status_code == 422 and "JSON invalide" in broken.json()["detail"]
+    assert broken.status_code == 422 and broken.json()["detail"] == "Requête invalide — corps, caractère 12 : JSON invalide"
     form = http.post("/v1/chat", data={"message": "x"})
     assert form.status_code in (400, 422) and "error" not in form.json()["detail"].lower()
     assert http.get("/v1/nulle-part").json()["detail"] == "Adresse inconnue."

@@ -127,6 +127,41 @@ def test_help_does_not_load_the_models_or_the_index():
     assert loaded.stdout.strip() == "[]"
 
 
+def test_help_speaks_french_for_every_command():
+    """Every command's one-line help in `aiguillage --help` and its groups is French (a newcomer read
+    English ones): no help line starts with an English verb the docstrings use."""
+    from typer.main import get_command
+
+    from assistant.cli import app
+
+    group = get_command(app)
+    commands = [(name, c) for name, c in group.commands.items()]
+    commands += [(f"{name} {sub}", s) for name, c in group.commands.items() for sub, s in getattr(c, "commands", {}).items()]
+    english = ("Build", "Update", "Ask", "Print", "Evaluate", "Delete", "Validate", "Coverage", "Fit", "Rebuild",
+               "Regenerate", "Read", "(Re)index", "Create", "List", "Revoke")
+    assert len(commands) >= 16
+    for name, command in commands:
+        assert command.help and command.help.split()[0] not in english, (name, command.help)
+
+
+def test_serve_on_a_taken_port_says_so_in_french_before_loading_anything(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "AIGUILLAGE_DATA_DIR": str(tmp_path / "data")}
+        run = subprocess.run([sys.executable, "-m", "assistant.cli", "serve", "--port", str(port)], env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert f"127.0.0.1:{port}" in run.stderr and "--port ou AIGUILLAGE_PORT" in run.stderr
+    assert not (tmp_path / "data" / "index").exists()  # nothing built before the check
+
+
 def test_ask_answers_through_a_running_server(server, monkeypatch, capsys):
     from urllib.parse import urlparse
 
