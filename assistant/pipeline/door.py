@@ -38,7 +38,7 @@ Rules (constants mirrored in README « Le classement, explicite »):
 - « éligible » means open to the asker *and* about the question: a recommended offer (not a grant nor
   a leading door's complement) whose evidence is under `evidence_beside_door` while a signpost card
   is closer to the question than the offer (dense similarity) is « à vérifier », RELEVANCE_TO_CHECK
-  named, even when every rule of its card is met.
+  named (with the named door's body, when the answer names one), even when every rule of its card is met.
 """
 
 from __future__ import annotations
@@ -63,7 +63,13 @@ ALL_GRANTS = {i for ids in GRANTS.values() for i in ids}
 MAX_DOORS = 2
 # The condition named when an offer the asker qualifies for is not marked « éligible »: a door card is
 # closer to the question than the offer, and its evidence is under the strong-evidence floor.
-RELEVANCE_TO_CHECK = "le rapport de l'offre avec votre besoin, qu'un organisme hors de nos partenaires couvre peut-être mieux"
+RELEVANCE_TO_CHECK = "le rapport de l'offre avec votre besoin"
+
+
+def relevance_condition(signposts: list[Signpost]) -> str:
+    """RELEVANCE_TO_CHECK, with the body that may cover the need better when the answer names its door
+    (never a body the answer does not name)."""
+    return f"{RELEVANCE_TO_CHECK}, que {signposts[0].body} couvre peut-être mieux" if signposts else RELEVANCE_TO_CHECK
 
 
 def names_works_grant(hit: OfferHit) -> bool:
@@ -178,7 +184,7 @@ def open_door(
         vouched_for = hit.offer.id in grants or hit.offer.id in complements
         if verdict.status == "eligible" and not vouched_for and evidence.get(hit.offer.id, 0.0) < model.evidence_beside_door \
                 and hit.dense_similarity < door_similarity:
-            verdicts[hit.offer.id] = replace(verdict, status="unknown", missing=[*verdict.missing, RELEVANCE_TO_CHECK])
+            verdicts[hit.offer.id] = replace(verdict, status="unknown", missing=[*verdict.missing, relevance_condition(signposts)])
     return Door(candidates, recommended, ineligible, signposts, leads)
 
 
