@@ -28,7 +28,8 @@ from assistant.offer_names import Named
 from assistant.perimeter import PerimeterResolver
 from assistant.pipeline import persist
 from assistant.pipeline.catalogue import CatalogueStage, section
-from assistant.pipeline.compose import TurnResult, contact_for, doors_text, focus_text, generate, join, referral, signpost_door
+from assistant.pipeline.compose import (TurnResult, contact_for, door_lines, doors_text, focus_text, generate, join, referral,
+                                        signpost_door)
 from assistant.pipeline.door import open_door, refusal_doors, shown_before
 from assistant.pipeline.judge import clarify, scope
 from assistant.pipeline.judge.clarify import Clarification
@@ -43,6 +44,7 @@ from assistant.readiness import CorpusWatch
 from assistant.retrieval import HybridRetriever, IndexHandle, IndexNotReady, LoadedIndex, OfferHit, SearchFilters
 from assistant.schema import Offer, PartnerCard
 from assistant.scope import load_scope_model
+from assistant.scope.doors import SIGNPOST_OF_DOOR, door_of_rule
 from assistant.store import Database, new_conversation_id
 from assistant.territory import Territories
 from assistant.text import fold
@@ -259,7 +261,12 @@ class Assistant:
             state["clarifications_in_row"] = 0
             answer = scope.refusal(understood)
             doors = []
-            if understood.decision.kind == "out_of_scope":  # a resident's own affair: its door, when one is competent
+            card = SIGNPOST_OF_DOOR.get(door_of_rule(understood.decision.rule))
+            named = [s for s in self.signpost_finder.signposts if s.id == card]
+            if named:  # the refusal names this body: its card adds where its local office is
+                doors = [(s, signpost_door(self.contacts, s, understood.profile)) for s in named]
+                answer.text = join(answer.text, "\n".join(door_lines(doors)))
+            elif understood.decision.kind == "out_of_scope":  # a resident's own affair: its door, when one is competent
                 vector = understood.query_vector or self.embeddings.embed_query(index.lexicon.canonical(understood.query))
                 found = refusal_doors(understood.query, understood.profile.themes, answer.text, self.everyday,
                                       self.signpost_finder, vector)

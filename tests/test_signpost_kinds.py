@@ -122,3 +122,22 @@ def test_a_door_whose_population_bounds_exclude_the_asker_is_never_named(assista
                 asked = f"Commune de {outside} habitants : {card.covers}"
                 named = [s.id for s, _ in assistant.chat(asked, None, Profile(collectivity_type=rule.audience)).doors]
                 assert card.id not in named, (asked, named)
+
+
+def test_staff_questions_refused_towards_the_centre_de_gestion_carry_its_card_and_local_office(assistant):
+    """Generated from hors-champ-collectivites.csv: every public-sector staff question (door « cdg »,
+    scope.doors.door_of_row) that the scope decision refuses towards the centre de gestion names its
+    signpost card in `doors`, with the asker's département's CDG in the text (a newcomer saw the body
+    named in the text and `doors` empty)."""
+    from assistant.scope.doors import door_of_row
+
+    rows = [r for r in _read("hors-champ-collectivites.csv") if door_of_row(r["genre"], r["rubrique"]) == "cdg"]
+    towards_cdg = 0
+    for row in rows:
+        result = assistant.chat(row["question"], None, Profile(collectivity_type="commune", departement_code="15"))
+        if result.kind != "refusal" or "adressez-vous plutôt au centre de gestion" not in result.answer.text:
+            continue
+        towards_cdg += 1
+        assert [s.id for s, _ in result.doors] == ["porte-cdg"], row["id"]
+        assert "Cantal (15)" in result.answer.text, row["id"]
+    assert towards_cdg >= len(rows) // 2  # the kind is common in the data
