@@ -16,16 +16,18 @@ Fast mode: a stratified sample (seeded) of each held-out part; --full: every hel
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter, defaultdict
 
 from tqdm import tqdm
 
+from assistant.guardrails import to
 from assistant.scope import data as D
 from assistant.scope.doors import DOORS
 
 SAMPLE = {"particuliers": 160, "collectivites": 200, "titles": 200}  # rows per dataset in fast mode
 SEED = 2026
-DOOR_SENTENCE = "adressez-vous plutôt à"
+DOOR_SENTENCE = re.compile(r"adressez-vous plutôt (?:à|au|aux) ")  # assistant.guardrails.to contracts « à »
 
 
 def held_out_rows(full: bool, seed: int = SEED) -> dict[str, list[D.Example]]:
@@ -50,7 +52,7 @@ def held_out_rows(full: bool, seed: int = SEED) -> dict[str, list[D.Example]]:
 
 def _outcome(result) -> str:
     if result.kind == "refusal":
-        return "refus avec porte" if DOOR_SENTENCE in (result.answer.text if result.answer else "") else "refus sans porte"
+        return "refus avec porte" if DOOR_SENTENCE.search(result.answer.text if result.answer else "") else "refus sans porte"
     if result.kind == "clarification":
         return "précision"
     return "orientation" if result.referrals else "aucune offre"
@@ -76,7 +78,7 @@ def evaluate(assistant, full: bool, bar: dict) -> dict:
                 ok = outcome == "refus avec porte"
                 rates[f"{name}_refused"].append(ok)
                 if name == "collectivites" and ok:
-                    door_right.append(DOORS[e.door] in result.answer.text)
+                    door_right.append(to(DOORS[e.door]) in result.answer.text)  # as the refusal words it
             if not ok:
                 errors.append({"dataset": name, "source": e.source, "id": e.ref, "text": e.text, "outcome": outcome})
     block = {k: sum(v) / len(v) for k, v in rates.items() if v}

@@ -66,8 +66,10 @@ def test_every_refusal_names_its_door_in_correct_french(door):
     in the refusal text, with « à » contracted as French requires."""
     from assistant.guardrails import GuardDecision, refusal_text
     from assistant.scope.doors import DOORS
+    from evals.scope_eval import DOOR_SENTENCE
 
     for kind in ("collectivite-autre", "particulier"):
         text = refusal_text(GuardDecision("out_of_scope", DOORS[door], f"scope:{kind}:{door}", 0.9))
         assert DOORS[door].split(" ", 1)[1] in text
         assert not any(wrong in text for wrong in (" à le ", " à les ", " de le ", " de les ")), text
+        assert DOOR_SENTENCE.search(text)  # the evaluation counts it as a refusal with its door
