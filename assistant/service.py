@@ -267,7 +267,9 @@ class Assistant:
                 doors = [(s, signpost_door(self.contacts, s, understood.profile)) for s in named]
                 answer.text = join(answer.text, "\n".join(door_lines(doors)))
             elif understood.decision.kind == "out_of_scope":  # a resident's own affair: its door, when one is competent
-                vector = understood.query_vector or self.embeddings.embed_query(index.lexicon.canonical(understood.query))
+                vector = understood.query_vector
+                if vector is None:  # the scope model did not read it (other embeddings): encoded here
+                    vector = self.embeddings.embed_query(index.lexicon.canonical(understood.query))
                 found = refusal_doors(understood.query, understood.profile.themes, answer.text, self.everyday,
                                       self.signpost_finder, vector)
                 doors = [(s, signpost_door(self.contacts, s, understood.profile)) for s in found]
