@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from urllib.parse import parse_qsl
 
 from starlette.datastructures import MutableHeaders
 from starlette.responses import JSONResponse
@@ -25,6 +26,7 @@ from api.errors import INTERNAL
 
 log = logging.getLogger("aiguillage.api")
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+REPEATED = "Requête invalide — paramètre répété dans l'adresse : {name} (une seule valeur attendue)."
 TOO_LARGE = "Requête trop volumineuse : {size} octets au plus. Raccourcissez le message."
 LONE_SURROGATE = (
     "Requête invalide — le texte contient un caractère invalide (demi-paire UTF-16 isolée, ex. \\ud800) : "
@@ -65,8 +67,8 @@ class Guard:
                 headers.setdefault("X-Content-Type-Options", "nosniff")
             await send(message)
 
-        refusal = None
-        if scope["method"] in ("POST", "PUT", "PATCH"):
+        refusal = _repeated_parameter(scope)
+        if refusal is None and scope["method"] in ("POST", "PUT", "PATCH"):
             body, refusal = await self._read_body(scope, receive)
             receive = _replay(body, receive)
         if refusal is not None:
@@ -105,6 +107,17 @@ class Guard:
             if has_lone_surrogate(parsed):
                 return body, JSONResponse({"detail": LONE_SURROGATE}, status_code=422)
         return body, None
+
+
+def _repeated_parameter(scope: Scope) -> JSONResponse | None:
+    """A 422 when a query parameter is given twice: every parameter of the API takes one value, and
+    the framework would silently keep the last (schemathesis: `?offset=true&offset=0.0` answered 200)."""
+    seen: set[str] = set()
+    for name, _ in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
+        if name in seen:
+            return JSONResponse({"detail": REPEATED.format(name=name[:40])}, status_code=422)
+        seen.add(name)
+    return None
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -186,6 +186,9 @@ def test_out_of_range_numbers_and_unparseable_bodies_get_french_4xx(http):
     assert big.status_code == 422 and "au plus" in big.json()["detail"]
     broken = http.post("/v1/chat", content=b'{"message": ', headers={"Content-Type": "application/json"})
     assert broken.status_code == 422 and broken.json()["detail"] == "Requête invalide — corps, caractère 12 : JSON invalide"
+    repeated = http.get("/v1/offers?offset=1&offset=0.0")  # the framework kept the last value (schemathesis)
+    assert repeated.status_code == 422 and "paramètre répété dans l'adresse : offset" in repeated.json()["detail"]
+    assert http.get("/v1/offers?offset=1&limit=2").status_code == 200
     form = http.post("/v1/chat", data={"message": "x"})
     assert form.status_code in (400, 422) and "error" not in form.json()["detail"].lower()
     assert http.get("/v1/nulle-part").json()["detail"] == "Adresse inconnue."
