@@ -1,6 +1,13 @@
 """Check an offer's structured eligibility against the asker's profile, in three states.
 
-- eligible: EVERY rule of the card was checked against a known fact and holds;
+- eligible: EVERY condition the card states was checked against a known fact and holds. The
+  conditions a card states are (assistant/schema.py): its audiences, every field of `eligibility`
+  (population, territory, programmes, works amount, physical measures, triggering event, free-text
+  conditions, beneficiaries), its `status` (a closed or historic offer needs an edition open today)
+  and what its `status_note` or `cost.note` leaves « à confirmer » / « à vérifier » (the corpus's
+  marks of the ⚠ items of offers-facts.md). So a card whose only stated condition is the audience
+  is « éligible » for a matching audience, and for nothing else: a historic card, or one whose
+  note leaves its availability or access conditions to confirm, stays « à vérifier »;
 - ineligible: a known fact breaks a rule (`failed` names it, in French);
 - unknown (shown « à vérifier »): otherwise; `missing` names each condition that could not be checked.
   Free-text conditions of a card cannot be checked by a program: they always land here.
@@ -13,6 +20,7 @@ Rules come from the cards (corpus/offers, schema in assistant/schema.py), figure
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -51,6 +59,12 @@ MEASURE_LABELS = {"opening_m": "l'ouverture de l'ouvrage"}
 # impôts art. 278): it is then only known to lie between amount / 1.2 and amount.
 VAT_FACTOR = 1.2
 TO_CONFIRM = " (seuil à confirmer)"
+# How a card's notes mark what its sources leave open (offers-facts.md: ⚠ items « à confirmer »).
+OPEN_MARKS = ("à confirmer", "à vérifier")
+EDITION_NEEDED = {
+    "closed": "qu'une nouvelle édition soit ouverte (dispositif clos)",
+    "historic": "qu'une édition soit ouverte aujourd'hui (dispositif historique)",
+}
 
 
 @dataclass
@@ -201,6 +215,16 @@ def unshown_condition(offer: Offer, profile: Profile) -> str | None:
     return None
 
 
+def open_points(offer: Offer) -> list[str]:
+    """The clauses of the card's `status_note` and `cost.note` (split at « ; » and sentence ends)
+    that leave something « à confirmer » or « à vérifier », without their final period: conditions
+    the card states and nobody checked (« sa disponibilité actuelle et ses conditions d'accès sont à
+    confirmer avec la direction régionale de la Banque des Territoires »). [] when there is none."""
+    notes = [offer.status_note, offer.cost.note if offer.cost else None]
+    clauses = [c.strip().rstrip(".") for note in notes if note for c in re.split(r";|(?<=\.)\s", note)]
+    return [c for c in clauses if any(mark in c for mark in OPEN_MARKS)]
+
+
 def evaluate(offer: Offer, profile: Profile) -> Verdict:
     """Verdict of `offer` for the asker `profile`; see the module docstring for the three states."""
     verdict = Verdict(status="eligible")
@@ -241,7 +265,12 @@ def evaluate(offer: Offer, profile: Profile) -> Verdict:
             verdict.missing.append(f"faire partie de {names}")
     _check_amounts(offer, profile, verdict)
     _check_physical(offer, profile, verdict)
+    if rules.event:  # what the question says is not a checked fact (see unshown_condition)
+        verdict.missing.append(rules.event.label)
     verdict.missing += [condition.rstrip(" .") for condition in rules.conditions]
+    if offer.status in EDITION_NEEDED:
+        verdict.missing.append(EDITION_NEEDED[offer.status])
+    verdict.missing += [point for point in open_points(offer) if point not in verdict.missing]
 
     if offer.cost and offer.cost.free_for:
         free, _ = _population_check(offer.cost.free_for, profile)

@@ -22,10 +22,11 @@ def corpus():
 
 
 def card(corpus, offer_id: str, **eligibility) -> Offer:
-    """A real card whose eligibility block is replaced, to test one rule at a time."""
+    """A real card whose eligibility block is replaced, to test one rule at a time (active, and without
+    the notes that may leave something « à confirmer »)."""
     offer = corpus.offers[offer_id]
     data = offer.model_dump()
-    data["eligibility"] = eligibility
+    data.update(eligibility=eligibility, status="active", status_note=None, cost=None)
     return Offer.model_validate(data)
 
 
@@ -129,7 +130,7 @@ def test_free_text_conditions_are_always_to_check(corpus):
 def test_audience_type(corpus):
     """The asker's type of collectivity against the card's audiences: met, failed, or not said."""
     data = corpus.offers["anct-petites-villes-de-demain"].model_dump()
-    data.update(audiences=["commune"], eligibility={})
+    data.update(audiences=["commune"], eligibility={}, status_note=None)
     offer = Offer.model_validate(data)
     assert evaluate(offer, Profile(collectivity_type="commune")).status == "eligible"
     failing = evaluate(offer, Profile(collectivity_type="department"))
@@ -205,3 +206,56 @@ def test_eligible_never_coexists_with_an_unchecked_condition(corpus):
         else:
             assert "Vous semblez éligible" not in line, (offer.id, line)
     assert eligible > 0  # the test would be empty if nothing could ever be eligible
+
+
+# --- the kind: a card is « éligible » only when it states no condition beyond those checked ---------
+
+def satisfying_profile(offer: Offer, audience: str) -> Profile:
+    """A profile of type `audience` that meets every structured rule of the card (population within
+    its bounds, its zonings and one of its programmes known, works and opening within bounds)."""
+    rules = offer.eligibility
+    bounds = [r for r in rules.population if r.audience == audience]
+    population = bounds[0].min if bounds and bounds[0].min is not None else (bounds[0].max if bounds else 800)
+    structure = next((r.structure for r in rules.works_amount + rules.physical if r.structure), None)
+    amounts = [r for r in rules.works_amount if r.structure in (None, structure)]
+    amount = max([r.min_eur for r in amounts if r.min_eur is not None] + [min([r.max_eur for r in amounts if r.max_eur] or [50000])])
+    physical = [r for r in rules.physical if r.structure in (None, structure)]
+    opening = max([r.min for r in physical if r.min is not None] + [min([r.max for r in physical if r.max] or [3.0])])
+    return Profile(collectivity_type=audience, population=population, facts=list(rules.territory_all),
+                   programmes=list(rules.programmes_any[:1]), works_amount_eur=amount, works_amount_ht=True,
+                   opening_m=opening, structure_kind=structure or "bridge")
+
+
+def stated_beyond_rules(offer: Offer) -> bool:
+    """What the card states that no profile fact can check: free-text conditions, an event, aid paid to
+    residents, a closed or historic status, a note that leaves something « à confirmer » / « à vérifier »."""
+    notes = " ".join(n for n in (offer.status_note, offer.cost.note if offer.cost else None) if n)
+    rules = offer.eligibility
+    return bool(rules.conditions or rules.event or rules.beneficiaries == "residents" or offer.status != "active"
+                or "à confirmer" in notes or "à vérifier" in notes)
+
+
+def test_eligible_exactly_when_the_card_states_nothing_unchecked(corpus):
+    """Over every card and every collectivity audience it opens to, with a profile that meets all its
+    structured rules: « Vous semblez éligible » iff the card states nothing else; otherwise the line says
+    « à vérifier » and names what remains (the status, the note's open point, each free-text condition)."""
+    eligible, to_check = [], []
+    for offer in corpus.offers.values():
+        for audience in {"commune", "epci", "department", "region"} & set(offer.audiences):
+            verdict = evaluate(offer, satisfying_profile(offer, audience))
+            line = eligibility_line(verdict)
+            assert not verdict.failed, (offer.id, audience, verdict.failed)
+            if stated_beyond_rules(offer):
+                to_check.append(offer.id)
+                assert verdict.status == "unknown" and "à vérifier : " in line and "éligible (" not in line, (offer.id, line)
+                for condition in offer.eligibility.conditions:
+                    assert condition.rstrip(" .") in verdict.missing, (offer.id, condition)
+                if offer.status != "active":
+                    assert any("édition" in m for m in verdict.missing), (offer.id, verdict.missing)
+            else:
+                eligible.append(offer.id)
+                assert verdict.status == "eligible" and line.startswith("Vous semblez éligible ("), (offer.id, line)
+    # Both sides are populated by the corpus: cards open to all collectivities (tools, trainings) and the rest.
+    assert eligible and to_check
+    for offer_id in ("ademe-tenmod", "bdt-mon-comparateur-energetique", "anru-ecole-renouvellement-urbain"):
+        assert offer_id in to_check and offer_id not in eligible
