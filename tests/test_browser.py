@@ -479,6 +479,42 @@ def test_conversation_keeps_half_the_screen_at_200_percent_zoom_and_on_phones(br
     assert not context.errors, context.errors
 
 
+def uncovered(page, selector: str) -> dict:
+    """Where the widget's `selector` is and what the viewport shows at its centre: {inside: within the
+    viewport, on_top: elementFromPoint there (through the shadow root) is it or one of its children}."""
+    return page.evaluate("""(selector) => {
+      const host = document.querySelector('aiguillage-chat'), el = host.shadowRoot.querySelector(selector);
+      const r = el.getBoundingClientRect(), x = r.left + r.width / 2, y = r.top + r.height / 2;
+      const outer = document.elementFromPoint(x, y);
+      const hit = outer === host ? host.shadowRoot.elementFromPoint(x, y) : outer;
+      return {inside: r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight && r.right <= innerWidth,
+              on_top: !!hit && el.contains(hit), hit: hit ? hit.tagName + '.' + hit.className : null};
+    }""", selector)
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, NARROW], ids=["1280x900", "320x640"])
+def test_the_question_box_and_send_button_stay_uncovered_after_a_long_answer(browser, server, viewport):
+    """The page / at 1280×900 and on a narrow phone: a long answer scrolls inside the conversation and
+    the question box and its send button stay in the viewport, on top (the page footer once covered
+    them at 1280×900, the widget having grown by its answer)."""
+    context = _context(browser, viewport=viewport)
+    page = context.new_page()
+    page.goto(server.url + "/")
+    page.locator(INPUT).wait_for()
+    ask(page, SCHOOL)
+    bot_messages(page).last.locator(".feedback").wait_for()
+    assert shadow(page, "root.querySelector('.log').scrollHeight > root.querySelector('.log').clientHeight"), \
+        "the answer must overflow the conversation for this test to mean anything"
+    shot(page, f"page-apres-reponse-{viewport['width']}x{viewport['height']}")
+    for selector in ("form.composer textarea", "form.composer button[type=submit]"):
+        expect(page.locator(f"aiguillage-chat {selector}")).to_be_visible()
+        where = uncovered(page, selector)
+        assert where["inside"] and where["on_top"], f"{selector} : {where}"
+    assert page.evaluate("document.documentElement.scrollHeight") <= viewport["height"], "no page scroll around the chat"
+    context.close()
+    assert not context.errors, context.errors
+
+
 def test_axe_finds_no_serious_violation_on_the_page_and_the_embedded_widget(context, server):
     page = context.new_page()
     page.goto(server.url + "/")

@@ -78,7 +78,10 @@
   // Colours of the State design system (DSFR); a dark palette when the visitor's system asks for it.
   const CSS = `
 :host { all: initial !important; display: contents !important; }
-:host([mode="page"]), :host([mode="view"]) { display: block !important; height: 100% !important; }
+/* In a page, the element fills its container and may shrink in it: "all: initial" above also resets
+   the min-height a page gives it, and a flex item's automatic minimum is then its whole conversation,
+   so a long answer pushed the question box under what follows (the page footer, at 1280×900). */
+:host([mode="page"]), :host([mode="view"]) { display: block !important; height: 100% !important; min-height: 0 !important; }
 .root { --blue: #000091; --blue-hover: #1212ff; --text: #161616; --muted: #3a3a3a; --bg: #ffffff;
   --line: #dddddd; --alt: #f6f6f6; --hover: #f5f5fe; --field: #eeeeee; --ok: #18753c; --warn: #b34000;
   --ko: #ce0500; --info: #0063cb; --focus: #0a76f6; --on-blue: #ffffff; --soft-blue: #e3e3fd;
