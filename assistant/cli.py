@@ -7,13 +7,46 @@ from collections import Counter
 from pathlib import Path
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from assistant.config import get_settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Aiguillage : orienter les collectivités.")
-corpus_app = typer.Typer(no_args_is_help=True, help="Vérifier et décrire le corpus.")
+# Typer writes its --help option's text in English; everything the user reads is in French.
+HELP_OPTION_TEXT = "Afficher cette aide et quitter."
+
+
+class _FrenchHelpOption:
+    """Mixin for Typer's command classes: the --help option reads HELP_OPTION_TEXT."""
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.help = HELP_OPTION_TEXT
+        return option
+
+
+class FrenchCommand(_FrenchHelpOption, TyperCommand):
+    pass
+
+
+class FrenchGroup(_FrenchHelpOption, TyperGroup):
+    pass
+
+
+class FrenchTyper(typer.Typer):
+    """typer.Typer whose group and every command registered with .command() have a French --help."""
+
+    def __init__(self, **options):
+        super().__init__(cls=FrenchGroup, **options)
+
+    def command(self, *args, **options):
+        return super().command(*args, cls=FrenchCommand, **options)
+
+
+app = FrenchTyper(no_args_is_help=True, add_completion=False, help="Aiguillage : orienter les collectivités.")
+corpus_app = FrenchTyper(no_args_is_help=True, help="Vérifier et décrire le corpus.")
 app.add_typer(corpus_app, name="corpus")
-territories_app = typer.Typer(no_args_is_help=True, help="Tables des territoires (communes, EPCI…).")
+territories_app = FrenchTyper(no_args_is_help=True, help="Tables des territoires (communes, EPCI…).")
 app.add_typer(territories_app, name="territories")
 
 
@@ -194,7 +227,7 @@ def _ask_locally(settings, question: str, conversation: str | None) -> dict:
 
 @app.command(help="Poser une question dans le terminal (par le serveur en marche s'il répond).")
 def ask(
-    question: str,
+    question: str = typer.Argument(..., help="La question, entre guillemets."),
     as_json: bool = typer.Option(False, "--json", help="Afficher le corps de réponse de l'API."),
     conversation: str = typer.Option(None, help="Identifiant de conversation pour enchaîner."),
 ) -> None:
@@ -237,7 +270,7 @@ def corpus_check(corpus_dir: Path = typer.Option(None, help="Dossier du corpus (
 
 
 @corpus_app.command("stats", help="Tables de couverture, portes hors partenaires, fraîcheur et besoins que rien ne sert.")
-def corpus_stats(corpus_dir: Path = typer.Option(None)) -> None:
+def corpus_stats(corpus_dir: Path = typer.Option(None, help="Dossier du corpus (défaut : réglage).")) -> None:
     """Coverage tables, the doors outside the partners, freshness, and the needs nothing serves."""
     from ingest.corpus import load_corpus
     from ingest.stats import coverage_gaps, coverage_tables, freshness_tables, signpost_table
@@ -266,7 +299,7 @@ def bench(
     typer.echo(format_report(run_bench(get_settings(), questions, rounds, scale, peer, throughput, embedder)))
 
 
-scope_app = typer.Typer(no_args_is_help=True, help="Décision de champ (modèle appris sur evals/datasets/).")
+scope_app = FrenchTyper(no_args_is_help=True, help="Décision de champ (modèle appris sur evals/datasets/).")
 app.add_typer(scope_app, name="scope")
 
 
@@ -336,7 +369,7 @@ def territories_common_words(
 
 
 # ---- national catalogue ----------------------------------------------------------------------
-catalogue_app = typer.Typer(no_args_is_help=True, help="Catalogues nationaux d'aides (Aides-territoires).")
+catalogue_app = FrenchTyper(no_args_is_help=True, help="Catalogues nationaux d'aides (Aides-territoires).")
 app.add_typer(catalogue_app, name="catalogue")
 
 
@@ -385,7 +418,7 @@ def _index_catalogue(settings) -> None:
 
 
 # ---- console tokens and data retention -------------------------------------------------------
-tokens_app = typer.Typer(no_args_is_help=True, help="Jetons d'accès à la console des agents.")
+tokens_app = FrenchTyper(no_args_is_help=True, help="Jetons d'accès à la console des agents.")
 app.add_typer(tokens_app, name="tokens")
 
 

@@ -1,0 +1,62 @@
+"""The `aiguillage` command speaks French: every command, group and option of the command tree (walked,
+not listed by hand) has a help text, none of them English, the --help option's included."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from assistant.cli import HELP_OPTION_TEXT, app
+
+# Words of English that French help texts do not use (Typer's « Show this message and exit. » has four).
+ENGLISH = {"the", "this", "that", "show", "exit", "and", "with", "from", "of", "to", "is", "are", "be", "will",
+           "your", "when", "which", "if", "it", "message"}
+
+
+def _tree() -> list[tuple[tuple[str, ...], object, object]]:
+    """(path of names, command, its context) for the root and every group and command below it."""
+    root = typer.main.get_command(app)
+    found = []
+
+    def walk(path: tuple[str, ...], command, parent) -> None:
+        ctx = typer.Context(command, info_name=path[-1] if path else "aiguillage", parent=parent, resilient_parsing=True)
+        found.append((path, command, ctx))
+        for name in getattr(command, "list_commands", lambda ctx: [])(ctx):
+            walk((*path, name), command.get_command(ctx, name), ctx)
+
+    walk((), root, None)
+    return found
+
+
+TREE = _tree()
+
+
+def _english(text: str) -> set[str]:
+    return {word for word in re.findall(r"[a-z]+", text.lower()) if word in ENGLISH}
+
+
+def test_the_walk_finds_every_command():
+    paths = {" ".join(path) for path, _, _ in TREE}
+    assert {"", "serve", "ask", "eval", "bench", "tokens", "tokens create", "corpus check", "scope train"} <= paths
+    assert len(paths) >= 20
+
+
+@pytest.mark.parametrize("path,command,ctx", TREE, ids=[" ".join(path) or "aiguillage" for path, _, _ in TREE])
+def test_every_help_text_of_the_command_is_french(path, command, ctx):
+    texts = {"la commande": command.help}
+    texts |= {f"le paramètre {param.name}": getattr(param, "help", None) for param in command.get_params(ctx)}
+    help_option = command.get_help_option(ctx)
+    assert help_option is not None and help_option.help == HELP_OPTION_TEXT
+    for what, text in texts.items():
+        assert text, f"{' '.join(path)} : {what} n'a pas d'aide"
+        assert not _english(text), f"{' '.join(path)} : {what} a une aide en anglais : {text!r}"
+
+
+@pytest.mark.parametrize("path", [path for path, _, _ in TREE], ids=[" ".join(path) or "aiguillage" for path, _, _ in TREE])
+def test_the_help_screen_shows_the_french_help_option(path):
+    result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert HELP_OPTION_TEXT in result.output and "Show this message" not in result.output
