@@ -47,7 +47,7 @@ from assistant.scope import load_scope_model
 from assistant.scope.doors import SIGNPOST_OF_DOOR, door_of_rule
 from assistant.store import Database, new_conversation_id
 from assistant.territory import Territories
-from assistant.text import fold
+from assistant.text import fold, literal
 from ingest.corpus import load_corpus, load_signposts, load_themes
 from ingest.indexer import corpus_stamps, unchanged_offers
 
@@ -257,6 +257,13 @@ class Assistant:
         # The vector retrieval reads: the query in the cards' spelling (HybridRetriever.search).
         embed = (lambda query: self.embeddings.embed_query(index.lexicon.canonical(query))) if self._scope_reads_vectors else None
         understood = understand(text, known, state, self.themes, self.territories, self.scope, embed, index.names)
+        remembered = scope.follow_up_doors(understood, state)
+        if remembered is not None:  # « et qui je contacte ? » answered by the previous turn's doors, again
+            named = [s for s in self.signpost_finder.signposts if s.id in remembered["signposts"]]
+            doors = [(s, signpost_door(self.contacts, s, understood.profile)) for s in named]
+            text = scope.follow_up_doors_text(remembered, door_lines(doors), [literal(s.body) for s in named])
+            return TurnResult(conversation_id, 0, "refusal" if remembered["refused"] else "answer",
+                              GeneratedAnswer(text, "grounded"), [], [], understood.profile, doors=doors)
         if scope.refuses(understood):
             state["clarifications_in_row"] = 0
             answer = scope.refusal(understood)
@@ -274,6 +281,7 @@ class Assistant:
                                       self.signpost_finder, vector)
                 doors = [(s, signpost_door(self.contacts, s, understood.profile)) for s in found]
                 answer.text = join(answer.text, doors_text(doors, True, False, refused=True))
+            scope.remember_doors(understood, [s.id for s, _ in doors], state, refused=True)
             return TurnResult(conversation_id, 0, "refusal", answer, [], [], understood.profile, doors=doors)
 
         history = self.history(conversation_id) if earlier_turns else []  # a new conversation has none
@@ -338,6 +346,7 @@ class Assistant:
             cards = index.memo("card-names", lambda: CardNames(index.offers, index.names))
             findings = self.catalogue_stage.find(catalogue, canonical, vector, profile, cards)
             context.appendix = section(findings)
+        scope.remember_doors(understood, [s.id for s, _ in doors], state, refused=False)
         kind = "answer" if referrals else "no_match"
         return TurnResult(conversation_id, 0, kind, None, referrals, excluded, profile, clarification, corrections, ranked,
                           context=context, verdicts=verdicts, doors=doors, catalogue=findings)
