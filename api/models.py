@@ -49,6 +49,9 @@ MessageId = bounded_int(1, MAX_MESSAGE_ID)  # a turn number
 SearchLimit = bounded_int(1, MAX_SEARCH_LIMIT)  # results asked of /v1/search
 
 
+MAX_INSEE_CHARS = 20  # longer is not a code someone mistyped: refused (422)
+
+
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     message: str = Field(description="Question de l'usager, en français.")
@@ -58,7 +61,11 @@ class ChatRequest(BaseModel):
         "Un identifiant inconnu du serveur est refusé (404).",
     )
     profile: Profile | None = Field(None, description="Profil connu d'avance (ex. widget d'une commune).")
-    insee: str | None = Field(None, pattern=r"^(\d{5}|2[AB]\d{3})$", description="Code INSEE de la commune hôte.")
+    insee: str | None = Field(
+        None, max_length=MAX_INSEE_CHARS,
+        description="Code INSEE de la commune hôte (ex. « 15187 ») ; un code qui ne désigne aucune commune connue "
+        "n'arrête pas la question : la réponse commence par un avertissement qui le cite et ne tient pas compte du territoire.",
+    )
     format: Literal["markdown", "text", "cited"] = Field(
         "markdown",
         description="Forme du texte `answer` : `markdown` (citations en liens sur le nom des offres), `text` (texte "

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, StrictBool
 from assistant.facts import extract_project_facts
 from assistant.json_types import JsonFloat, JsonInt
 from assistant.schema import ThemeVocabulary
-from assistant.text import fold, match_terms
+from assistant.text import fold, literal, match_terms
 
 CollectivityType = Literal["commune", "epci", "department", "region", "other"]
 Stage = Literal["idee", "etudes", "travaux"]
@@ -208,6 +208,15 @@ def extract_profile(text: str, vocabulary: ThemeVocabulary, territories=None) ->
     if territories is not None:
         apply_territory(profile, territories.resolve(text))
     return profile
+
+
+def unknown_code_notice(code: str) -> str:
+    """The French notice for an INSEE code (API field `insee`, the widget's data-insee) that names no
+    commune of the territory tables: the code quoted as given (inert, assistant.text.literal), what the
+    answer does without it, and how to give the territory instead."""
+    return (f"Le code INSEE « {literal(code)} » ne correspond à aucune commune connue : cette réponse ne tient pas "
+            "compte de votre territoire. Pour des interlocuteurs proches de chez vous, indiquez le nom de votre "
+            "commune dans votre question.")
 
 
 def apply_territory(profile: Profile, resolution) -> None:

@@ -11,6 +11,7 @@ re-exported here for the API and the evaluation.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from functools import cached_property
@@ -39,7 +40,7 @@ from assistant.pipeline.persist import candidate_payload, clarification_payload,
 from assistant.pipeline.rank import rank as rank_hits
 from assistant.pipeline.retrieve import retrieve
 from assistant.pipeline.understand import keep_topic, understand
-from assistant.profile import Profile, apply_territory
+from assistant.profile import Profile, apply_territory, unknown_code_notice
 from assistant.readiness import CorpusWatch
 from assistant.retrieval import HybridRetriever, IndexHandle, IndexNotReady, LoadedIndex, OfferHit, SearchFilters
 from assistant.schema import Offer, PartnerCard
@@ -48,8 +49,11 @@ from assistant.scope.doors import SIGNPOST_OF_DOOR, door_of_rule
 from assistant.store import Database, new_conversation_id
 from assistant.territory import Territories
 from assistant.text import fold, literal
+
 from ingest.corpus import load_corpus, load_signposts, load_themes
 from ingest.indexer import corpus_stamps, unchanged_offers
+
+INSEE_CODE = re.compile(r"^(\d{5}|2[AB]\d{3})$")  # a commune's code (COG): 5 digits, Corsica 2A/2B
 
 __all__ = [
     "Assistant",
@@ -200,33 +204,49 @@ class Assistant:
 
     def profile_for(self, profile: Profile | None, insee: str | None) -> Profile | None:
         """The caller's known profile, completed from the territory tables when an INSEE code is given."""
-        if insee is None:
-            return profile
+        return self.profile_and_notice(profile, insee)[0]
+
+    def profile_and_notice(self, profile: Profile | None, insee: str | None) -> tuple[Profile | None, str | None]:
+        """(profile_for's profile, notice): the notice, in French, says that a given INSEE code names no
+        commune of the territory tables (unknown like « 99999 », or not of the shape INSEE_CODE: five
+        digits, or 2A/2B and three digits for Corsica, never read as a place name) and that the answer
+        does not take the territory into account; None when no code is given (absent or blank) or it
+        names a commune (or several, by a postcode: the turn then asks which). The code is read trimmed
+        and in upper case, as the widget reads its data-insee."""
+        code = (insee or "").strip().upper()  # as the widget reads its data-insee
+        if not code:
+            return profile, None
+        resolution = self.territories.resolve(code) if INSEE_CODE.match(code) else None
+        if resolution is None or (resolution.commune is None and not resolution.candidates):
+            return profile, unknown_code_notice(insee.strip())
         base = profile or Profile()
         from_code = Profile()
-        apply_territory(from_code, self.territories.resolve(insee))
-        return from_code.merged_with(base)
+        apply_territory(from_code, resolution)
+        return from_code.merged_with(base), None
 
     def history(self, conversation_id: str) -> list[tuple[str, str]]:
         return persist.history(self.db, conversation_id)
 
     # ---- one conversation turn ----------------------------------------------------------
-    def chat(self, message: str, conversation_id: str | None = None, profile: Profile | None = None) -> TurnResult:
+    def chat(self, message: str, conversation_id: str | None = None, profile: Profile | None = None,
+             notice: str | None = None) -> TurnResult:
+        """One turn; `notice` (profile_and_notice's) opens the answer."""
         started = time.perf_counter()
-        result, state = self._prepare(message, conversation_id, profile)
+        result, state = self._prepare(message, conversation_id, profile, notice)
         if result.answer is None:
             result.answer = generate(self.generator, self.grounded, result.context)
         self._persist(message, result, state, started)
         return result
 
     def chat_stream(
-        self, message: str, conversation_id: str | None = None, profile: Profile | None = None
+        self, message: str, conversation_id: str | None = None, profile: Profile | None = None,
+        notice: str | None = None,
     ) -> Iterator[tuple[str, object]]:
         """Events for streaming clients: ("start", TurnResult) with the referrals, ("delta", text)…,
         then ("done", TurnResult) whose answer is the final text (it may replace the deltas when a
         generator falls back to the grounded answer)."""
         started = time.perf_counter()
-        result, state = self._prepare(message, conversation_id, profile)
+        result, state = self._prepare(message, conversation_id, profile, notice)
         yield "start", result
         if result.answer is None:
             generator = self.generator if result.context.referrals else self.grounded
@@ -240,11 +260,16 @@ class Assistant:
         self._persist(message, result, state, started)
         yield "done", result
 
-    def _prepare(self, message: str, conversation_id: str | None, profile: Profile | None) -> tuple[TurnResult, dict]:
+    def _prepare(self, message: str, conversation_id: str | None, profile: Profile | None,
+                 notice: str | None = None) -> tuple[TurnResult, dict]:
         loaded = persist.load(self.db, conversation_id)
         known = loaded.known if profile is None else loaded.known.merged_with(profile)
         result = self._turn(message, conversation_id or new_conversation_id(), known, loaded.state, loaded.turns)
         result.message_id = loaded.turns + 1
+        if notice and result.answer is not None:  # refusal, clarification, follow-up: the text is written
+            result.answer.text = join(notice, result.answer.text)
+        elif notice:
+            result.context.preface = join(notice, result.context.preface)
         return result, loaded.state
 
     def _persist(self, message: str, result: TurnResult, state: dict, started: float) -> None:

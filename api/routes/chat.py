@@ -15,8 +15,8 @@ router = APIRouter(prefix="/v1", tags=["chat"])
 def chat(body: ChatRequest, assistant: Assistant = Depends(get_assistant)) -> Response:
     message = check_message(body.message, assistant.settings.max_message_chars)
     check_conversation(assistant, body.conversation_id)
-    profile = assistant.profile_for(body.profile, body.insee)
-    result = chat_response(assistant.chat(message, body.conversation_id, profile), body.format)
+    profile, notice = assistant.profile_and_notice(body.profile, body.insee)
+    result = chat_response(assistant.chat(message, body.conversation_id, profile, notice), body.format)
     # The body is a ChatResponse built and validated once (api.presenters): serialised as is, without
     # FastAPI's second validation against response_model (which stays the schema of /openapi.json).
     return Response(result.model_dump_json(), media_type="application/json")

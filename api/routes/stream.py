@@ -83,7 +83,7 @@ async def sse_events(
 async def chat_stream(body: ChatRequest, request: Request, assistant: Assistant = Depends(get_assistant)) -> EventSourceResponse:
     message = check_message(body.message, assistant.settings.max_message_chars)
     await anyio.to_thread.run_sync(check_conversation, assistant, body.conversation_id)
-    profile = await anyio.to_thread.run_sync(assistant.profile_for, body.profile, body.insee)
+    profile, notice = await anyio.to_thread.run_sync(assistant.profile_and_notice, body.profile, body.insee)
     log.info("streamed question (conversation %s): %.300s", body.conversation_id or "new", message)
-    events = assistant.chat_stream(message, body.conversation_id, profile)
+    events = assistant.chat_stream(message, body.conversation_id, profile, notice)
     return EventSourceResponse(sse_events(events, request, body.format), ping=15, headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
