@@ -131,7 +131,13 @@ def serve(
     host, port = host or settings.host, port or settings.port
     _check_port_free(host, port)  # before the index and the model: a taken port is said at once, in French
     embeddings = _embeddings_while_importing(settings, ("ingest.indexer", "api.app") if workers == 1 else ("ingest.indexer",))
-    _ensure_index(settings, embeddings)  # once, under the build lock, before any worker starts
+    report = _ensure_index(settings, embeddings)  # once, under the build lock, before any worker starts
+    if workers == 1:
+        # The first read of the collection loads Chroma's stored vectors outside the interpreter lock:
+        # started now, it runs beside the app's construction and warm-up (which waits for it).
+        from assistant.vectorstore import chroma_client, read_in_background
+
+        read_in_background(chroma_client(settings).get_collection(report.collection))
     os.environ.update(worker_thread_limits(workers))
     # proxy_headers=False: X-Forwarded-For is read by the app, only from AIGUILLAGE_TRUSTED_PROXIES.
     options = {"host": host, "port": port, "log_level": "info", "proxy_headers": False}

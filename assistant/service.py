@@ -49,7 +49,7 @@ from assistant.scope.doors import SIGNPOST_OF_DOOR, door_of_rule
 from assistant.store import Database, new_conversation_id
 from assistant.territory import Territories
 from assistant.text import fold, literal
-
+from assistant.vectorstore import read_in_background
 from ingest.corpus import load_corpus, load_signposts, load_themes
 from ingest.indexer import corpus_stamps, unchanged_offers
 
@@ -155,14 +155,18 @@ class Assistant:
         /readyz pays for it, and start loading the territory tables (then validating the cards) in the background. Raises
         IndexNotReady when there is no index yet."""
         index = self.handle.current()
+        # The Chroma collection too, which /readyz counts and a generation without a vector mirror
+        # searches: opened here (imports chromadb, ≈ 0.6 s of CPU; not from two threads at once), then
+        # its first read, which loads the stored vectors (assistant.vectorstore.read_in_background), runs
+        # on the second core while this thread builds the rest; waited for before « ready ».
+        loading = read_in_background(index.collection)
         _ = index.lexicon, self.everyday, self.signpost_finder
         self._premise_index()
-        # The Chroma collection too (imports chromadb, ≈ 0.7 s of CPU), which /readyz counts and a
-        # generation without a vector mirror searches, and the corpus files against the build's record
-        # (the warnings of /readyz, assistant.readiness): done here, before the background work below
-        # starts, the first /readyz has nothing to do but read them.
-        _ = index.collection
+        # And the corpus files against the build's record (the warnings of /readyz, assistant.readiness):
+        # done here, before the background work below starts, the first /readyz has nothing to do but
+        # read them.
         self.corpus_watch.check(index)
+        loading.join()
         # Needed by the first question only: loaded while the server waits for it (a question that
         # comes sooner waits for the load to end, under the lock).
         # The cards are then validated (read without it at load: assistant.schema.OfferTable), so that

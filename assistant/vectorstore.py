@@ -7,6 +7,8 @@ of CPU): a process that never opens a collection does not pay for it.
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
@@ -40,6 +42,23 @@ def chroma_client(settings: Settings) -> chromadb.ClientAPI:
 
 def create_collection(client: chromadb.ClientAPI, name: str):
     return client.create_collection(name=name, embedding_function=None, metadata=COSINE)
+
+
+def read_in_background(collection) -> threading.Thread:
+    """Start the collection's first read in a daemon thread and return it (join it to wait).
+
+    Chroma loads a collection's stored vectors (its HNSW index and id maps) on the first read of a
+    process: ≈ 0.75 s of CPU at 58,400 passages of 512 dimensions, in its native code, outside the
+    interpreter lock, so that it runs on another core beside the caller's work. A second read waits
+    for that load instead of doing it again. A failure is left to the next read (/readyz reports it)."""
+
+    def first_read() -> None:
+        with contextlib.suppress(Exception):
+            collection.count()
+
+    thread = threading.Thread(target=first_read, name="aiguillage-vectors", daemon=True)
+    thread.start()
+    return thread
 
 
 def langchain_store(client: chromadb.ClientAPI, name: str, embeddings: Embeddings):
