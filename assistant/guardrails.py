@@ -56,6 +56,7 @@ class GuardDecision:
     door: str | None = None  # the body named in the refusal (French)
     rule: str | None = None  # the pattern, or "scope:<kind>:<door id>" for the scope model
     score: float | None = None  # the scope model's P(out of scope), when it decided
+    door_id: str | None = None  # the scope model's door (a key of assistant.scope.doors.DOORS), when it refused
 
     @property
     def refuses(self) -> bool:
@@ -90,13 +91,21 @@ def scope_decision(verdict) -> GuardDecision:
     its door and kind in `rule` (« scope:particulier:particulier », « scope:collectivite-autre:cdg »)."""
     if not verdict.refuses:
         return GuardDecision("ok", score=verdict.out_probability)
-    return GuardDecision("out_of_scope", verdict.door_text, f"scope:{verdict.kind}:{verdict.door}", verdict.out_probability)
+    return GuardDecision("out_of_scope", verdict.door_text, f"scope:{verdict.kind}:{verdict.door}", verdict.out_probability,
+                         verdict.door)
+
+
+# The refusal's sentence that names its door, up to the body's name: what the evaluation counts as a
+# refusal with a door (evals/scope_eval.py), « à » contracted as `to` does.
+ADDRESS_INSTEAD = "adressez-vous plutôt"
+_CONTRACTED = (("le ", "au "), ("les ", "aux "))
+DOOR_SENTENCE = re.compile(rf"{ADDRESS_INSTEAD} (?:à|{'|'.join(c.strip() for _, c in _CONTRACTED)}) ")
 
 
 def to(body: str) -> str:
     """« à » before a body's name, contracted as French requires: « au centre de gestion », « aux
     services », « à la préfecture », « à service-public.fr »."""
-    for article, contracted in (("le ", "au "), ("les ", "aux ")):
+    for article, contracted in _CONTRACTED:
         if body.startswith(article):
             return contracted + body[len(article):]
     return "à " + body
@@ -108,7 +117,7 @@ def refusal_text(decision: GuardDecision) -> str:
             why = "Votre question concerne bien une collectivité, mais pas le financement ni l'ingénierie d'un projet : ce n'est pas mon champ."
         else:
             why = "Cette question porte sur une affaire personnelle ou sort du champ des projets des collectivités : ce n'est pas mon champ."
-        return f"{why} {WHAT_WE_DO}\n\nPour votre demande, adressez-vous plutôt {to(decision.door)}."
+        return f"{why} {WHAT_WE_DO}\n\nPour votre demande, {ADDRESS_INSTEAD} {to(decision.door)}."
     if decision.kind == "fake_document":
         return (
             "Je ne peux pas rédiger d'attestation, de certificat ou d'engagement de financement : seuls "

@@ -45,7 +45,7 @@ from assistant.readiness import CorpusWatch
 from assistant.retrieval import HybridRetriever, IndexHandle, IndexNotReady, LoadedIndex, OfferHit, SearchFilters
 from assistant.schema import Offer, PartnerCard
 from assistant.scope import load_scope_model
-from assistant.scope.doors import SIGNPOST_OF_DOOR, door_of_rule
+from assistant.scope.doors import SIGNPOST_OF_DOOR
 from assistant.store import Database, new_conversation_id
 from assistant.territory import Territories
 from assistant.text import fold, literal
@@ -297,7 +297,7 @@ class Assistant:
             state["clarifications_in_row"] = 0
             answer = scope.refusal(understood)
             doors = []
-            card = SIGNPOST_OF_DOOR.get(door_of_rule(understood.decision.rule))
+            card = SIGNPOST_OF_DOOR.get(understood.decision.door_id)
             named = [s for s in self.signpost_finder.signposts if s.id == card]
             if named:  # the refusal names this body: its card adds where its local office is
                 doors = [(s, signpost_door(self.contacts, s, understood.profile)) for s in named]

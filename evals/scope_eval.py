@@ -16,18 +16,16 @@ Fast mode: a stratified sample (seeded) of each held-out part; --full: every hel
 from __future__ import annotations
 
 import random
-import re
 from collections import Counter, defaultdict
 
 from tqdm import tqdm
 
-from assistant.guardrails import to
+from assistant.guardrails import DOOR_SENTENCE, to
 from assistant.scope import data as D
 from assistant.scope.doors import DOORS
 
 SAMPLE = {"particuliers": 160, "collectivites": 200, "titles": 200}  # rows per dataset in fast mode
 SEED = 2026
-DOOR_SENTENCE = re.compile(r"adressez-vous plutôt (?:à|au|aux) ")  # assistant.guardrails.to contracts « à »
 
 
 def held_out_rows(full: bool, seed: int = SEED) -> dict[str, list[D.Example]]:

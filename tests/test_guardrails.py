@@ -64,12 +64,17 @@ def test_request_besides_an_invention_is_kept_only_when_it_asks_something():
 def test_every_refusal_names_its_door_in_correct_french(door):
     """« adressez-vous plutôt à le centre de gestion » (found by a newcomer): each door of the scope model,
     in the refusal text, with « à » contracted as French requires."""
-    from assistant.guardrails import GuardDecision, refusal_text
+    from assistant.guardrails import GuardDecision, refusal_text, scope_decision
     from assistant.scope.doors import DOORS
+    from assistant.scope.model import ScopeVerdict
     from evals.scope_eval import DOOR_SENTENCE
 
     for kind in ("collectivite-autre", "particulier"):
-        text = refusal_text(GuardDecision("out_of_scope", DOORS[door], f"scope:{kind}:{door}", 0.9))
+        decision = scope_decision(ScopeVerdict(kind, 0.9, 0.5, door, "scope"))
+        assert decision.door_id == door  # what the refusal's signpost card is looked up by (assistant.service)
+        text = refusal_text(decision)
         assert DOORS[door].split(" ", 1)[1] in text
         assert not any(wrong in text for wrong in (" à le ", " à les ", " de le ", " de les ")), text
-        assert DOOR_SENTENCE.search(text)  # the evaluation counts it as a refusal with its door
+        found = DOOR_SENTENCE.search(text)  # the evaluation counts it as a refusal with its door...
+        body = DOORS[door].split(" ", 1)[1] if DOORS[door].startswith(("le ", "les ")) else DOORS[door]
+        assert found and text[found.end():].startswith(body), text  # ...that door, named right after

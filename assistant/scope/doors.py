@@ -36,11 +36,6 @@ LOCAL_GOVERNMENT_DOORS = ("cdg", "prefecture", "cnil", "service-public")
 # Doors whose body has a signpost card (corpus/signposts/): the refusal adds its local office.
 SIGNPOST_OF_DOOR = {"cdg": "porte-cdg"}
 
-
-def door_of_rule(rule: str | None) -> str | None:
-    """The door id of a scope refusal's rule (« scope:collectivite-autre:cdg » → « cdg »), else None."""
-    parts = (rule or "").split(":")
-    return parts[2] if len(parts) == 3 and parts[0] == "scope" else None
 PARTICULIER = "particulier"  # the door of a private person's own affair
 
 _PREFECTURE_RUBRIQUES = ("elections", "pouvoirs de police", "fonctionnement des assemblees", "agir en justice contre l'administration")
