@@ -11,12 +11,25 @@ from typer.core import TyperCommand, TyperGroup
 
 from assistant.config import get_settings
 
-# Typer writes its --help option's text in English; everything the user reads is in French.
+# Typer writes its help screens in English; everything the user reads is in French.
 HELP_OPTION_TEXT = "Afficher cette aide et quitter."
+USAGE_PREFIX = "Utilisation : "
+# Labels of Typer's help screens, module constants of typer.rich_utils read when a screen is drawn
+# (typer==0.29.1 pinned; tests/test_cli_french.py reads every screen).
+HELP_SCREEN_LABELS = {
+    "COMMANDS_PANEL_TITLE": "Commandes",
+    "ARGUMENTS_PANEL_TITLE": "Arguments",
+    "OPTIONS_PANEL_TITLE": "Options",
+    "REQUIRED_LONG_STRING": "[obligatoire]",
+    "DEFAULT_STRING": "[défaut : {}]",
+    "ENVVAR_STRING": "[variable d'environnement : {}]",
+    "DEPRECATED_STRING": "(obsolète) ",
+}
 
 
-class _FrenchHelpOption:
-    """Mixin for Typer's command classes: the --help option reads HELP_OPTION_TEXT."""
+class _FrenchHelp:
+    """Mixin for Typer's command classes: the --help option reads HELP_OPTION_TEXT, the usage line
+    starts with USAGE_PREFIX and the help screen's labels are HELP_SCREEN_LABELS."""
 
     def get_help_option(self, ctx):
         option = super().get_help_option(ctx)
@@ -24,20 +37,30 @@ class _FrenchHelpOption:
             option.help = HELP_OPTION_TEXT
         return option
 
+    def format_usage(self, ctx, formatter) -> None:
+        formatter.write_usage(ctx.command_path, " ".join(self.collect_usage_pieces(ctx)), prefix=USAGE_PREFIX)
 
-class FrenchCommand(_FrenchHelpOption, TyperCommand):
+    def format_help(self, ctx, formatter) -> None:
+        from typer import rich_utils  # imported by Typer for a help screen only (rich: not at start-up)
+
+        for name, label in HELP_SCREEN_LABELS.items():
+            setattr(rich_utils, name, label)
+        return super().format_help(ctx, formatter)
+
+
+class FrenchCommand(_FrenchHelp, TyperCommand):
     pass
 
 
-class FrenchGroup(_FrenchHelpOption, TyperGroup):
+class FrenchGroup(_FrenchHelp, TyperGroup):
     pass
 
 
 class FrenchTyper(typer.Typer):
-    """typer.Typer whose group and every command registered with .command() have a French --help."""
+    """typer.Typer whose group and every command registered with .command() have French help screens."""
 
     def __init__(self, **options):
-        super().__init__(cls=FrenchGroup, **options)
+        super().__init__(cls=FrenchGroup, subcommand_metavar="COMMANDE [ARGUMENTS]...", **options)
 
     def command(self, *args, **options):
         return super().command(*args, cls=FrenchCommand, **options)

@@ -1,5 +1,6 @@
 """The `aiguillage` command speaks French: every command, group and option of the command tree (walked,
-not listed by hand) has a help text, none of them English, the --help option's included."""
+not listed by hand) has a help text, none of them English, the --help option's included, and every help
+screen reads in French (Typer's labels too; the type names, <str>, <path>…, are left as Typer writes them)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from assistant.cli import HELP_OPTION_TEXT, app
 # Words of English that French help texts do not use (Typer's « Show this message and exit. » has four).
 ENGLISH = {"the", "this", "that", "show", "exit", "and", "with", "from", "of", "to", "is", "are", "be", "will",
            "your", "when", "which", "if", "it", "message"}
+# And the labels of Typer's own help screens (« Usage: », « Commands », « COMMAND [ARGS]... », « [required] »…).
+SCREEN_ENGLISH = ENGLISH | {"usage", "commands", "command", "args", "required", "default", "env", "var", "deprecated"}
 
 
 def _tree() -> list[tuple[tuple[str, ...], object, object]]:
@@ -34,8 +37,10 @@ def _tree() -> list[tuple[tuple[str, ...], object, object]]:
 TREE = _tree()
 
 
-def _english(text: str) -> set[str]:
-    return {word for word in re.findall(r"[a-z]+", text.lower()) if word in ENGLISH}
+def _english(text: str, words: set[str] = ENGLISH) -> set[str]:
+    """The English words of `text`, option names (« --help ») and type names (« <bool> ») aside."""
+    text = re.sub(r"--[a-z-]+|<[a-z]+>", " ", text.lower())
+    return {word for word in re.findall(r"[a-z]+", text) if word in words}
 
 
 def test_the_walk_finds_every_command():
@@ -56,7 +61,8 @@ def test_every_help_text_of_the_command_is_french(path, command, ctx):
 
 
 @pytest.mark.parametrize("path", [path for path, _, _ in TREE], ids=[" ".join(path) or "aiguillage" for path, _, _ in TREE])
-def test_the_help_screen_shows_the_french_help_option(path):
+def test_the_help_screen_is_french(path):
     result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    assert HELP_OPTION_TEXT in result.output and "Show this message" not in result.output
+    assert HELP_OPTION_TEXT in result.output and "Utilisation : " in result.output
+    assert not _english(result.output, SCREEN_ENGLISH), result.output
