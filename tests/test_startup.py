@@ -229,7 +229,7 @@ def test_use_model_is_loaded_by_its_constructor_and_read_from_the_cache(tmp_path
 
 def test_nothing_is_left_for_the_first_question_once_the_server_is_ready(settings, embeddings, indexed):
     """The app's start-up (before /readyz can answer) builds what a turn derives from the index:
-    premise table, door models, signpost vectors (read from DATA_DIR/cache, equal to those computed);
+    premise table, programme names, door models, signpost vectors (read from DATA_DIR/cache, equal to those computed);
     the spelling lexicon and the name automaton are read with the index generation."""
     from fastapi.testclient import TestClient
 
@@ -243,7 +243,7 @@ def test_nothing_is_left_for_the_first_question_once_the_server_is_ready(setting
         assert client.get("/readyz").status_code == 200
         index = assistant.handle.current()
         # The lexicon and the name automaton come with the generation (assistant.derived).
-        assert {"premises", "signpost-finder"} <= set(index._memo) and "everyday" in vars(assistant)
+        assert {"premises", "programme-names", "signpost-finder"} <= set(index._memo) and "everyday" in vars(assistant)
         finder = assistant.signpost_finder
         computed = np.asarray(assistant.embeddings.embed_documents(finder.texts), dtype=float)
         assert np.array_equal(finder._vectors, computed)
