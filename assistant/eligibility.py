@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from assistant.contacts import of_place
 from assistant.profile import Profile
 from assistant.schema import AmountRule, Offer, PhysicalRule, PopulationRule
 
@@ -200,6 +201,12 @@ def _check_physical(offer: Offer, profile: Profile, verdict: Verdict) -> None:
         (verdict.met if holds else verdict.failed).append(f"{text} : {_fmt(value)} m indiqués")
 
 
+def part_of(label: str) -> str:
+    """« faire partie » + label in correct French: « d'Action cœur de ville », « d'une ORT… », « des
+    adhérents du Cerema », « de Petites villes de demain » (PROGRAMME_LABELS)."""
+    return label if label.startswith("des ") else of_place(label)
+
+
 def _known_member(programme: str, profile: Profile) -> bool:
     return programme in profile.programmes or (programme in MEMBERSHIP_FACTS and programme in profile.facts)
 
@@ -259,10 +266,12 @@ def evaluate(offer: Offer, profile: Profile) -> Verdict:
     if rules.programmes_any:
         known = [p for p in rules.programmes_any if _known_member(p, profile)]
         if known:
-            verdict.met.append(f"votre collectivité fait partie de {PROGRAMME_LABELS.get(known[0], known[0])}")
+            verdict.met.append(f"votre collectivité fait partie {part_of(PROGRAMME_LABELS.get(known[0], known[0]))}")
         else:
-            names = " ou ".join(PROGRAMME_LABELS.get(p, p) for p in rules.programmes_any)
-            verdict.missing.append(f"faire partie de {names}")
+            names = " ou ".join(part_of(PROGRAMME_LABELS.get(p, p)) for p in rules.programmes_any)
+            # Memberships are designated lists (the 234 Action cœur de ville towns…) that no table of
+            # corpus/territoires holds: not known to be a member is « à vérifier », never « non ».
+            verdict.missing.append(f"faire partie {names}")
     _check_amounts(offer, profile, verdict)
     _check_physical(offer, profile, verdict)
     if rules.event:  # what the question says is not a checked fact (see unshown_condition)

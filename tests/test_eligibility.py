@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 
@@ -93,7 +94,7 @@ def test_programme_membership(corpus, programme):
     offer = card(corpus, "bdt-appui-programmes-anct", programmes_any=[programme])
     assert evaluate(offer, Profile(**COMMUNE, programmes=[programme])).status == "eligible"
     unknown = evaluate(offer, Profile(**COMMUNE))
-    assert unknown.status == "unknown" and unknown.missing[0].startswith("faire partie de")
+    assert unknown.status == "unknown" and unknown.missing[0].startswith("faire partie ")
     # Membership is never assumed from the asker's size or type: no known fact, no « non ».
     assert evaluate(offer, Profile(collectivity_type="commune", population=600)).status == "unknown"
 
@@ -259,3 +260,24 @@ def test_eligible_exactly_when_the_card_states_nothing_unchecked(corpus):
     assert eligible and to_check
     for offer_id in ("ademe-tenmod", "bdt-mon-comparateur-energetique", "anru-ecole-renouvellement-urbain"):
         assert offer_id in to_check and offer_id not in eligible
+
+
+def test_a_designated_programme_is_to_check_for_any_non_member_and_named_in_french(corpus):
+    """Over every card with a programme rule (Action cœur de ville's 234 towns, Petites villes de demain…),
+    for the smallest commune of each bound and a large one: no table says who is *not* designated, so
+    not known as a member is « à vérifier » naming each programme (« faire partie d'Action cœur de
+    ville »), never « non » on that ground; once the membership is said, the rule is met."""
+    from assistant.eligibility import PROGRAMME_LABELS, part_of
+
+    cards = [o for o in corpus.offers.values() if o.eligibility.programmes_any and "commune" in o.audiences]
+    assert any("action-coeur-de-ville" in o.eligibility.programmes_any for o in cards)
+    for offer, population in itertools.product(cards, (300, 60000)):
+        verdict = evaluate(offer, Profile(collectivity_type="commune", population=population))
+        assert not any("faire partie" in reason for reason in verdict.failed), offer.id
+        rule = next(m for m in verdict.missing if m.startswith("faire partie "))
+        for programme in offer.eligibility.programmes_any:
+            assert part_of(PROGRAMME_LABELS[programme]) in rule, (offer.id, rule)
+        assert not re.search(r"\bde (une?|des|le|les|[aeiouyéèêàâîôûœ])", rule, re.IGNORECASE), rule
+        member = evaluate(offer, Profile(collectivity_type="commune", population=population,
+                                         programmes=offer.eligibility.programmes_any[:1]))
+        assert not any(m.startswith("faire partie ") for m in member.missing), offer.id
