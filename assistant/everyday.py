@@ -21,7 +21,8 @@
    door does not — then neither the door's theme nor the gap puts it first: Fonds vert 2023
    titles of the tune départements count in that calibration, a door leading a project an offer
    funded is an error); beside a leading door, an offer that is not one of its complements needs a
-   calibrated evidence of its own.
+   calibrated evidence of its own. After the first offer, every other (« Autres pistes ») needs the
+   calibrated `evidence_other_leads` unless a door vouches for it or the question names it.
 
 Weights and thresholds are in assistant/models/everyday.json, written by
 `python -m evals.door_training` (which also records the held-out figures); nothing is trained or
@@ -74,6 +75,9 @@ class EverydayModel:
     evidence_beside_door: float  # beside a leading door, the evidence an offer (not a complement) needs
     signpost_lead_theme_guard: bool  # no lead by the gap nor the door's theme when an evidenced offer carries a question theme the door does not
     figures: dict
+    # After the first offer (« Autres pistes »), the evidence an offer needs unless the everyday door or a
+    # leading door vouches for it or the question names it (evals.door_training.calibrate_other_leads).
+    evidence_other_leads: float = 0.0
 
     @classmethod
     def load(cls, path: Path = MODEL_PATH) -> EverydayModel:

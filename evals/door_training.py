@@ -1,6 +1,7 @@
 """Train and calibrate the everyday-door models (assistant/everyday.py) and write assistant/models/everyday.json.
 
     python -m evals.door_training            # about a minute on 2 cores; prints the held-out figures
+    python -m evals.door_training other-leads   # only the « Autres pistes » evidence, on the model in place
 
 Splits never put the same source in training and in the reported figures:
 - 2018 DETR/DSIL titles and Fonds vert 2023 titles: by département (crc32 of the code, even = tune);
@@ -217,6 +218,7 @@ def candidate_rows(assistant) -> list[dict]:
         # The doors read the question as the service does: its query vector, in the cards' spelling.
         vector = assistant.embeddings.embed_query(assistant.handle.current().lexicon.canonical(understood.query))
         row["similarities"] = assistant.signpost_finder.similarities(understood.query, vector)
+        row["query"], row["vector"], row["turn_profile"] = understood.query, vector, understood.profile
         row["door_similarity"] = max(row["similarities"])
         # Open to the asker by the card's rules (the eligibility engine, the row's profile).
         row["eligible"] = {h.offer.id for h in row["hits"] if evaluate(h.offer, row["profile"]).status == "eligible"}
@@ -462,6 +464,92 @@ def calibrate_lead(rows: list[dict], finder, evidence_floor: float, signposts: d
             "signpost_lead_theme_guard": guard, "figures": {"lead": figures}}
 
 
+# « Autres pistes » keep at least this share of the relevant offers they show on the gold tune questions
+# (the floor's rule, tighter: an expected offer lost from the first three costs offer_top3 in the eval).
+OTHER_LEADS_KEEP = 0.95
+OTHER_LEADS_SOURCES = ("gold", *DOOR_SETS.values())
+
+
+def other_leads(rows: list[dict], assistant, model: EverydayModel, threshold: float) -> list[tuple[dict, list[str]]]:
+    """(row, ids of the « Autres pistes » the door stage shows: the recommended offers after the first,
+    neither vouched for by a door nor named) of each gold and door-question row, with `threshold` as
+    model.evidence_other_leads (the door stage run as the service runs it, on copies of the row's hits)."""
+    from dataclasses import replace as with_fields
+
+    from assistant.eligibility import evaluate
+    from assistant.pipeline.door import open_door
+
+    index, chosen = assistant.handle.current(), with_fields(model, evidence_other_leads=threshold)
+    found = []
+    for r in rows:
+        if r["source"] not in OTHER_LEADS_SOURCES:
+            continue
+        hits = [with_fields(h, adjustments=dict(h.adjustments)) for h in r["hits"]]
+        verdicts = {h.offer.id: evaluate(h.offer, r["turn_profile"]) for h in hits}
+        door = open_door(hits, verdicts, r["turn_profile"], r["query"], index, chosen, assistant.signpost_finder,
+                         assistant.settings.max_referrals, r["vector"])
+        found.append((r, [h.offer.id for h in door.recommended[1:]
+                          if not {"everyday_door", "door_complement", "named"} & set(h.adjustments)]))
+    return found
+
+
+def calibrate_other_leads(rows: list[dict], assistant, model: EverydayModel, log) -> dict:
+    """`evidence_other_leads`: the highest evidence (grid from the evidence floor, step 0.01) at which the
+    « Autres pistes » of the gold tune questions keep OTHER_LEADS_KEEP of the relevant offers they show
+    with no such threshold (an offer is relevant when the gold case or the door question admits it).
+    Reported per source and split: relevant « Autres pistes » kept, unrelated ones shown per question."""
+    def measure(threshold):
+        out = {}
+        for (r, ids) in other_leads(rows, assistant, model, threshold):
+            key = (r["split"], r["source"])
+            m = out.setdefault(key, {"relevant": 0, "unrelated": 0, "questions": 0})
+            m["questions"] += 1
+            m["relevant"] += sum(i in r["relevant"] for i in ids)
+            m["unrelated"] += sum(i not in r["relevant"] for i in ids)
+        return out
+
+    base = measure(0.0)
+    grid = [round(t, 2) for t in np.arange(model.evidence_floor, 0.91, 0.01)]
+    chosen, figures_at = 0.0, base
+    for t in grid:
+        at = measure(t)
+        if at[("dev", "gold")]["relevant"] >= OTHER_LEADS_KEEP * base[("dev", "gold")]["relevant"]:
+            chosen, figures_at = t, at
+
+    def table(split):
+        return {source: {"relevant_kept": round(figures_at[k]["relevant"] / max(base[k]["relevant"], 1), 4),
+                         "unrelated_per_question": round(figures_at[k]["unrelated"] / base[k]["questions"], 4),
+                         "unrelated_per_question_before": round(base[k]["unrelated"] / base[k]["questions"], 4),
+                         "questions": base[k]["questions"]}
+                for k in sorted(base) if k[0] == split for source in [k[1]]}
+
+    figures = {"threshold": chosen, "keep": OTHER_LEADS_KEEP, "tune": table("dev"), "held_out": table("test")}
+    log(f"autres pistes : preuve {chosen}, hors réglage {json.dumps(figures['held_out'], ensure_ascii=False)}")
+    return {"evidence_other_leads": chosen, "figures": {"other_leads": figures}}
+
+
+def main_other_leads(out: Path = MODEL_PATH, log=print) -> dict:
+    """Calibrate only `evidence_other_leads` on the model in place (the other weights untouched)."""
+    import tempfile
+
+    from assistant.config import get_settings
+    from assistant.service import Assistant
+    from assistant.store import Database
+
+    model = EverydayModel.load(out)
+    with tempfile.TemporaryDirectory() as tmp:
+        database = Database(f"sqlite:///{tmp}/training.db")
+        database.create_schema()
+        assistant = Assistant(get_settings(), database=database)
+        result = calibrate_other_leads(candidate_rows(assistant), assistant, model, log)
+    data = json.loads(out.read_text(encoding="utf-8"))
+    data["evidence_other_leads"] = result["evidence_other_leads"]
+    data["figures"].update(result["figures"])
+    out.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+    log(f"écrit : {out}")
+    return data
+
+
 def main(out: Path = MODEL_PATH, log=print) -> dict:
     import tempfile
 
@@ -485,7 +573,10 @@ def main(out: Path = MODEL_PATH, log=print) -> dict:
         evidence = train_evidence(rows, log)
         signposts = calibrate_signposts(rows, assistant.signpost_finder, evidence["evidence_floor"], log)
         lead = calibrate_lead(rows, assistant.signpost_finder, evidence["evidence_floor"], signposts, log)
-    parts = [result, evidence, signposts, lead]
+        fitted = EverydayModel(**{k: v for part in (result, evidence, signposts, lead) for k, v in part.items()
+                                  if k != "figures"}, figures={})
+        others = calibrate_other_leads(rows, assistant, fitted, log)
+    parts = [result, evidence, signposts, lead, others]
     figures = {k: v for part in parts for k, v in part.pop("figures").items()}
     model = {k: v for part in parts for k, v in part.items()} | {"figures": figures}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -495,4 +586,6 @@ def main(out: Path = MODEL_PATH, log=print) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main_other_leads() if sys.argv[1:] == ["other-leads"] else main()

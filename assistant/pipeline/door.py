@@ -171,7 +171,10 @@ def open_door(
 
     kept = [h for h in candidates if shown(h)]
     open_ = [h for h in kept if verdicts[h.offer.id].status != "ineligible"]
-    recommended = open_[:max_referrals]
+    # « Autres pistes »: after the first offer, the calibrated evidence, unless vouched for or named.
+    recommended = (open_[:1] + [h for h in open_[1:] if h.offer.id in grants or h.offer.id in complements
+                                or "named" in h.adjustments
+                                or evidence.get(h.offer.id, 0.0) >= model.evidence_other_leads])[:max_referrals]
     if grants and not any(h.offer.id in grants for h in recommended):
         extra = next((h for h in open_ if h.offer.id in grants), None)
         if extra is not None:
