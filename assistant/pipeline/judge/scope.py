@@ -6,7 +6,7 @@ from __future__ import annotations
 from assistant.answer import GeneratedAnswer
 from assistant.guardrails import refusal_text, to
 from assistant.pipeline.understand import FOLLOW_UP_MAX_WORDS, Understanding
-from assistant.scope.doors import DOORS, door_of_rule
+from assistant.scope.doors import DOORS
 from assistant.text import words
 
 INJECTION_PREFACE = (
@@ -40,10 +40,10 @@ LAST_DOORS = "last_doors"  # dialogue state key: the doors the previous turn nam
 
 def remember_doors(understanding: Understanding, signpost_ids: list[str], state: dict, refused: bool) -> None:
     """Keep in the dialogue state the doors this turn named, for a follow-up « et qui je contacte ? »:
-    `door`, the door id of a scope refusal (assistant.scope.doors.DOORS, from the rule
-    « scope:<type>:<door> »), `signposts`, the signpost cards (corpus/signposts/) shown, `refused`.
+    `door`, the door id of a scope refusal (GuardDecision.door_id, a key of assistant.scope.doors.DOORS),
+    `signposts`, the signpost cards (corpus/signposts/) shown, `refused`.
     A turn that names no door (an injection refused, offers alone) forgets the earlier ones."""
-    door = door_of_rule(understanding.decision.rule) if refused else None
+    door = understanding.decision.door_id if refused else None
     if door in DOORS or signpost_ids:
         state[LAST_DOORS] = {"door": door if door in DOORS else None, "signposts": list(signpost_ids), "refused": refused}
     else:
