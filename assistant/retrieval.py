@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from langchain_core.embeddings import Embeddings
 
 from assistant.bm25 import Bm25Index
 from assistant.config import Settings
 from assistant.derived import OfferFacets, card_facets, card_text, gc_paused, load_derived, snapshot_digest  # noqa: F401 (re-exported)
+from assistant.embeddings import Embeddings
 from assistant.mirror import VectorMirror
 from assistant.schema import Offer, OfferTable
 from assistant.text import Lexicon, analyze

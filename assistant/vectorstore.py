@@ -12,12 +12,12 @@ import threading
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from langchain_core.embeddings import Embeddings
-
 from assistant.config import Settings
 
 if TYPE_CHECKING:
     import chromadb
+
+    from assistant.embeddings import Embeddings
 
 COSINE = {"hnsw:space": "cosine"}
 

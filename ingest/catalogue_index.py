@@ -34,11 +34,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from langchain_core.embeddings import Embeddings
 from tqdm import tqdm
 
 from assistant.config import Settings
-from assistant.embeddings import embeddings_signature
+from assistant.embeddings import Embeddings, embeddings_signature
 from assistant.perimeter import PerimeterResolver
 from assistant.text import analyze
 from ingest.aides_territoires import Aid, aid_lines, catalogue_dir, line_id, read_snapshot

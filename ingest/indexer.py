@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from langchain_core.embeddings import Embeddings
 from tqdm import tqdm
 
 from assistant.bm25 import read_bm25_counts, save_bm25, updated_bm25_arrays
@@ -40,7 +39,7 @@ from assistant.config import Settings
 from assistant.derived import (
     Derived, DerivedUnusable, build_derived, encode_snapshot, gc_paused, read_derived, snapshot_digest, updated_counts, write_derived,
 )
-from assistant.embeddings import embeddings_signature
+from assistant.embeddings import Embeddings, embeddings_signature
 from assistant.mirror import EXACT_MAX_ROWS, MIRROR_SUFFIXES, VectorMirror, build_mirror, has_mirror, write_mirror
 from assistant.schema import Offer
 from assistant.text import analyze
