@@ -317,14 +317,17 @@ def bench(
     peer: bool = typer.Option(False, "--peer", help="Comparer le CPU par question à un RAG LangChain naïf."),
     throughput: bool = typer.Option(False, "--throughput", help="Requêtes par seconde à 1, 4 et 16 clients, 1 et 2 processus."),
     embedder: str = typer.Option(
-        "use", help="use : l'encodeur réglé ; hash : un encodeur factice instantané (×100 indexé en minutes, coût d'encodage exclu)."
+        "use", help="use : l'encodeur réglé ; hash : un encodeur factice instantané (×100 indexé en minutes, coût d'encodage exclu) ; "
+        "standin : index de vecteurs factices de la dimension de l'encodeur réglé, démarrage du vrai `serve` (modèle compris) seul mesuré."
     ),
 ) -> None:
     """Print ingest, cold-start, latency and memory figures for the default configuration."""
     from evals.bench import format_report, run_bench
 
-    if embedder not in ("use", "hash"):
-        raise typer.BadParameter("« use » ou « hash »", param_hint="--embedder")
+    if embedder not in ("use", "hash", "standin"):
+        raise typer.BadParameter("« use », « hash » ou « standin »", param_hint="--embedder")
+    if embedder == "standin" and (peer or throughput):
+        raise typer.BadParameter("standin ne mesure que le démarrage : sans --peer ni --throughput", param_hint="--embedder")
     typer.echo(format_report(run_bench(get_settings(), questions, rounds, scale, peer, throughput, embedder)))
 
 

@@ -55,13 +55,25 @@ def edit_one_card(corpus: Path) -> Path:
 
 
 class HashEmbeddings:
-    """A cheap stand-in embedder (16 dimensions from a hash of the text) to index tens of thousands of passages
-    fast: the scale figures of the service's mechanics without the encoder (`bench --embedder hash`)."""
+    """A cheap stand-in embedder (a hash of the text spread over `dimensions` unit-norm floats) to index
+    tens of thousands of passages fast.
 
-    signature = "hash-16"
+    Default: 16 dimensions under its own signature (« hash-16 »): the scale figures of the service's
+    mechanics without the encoder (`bench --embedder hash`, the server started with it too).
+    `dimensions` and `signature` of the configured encoder (`bench --embedder standin`): an index the
+    real `aiguillage serve` accepts as its own (same configuration signature, vectors of the same size),
+    so that its start-up — model load included — is measured at scale without encoding every passage;
+    what the start reads does not depend on the vectors' values, but answers from such an index mean
+    nothing (its vectors are not the encoder's)."""
+
+    def __init__(self, dimensions: int = 16, signature: str = "hash-16"):
+        self.dimensions = dimensions
+        self.signature = signature
 
     def _vector(self, text: str) -> list[float]:
-        raw = np.frombuffer(hashlib.sha256(text.encode()).digest()[:16], dtype=np.uint8).astype(np.float32) - 127.5
+        data = text.encode()
+        digest = hashlib.sha256(data).digest() if self.dimensions <= 32 else hashlib.shake_256(data).digest(self.dimensions)
+        raw = np.frombuffer(digest[: self.dimensions], dtype=np.uint8).astype(np.float32) - 127.5
         return (raw / np.linalg.norm(raw)).tolist()
 
     def embed_documents(self, texts):

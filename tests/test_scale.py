@@ -114,6 +114,25 @@ def test_index_past_chromas_batch_and_sqlites_variable_limits(tmp_path):
     assert ingest(settings, embedder, progress=False).unchanged
 
 
+def test_a_standin_index_is_one_the_default_server_starts_on_as_its_own(tmp_path, embeddings):
+    """`bench --embedder standin` measures the real `serve` on an index of hash vectors: built with
+    the configured encoder's dimension and signature, that index is current for the real encoder (serve
+    neither rebuilds nor re-encodes it) and Chroma holds vectors of the encoder's size."""
+    from assistant.embeddings import embeddings_signature
+    from assistant.vectorstore import chroma_client
+    from ingest.indexer import index_is_current
+
+    dimension = len(embeddings.embed_query("dimension"))
+    standin = HashEmbeddings(dimension, embeddings_signature(embeddings))
+    settings = Settings(data_dir=tmp_path / "data", corpus_dir=CORPUS, _env_file=None)
+    built = ingest(settings, standin, progress=False)
+    assert index_is_current(settings, embeddings)
+    again = ingest(settings, embeddings, progress=False)
+    assert again.unchanged and again.collection == built.collection
+    stored = chroma_client(settings).get_collection(built.collection).get(limit=3, include=["embeddings"])
+    assert [len(vector) for vector in stored["embeddings"]] == [dimension] * 3
+
+
 def test_help_does_not_load_the_models_or_the_index():
     import subprocess
     import sys
