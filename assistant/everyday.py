@@ -36,12 +36,13 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
+from itertools import chain
 from pathlib import Path
 
 from assistant.retrieval import OfferHit
 from assistant.schema import Signpost, ThemeVocabulary
-from assistant.text import char_wb_grams, fold
+from assistant.text import WORD_MEMO, char_wb_grams, fold, word_char_grams
 
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "everyday.json"
 
@@ -86,8 +87,16 @@ class EverydayModel:
         return cls(**data)
 
     @cached_property
-    def _analyzer(self):
-        return char_analyzer(self.ngram_range)
+    def _word_columns(self):
+        """word (folded) -> the vocabulary columns of its char_wb n-grams, in order (grams out of the
+        vocabulary left out), memoised per word."""
+        vocabulary, ngram_range = self.vocabulary, tuple(self.ngram_range)
+
+        @lru_cache(maxsize=WORD_MEMO)
+        def columns(word: str) -> tuple[int, ...]:
+            return tuple(vocabulary[g] for g in word_char_grams(word, ngram_range) if g in vocabulary)
+
+        return columns
 
     @cached_property
     def _idf_coef(self):
@@ -100,13 +109,14 @@ class EverydayModel:
         """Probability that `text` asks about an investment project (sublinear TF-IDF, l2, logistic)."""
         import numpy as np
 
-        counts = Counter(self._analyzer(text))  # counted in C, then only the vocabulary's grams kept
-        known = [(self.vocabulary[g], n) for g, n in counts.items() if g in self.vocabulary]
-        if not known:
+        # The vocabulary's columns of each word's grams (memoised per word), counted in C: the same
+        # columns in the same order as the analyzer's grams filtered by the vocabulary.
+        counts = Counter(chain.from_iterable(map(self._word_columns, fold(text).split())))
+        if not counts:
             return 1.0 / (1.0 + math.exp(-self.intercept))
         idf, coef = self._idf_coef
-        columns = np.fromiter((i for i, _ in known), dtype=np.int64, count=len(known))
-        weights = (1.0 + np.log(np.fromiter((n for _, n in known), dtype=np.float64, count=len(known)))) * idf[columns]
+        columns = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        weights = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * idf[columns]
         norm = math.sqrt(float(weights @ weights)) or 1.0
         z = self.intercept + float(coef[columns] @ weights) / norm
         return 1.0 / (1.0 + math.exp(-z))

@@ -78,24 +78,27 @@ def char_wb_grams(text: str, ngram_range: tuple[int, int]) -> list[str]:
     scikit-learn's `char_wb` analyzer (same grams, same order, a word shorter than n counted once),
     without importing scikit-learn at run time (tests/test_text_and_chunking.py compares them).
     Example: ("pont", (2, 3)) -> [" p", "po", "on", "nt", "t ", " po", "pon", "ont", "nt "]."""
-    return list(_word_grams(tuple(text.split()), tuple(ngram_range)))
+    low_high = tuple(ngram_range)
+    return [gram for word in text.split() for gram in word_char_grams(word, low_high)]
 
 
-@lru_cache(maxsize=8)
-def _word_grams(words: tuple[str, ...], ngram_range: tuple[int, int]) -> tuple[str, ...]:
-    """char_wb_grams of a text's words; the last few are kept: a turn's two n-gram models (scope,
-    investment) read the same query."""
+def word_char_grams(word: str, ngram_range: tuple[int, int]) -> list[str]:
+    """The char_wb n-grams of one word (no whitespace in it), in char_wb's order. A text's are its
+    words' in order: no gram spans two words, so a model may compute what it reads of a gram once
+    per word and memoise it (assistant.scope.features, assistant.everyday)."""
     low, high = ngram_range
+    padded = f" {word} "
+    length = len(padded)
     grams: list[str] = []
-    for word in words:
-        padded = f" {word} "
-        length = len(padded)
-        for n in range(low, high + 1):
-            if length <= n:  # the whole padded word, once
-                grams.append(padded)
-                break
-            grams.extend(padded[i : i + n] for i in range(length - n + 1))
-    return tuple(grams)
+    for n in range(low, high + 1):
+        if length <= n:  # the whole padded word, once
+            grams.append(padded)
+            break
+        grams.extend(padded[i : i + n] for i in range(length - n + 1))
+    return grams
+
+
+WORD_MEMO = 16384  # words whose n-gram features a model keeps (a question's words recur from one to the next)
 
 
 LETTERS = re.compile(r"[^\W\d_]+")

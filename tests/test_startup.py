@@ -49,10 +49,12 @@ def test_scope_gram_vectors_are_the_hashing_vectorizer_the_model_was_trained_wit
     ours = char_grams(texts)
     assert ours.shape == reference.shape and ours.dtype == reference.dtype
     assert np.array_equal(ours.toarray(), reference.toarray())
-    indices, values = gram_counts(texts[0])  # one message, as the server reads it
-    row = np.zeros((1, N_FEATURES), dtype=np.float32)
-    row[0, indices] = values
-    assert np.array_equal(row, reference[0].toarray())
+    for _ in range(2):  # one message at a time, as the server reads it: words met first, then memoised
+        for text, expected in zip(texts, reference):
+            indices, values = gram_counts(text)
+            row = np.zeros((1, N_FEATURES), dtype=np.float32)
+            row[0, indices] = values
+            assert np.array_equal(row, expected.toarray()), text
 
 
 def test_scope_heads_read_the_artefact_weights_of_each_bucket(texts):
@@ -83,6 +85,31 @@ def test_everyday_analyzer_is_the_one_its_weights_were_fitted_with(texts):
     reference = TfidfVectorizer(analyzer="char_wb", ngram_range=model.ngram_range, preprocessor=fold).build_analyzer()
     ours = char_analyzer(model.ngram_range)
     assert [ours(t) for t in texts] == [reference(t) for t in texts]
+
+
+def test_investment_reads_each_words_grams_as_the_whole_texts(texts):
+    """The investment probability, with the vocabulary's columns memoised per word, is exactly the
+    model's sublinear TF-IDF over the analyzer's grams of the whole text (training's form)."""
+    import math
+    from collections import Counter
+
+    from assistant.everyday import EverydayModel, char_analyzer
+
+    model = EverydayModel.load()
+    analyzer = char_analyzer(model.ngram_range)
+
+    def reference(text: str) -> float:
+        known = [(model.vocabulary[g], n) for g, n in Counter(analyzer(text)).items() if g in model.vocabulary]
+        if not known:
+            return 1.0 / (1.0 + math.exp(-model.intercept))
+        columns = np.array([i for i, _ in known])
+        weights = (1.0 + np.log(np.array([n for _, n in known], dtype=np.float64))) * np.asarray(model.idf)[columns]
+        z = model.intercept + float(np.asarray(model.coef)[columns] @ weights) / (math.sqrt(float(weights @ weights)) or 1.0)
+        return 1.0 / (1.0 + math.exp(-z))
+
+    for _ in range(2):  # words met for the first time, then memoised
+        assert [model.investment(t) for t in texts] == [reference(t) for t in texts]
+    assert len({round(model.investment(t), 3) for t in texts}) > 100  # the texts do not all read alike
 
 
 def test_the_server_does_not_import_what_it_does_not_use():

@@ -9,11 +9,13 @@ feature says whether the text names an offer of the corpus (a corpus fact, not a
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+from itertools import chain
 
 import mmh3
 import numpy as np
 
-from assistant.text import char_wb_grams, fold
+from assistant.text import WORD_MEMO, fold, word_char_grams
 
 N_FEATURES = 2**15  # hashed n-gram buckets
 NAMED_WEIGHT = 1.0  # the « names an offer of the corpus » feature
@@ -32,12 +34,18 @@ def gram_counts(text: str) -> tuple[np.ndarray, np.ndarray]:
     n_features=N_FEATURES, alternate_sign=False, norm="l2", preprocessor=folded) computed without
     scikit-learn (MurmurHash3 of the UTF-8 gram, seed 0, |h| mod N_FEATURES; counts summed; norm in
     float64), so the server neither imports it nor pays its per-call checks. Same values: tested."""
-    grams = char_wb_grams(folded(text), NGRAMS)
-    hashes = np.fromiter(map(mmh3.hash, grams), dtype=np.int64, count=len(grams))  # seed 0, signed
-    indices, counts = np.unique(np.abs(hashes) % N_FEATURES, return_counts=True)
+    buckets = np.fromiter(chain.from_iterable(map(_word_buckets, folded(text).split())), dtype=np.int64)
+    indices, counts = np.unique(buckets, return_counts=True)
     values = counts.astype(np.float64)
     norm = np.sqrt(np.sum(values * values))
     return indices.astype(np.int32), (values / norm if norm else values).astype(np.float32)
+
+
+@lru_cache(maxsize=WORD_MEMO)
+def _word_buckets(word: str) -> tuple[int, ...]:
+    """|MurmurHash3| mod N_FEATURES of each char_wb n-gram of one folded word, in order; memoised per
+    word (no gram spans two words: a text's buckets are its words')."""
+    return tuple(abs(mmh3.hash(gram)) % N_FEATURES for gram in word_char_grams(word, NGRAMS))
 
 
 def char_grams(texts: list[str]):
