@@ -226,6 +226,11 @@ EPCI_PREFIXES = (
     ("communaute",),
 )
 UPPERCASE_ONLY_PREFIXES = {("ca",), ("cu",), ("cdc",)}  # "ça", "cu" are words
+# EPCI_PREFIXES by their first word, in EPCI_PREFIXES' order (the first that matches wins): a word of
+# the message tries only the prefixes it can start, not all of them.
+EPCI_PREFIXES_BY_FIRST: dict[str, tuple[tuple[str, ...], ...]] = {
+    first: tuple(p for p in EPCI_PREFIXES if p[0] == first) for first in dict.fromkeys(p[0] for p in EPCI_PREFIXES)
+}
 EPCI_SUFFIXES = frozenset({"communaute", "agglo", "agglomeration", "metropole"})
 EPCI_TYPE_WORDS = EPCI_SUFFIXES | {"eurometropole"}
 _DATA_PREFIX = re.compile(r"^(?:cc|ca|cu|metropole|eurometropole)\s+")
@@ -498,7 +503,7 @@ class Territories:
             prefix = next(
                 (
                     p
-                    for p in EPCI_PREFIXES
+                    for p in EPCI_PREFIXES_BY_FIRST.get(norms[i], ())
                     if tuple(norms[i : i + len(p)]) == p
                     and (p not in UPPERCASE_ONLY_PREFIXES or text[tokens[i].start : tokens[i].end].isupper())
                 ),

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from assistant.schema import Audience
-from assistant.territory import Territories, _load, normalize
+from assistant.territory import EPCI_PREFIXES, UPPERCASE_ONLY_PREFIXES, Territories, _load, normalize
 from ingest.territories import PACKAGE, build_territories
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -252,6 +252,17 @@ def test_resolve_epci(territories, text, siren):
         assert result.epci.name == "Métropole de Lyon"
     else:
         assert result.epci.name == "Bordeaux Métropole"
+
+
+@pytest.mark.parametrize("prefix", EPCI_PREFIXES)
+def test_every_epci_prefix_introduces_the_epci_it_names(territories, prefix):
+    """Generated from the prefix table: each way of saying « communauté de communes » (in capitals
+    where only capitals make it one: « CA », not « ça ») names the EPCI that follows it."""
+    words = [w.upper() if prefix in UPPERCASE_ONLY_PREFIXES else w for w in prefix]
+    said = " ".join(words).replace("d ", "d'")
+    result = territories.resolve(f"Notre {said} du Pays de Salers veut rénover sa piscine")
+    assert result.epci is not None and result.epci.siren == CC_PAYS_DE_SALERS, said
+    assert result.matched_text.startswith(said.split()[0]), (said, result.matched_text)
 
 
 @pytest.mark.parametrize(
