@@ -8,7 +8,6 @@ message can correct it.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, Field, StrictBool
@@ -152,29 +151,38 @@ def _parse_population(text: str) -> int | None:
     return int(value)
 
 
-@lru_cache(maxsize=16384)
-def _phrase_terms(phrase: str) -> tuple[int, str]:
-    """(number of terms, « ␣term term␣ ») of a theme label or synonym: computed once per phrase,
-    not on every turn (the vocabulary has some 450 phrases)."""
-    terms = match_terms(phrase)
-    return len(terms), f" {' '.join(terms)} "
+_PHRASE_INDEXES: dict[int, tuple[ThemeVocabulary, dict[str, list[tuple[tuple[str, ...], int]]]]] = {}
+
+
+def _phrase_index(vocabulary: ThemeVocabulary) -> dict[str, list[tuple[tuple[str, ...], int]]]:
+    """first term -> [(terms, place of the theme in the vocabulary)] of every theme label and synonym
+    (match_terms): built once per vocabulary (some 450 phrases), so that a turn looks up only the
+    phrases its own words can start. Kept with the vocabulary itself, so an id is never reused."""
+    entry = _PHRASE_INDEXES.get(id(vocabulary))
+    if entry is None or entry[0] is not vocabulary:
+        index: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+        for place, theme in enumerate(vocabulary.themes):
+            for phrase in [theme.label, *theme.synonyms]:
+                terms = tuple(match_terms(phrase))
+                if terms:
+                    index.setdefault(terms[0], []).append((terms, place))
+        if len(_PHRASE_INDEXES) >= 8:  # a process holds one vocabulary (tests a few)
+            _PHRASE_INDEXES.clear()
+        entry = _PHRASE_INDEXES[id(vocabulary)] = (vocabulary, index)
+    return entry[1]
 
 
 def detect_themes(text: str, vocabulary: ThemeVocabulary, limit: int = 3) -> list[str]:
-    """Themes whose label or a synonym appears (stemmed) in the text, most specific match first."""
-    tokens = match_terms(text)
-    joined = " " + " ".join(tokens) + " "
-    scored: list[tuple[int, str]] = []
-    for theme in vocabulary.themes:
-        best = 0
-        for phrase in [theme.label, *theme.synonyms]:
-            length, terms = _phrase_terms(phrase)
-            if length and terms in joined:
-                best = max(best, length)
-        if best:
-            scored.append((best, theme.id))
-    scored.sort(key=lambda item: -item[0])
-    return [theme_id for _, theme_id in scored[:limit]]
+    """Themes whose label or a synonym appears in the text (its match_terms, consecutive and in
+    order), most specific match (most terms) first, then in the vocabulary's order."""
+    tokens, phrases = match_terms(text), _phrase_index(vocabulary)
+    best: dict[int, int] = {}  # place of the theme -> terms of its longest phrase found
+    for start, term in enumerate(tokens):
+        for terms, place in phrases.get(term, ()):
+            if len(terms) > best.get(place, 0) and tuple(tokens[start : start + len(terms)]) == terms:
+                best[place] = len(terms)
+    ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
+    return [vocabulary.themes[place].id for place, _ in ranked[:limit]]
 
 
 def extract_profile(text: str, vocabulary: ThemeVocabulary, territories=None) -> Profile:

@@ -42,3 +42,35 @@ def test_lexicon_reads_a_word_in_the_corpus_spelling_however_typed():
         assert lexicon.canonical(typed) == "L'école de la DETR"
     assert lexicon.canonical("Laveissière. ok") == lexicon.canonical("LAVEISSIERE. OK") == "Laveissiere. Ok"
     assert match_terms("mobilité") == match_terms("MOBILITE")
+
+
+def test_every_theme_phrase_is_detected_and_a_part_of_it_only_as_its_words_allow():
+    """Generated from corpus/themes.yaml: a sentence carrying a theme's label or synonym detects the
+    theme; a sentence carrying the phrase without its last word, or its words in reverse order,
+    detects the theme only when another of its phrases is there whole (consecutive terms, in order)."""
+    from assistant.profile import detect_themes
+    from ingest.corpus import load_themes
+
+    vocabulary = load_themes(CORPUS)
+    every = len(vocabulary.themes)
+
+    def said(sentence: str, theme) -> bool:  # the definition: a phrase's terms, consecutive, among the sentence's
+        joined = f" {' '.join(match_terms(sentence))} "
+        return any(terms and f" {' '.join(terms)} " in joined
+                   for terms in (match_terms(p) for p in [theme.label, *theme.synonyms]))
+
+    checked = partial = 0
+    for theme in vocabulary.themes:
+        for phrase in [theme.label, *theme.synonyms]:
+            if not match_terms(phrase):
+                continue
+            sentence = f"Notre commune voudrait {phrase} cette année"
+            assert theme.id in detect_themes(sentence, vocabulary, limit=every), (theme.id, phrase)
+            checked += 1
+            words = phrase.split()
+            for part in (" ".join(words[:-1]), " ".join(reversed(words))) if len(match_terms(phrase)) > 1 else ():
+                sentence = f"Notre commune voudrait {part} cette année"
+                found = theme.id in detect_themes(sentence, vocabulary, limit=every)
+                assert found == said(sentence, theme), (theme.id, phrase, part)
+                partial += not found
+    assert checked > 300 and partial > 50  # the table's phrases, and many parts that are not one
