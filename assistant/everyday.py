@@ -193,9 +193,11 @@ class SignpostFinder:
             + [f"{by_id[t].label} : {', '.join(by_id[t].synonyms)}" for t in s.themes if t in by_id]
             if len(text) > 15
         ]
-        self._acronyms = [
-            [re.compile(rf"\b{re.escape(fold(a))}\b") for a in s.aliases if ACRONYM.match(a) or len(a.split()) >= 3]
-            for s in self.signposts
+        # One pattern per card (its acronyms and full names as whole words, folded), None without any:
+        # a turn runs one search per card.
+        self._names = [
+            re.compile("|".join(rf"\b{re.escape(fold(a))}\b" for a in named)) if named else None
+            for named in ([a for a in s.aliases if ACRONYM.match(a) or len(a.split()) >= 3] for s in self.signposts)
         ]
         self._doc_card = [i for i, _ in self._docs]
         self._vectors = None
@@ -240,7 +242,7 @@ class SignpostFinder:
             score = best[i]
             if set(signpost.themes) & self.door_themes & set(themes):
                 score += bonus
-            if any(p.search(folded) for p in self._acronyms[i]):
+            if self._names[i] is not None and self._names[i].search(folded):
                 score += bonus
             scored.append((score, signpost))
         return sorted(scored, key=lambda s: (-s[0], s[1].id))

@@ -247,3 +247,36 @@ def test_a_question_in_the_cards_spelling_is_encoded_once_with_the_same_doors(as
     assert [s.id for s, _ in once.doors] == [s.id for s, _ in twice.doors]
     assert [r.offer.id for r in once.referrals] == [r.offer.id for r in twice.referrals]
 
+
+
+def test_a_door_card_named_by_its_acronym_or_full_name_gets_the_bonus_and_only_as_a_whole_word():
+    """Generated from corpus/signposts/: a message naming a card by an acronym (« DRAC ») or a name of
+    three words or more gets that card the calibrated bonus, whatever its case and accents; the same
+    letters inside a longer word do not (« ANS » is not in « dans »)."""
+    import re
+
+    from assistant.everyday import ACRONYM, SignpostFinder
+    from assistant.text import fold
+    from ingest.corpus import load_corpus, load_signposts, load_themes
+    from tests.conftest import CORPUS
+
+    themes = load_themes(CORPUS)
+    cards = list(load_signposts(CORPUS, themes, set(load_corpus(CORPUS).offers)).values())
+    finder = SignpostFinder(cards, themes, set(), embeddings=None)
+    flat = [0.0] * len(finder.signposts)
+
+    def bonus_of(message: str) -> dict[str, float]:
+        return {s.id: score for score, s in finder.scores(message, [], 1.0, flat)}
+
+    named = 0
+    for card in finder.signposts:
+        for alias in (a for a in card.aliases if ACRONYM.match(a) or len(a.split()) >= 3):
+            assert bonus_of(f"Faut-il contacter {alias.upper()} pour notre projet ?")[card.id] == 1.0, (card.id, alias)
+            assert bonus_of(f"Faut-il contacter {alias.lower()}, pour notre projet ?")[card.id] == 1.0, (card.id, alias)
+            glued = f"Faut-il contacter x{fold(alias)}x pour notre projet ?"
+            others = [a for a in card.aliases if a != alias and (ACRONYM.match(a) or len(a.split()) >= 3)
+                      and re.search(rf"\b{re.escape(fold(a))}\b", fold(glued))]
+            assert bonus_of(glued)[card.id] == (1.0 if others else 0.0), (card.id, alias)
+            named += 1
+    assert named >= len(finder.signposts)  # every card has a name the rule reads
+    assert all(v == 0.0 for v in bonus_of("Quelle aide pour rénover l'école ?").values())
