@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import orjson
 from sqlalchemy import (
     JSON, Date, DateTime, ForeignKey, Index, Integer, String, Text, bindparam, create_engine, delete, event, insert, inspect,
     select, update,
@@ -48,6 +49,15 @@ INITIAL_REVISION = "0001"
 KEY_CHARS = 80  # partner and theme keys in the console's tables
 CONFLICT_RETRIES = 20  # concurrent turns on one conversation: each conflict costs one retry
 log = logging.getLogger("aiguillage.store")
+
+
+def json_text(value: object) -> str:
+    """The text of a JSON column (the engine's json_serializer): orjson's, which json.loads reads back as
+    the same value, ≈ 5× faster than json.dumps on the payloads of a turn (≈ 15 KB, written on every chat
+    request). Compact and UTF-8 (no spaces, no \\u escapes); keys that are not strings are written as
+    strings, as json.dumps writes them; NaN and infinities, which JSON has no word for (PostgreSQL refuses
+    json.dumps's NaN), are written null. TypeError for a value JSON cannot hold, as json.dumps."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 _REVISION_LINE = re.compile(r"^(down_revision|revision) = (?:\"([^\"]+)\"|None)$", re.M)
@@ -232,7 +242,8 @@ class Database:
         # hide_parameters: an SQL error never quotes the user's message (e-mails, phone numbers) in a log.
         # pool_pre_ping: a server connection may have been dropped between two requests; a SQLite
         # file cannot, and the ping would be one more statement on every turn.
-        self.engine = create_engine(url, connect_args=connect_args, pool_pre_ping=not sqlite, hide_parameters=True)
+        self.engine = create_engine(url, connect_args=connect_args, pool_pre_ping=not sqlite, hide_parameters=True,
+                                    json_serializer=json_text)
         if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)

@@ -124,6 +124,34 @@ def test_a_turn_written_survives_the_writing_process_killed_right_after(tmp_path
         assert session.scalars(select(Turn.message).where(Turn.conversation_id == "c" * 32)).all() == ["Quelle aide pour le pont ?"]
 
 
+def test_a_turns_json_columns_read_back_as_json_would_give_them(tmp_path):
+    """The JSON columns are written by orjson (store.json_text): what is read back, through SQLAlchemy or
+    as raw text through json.loads, is what json.dumps then json.loads gives, accents, « », emoji and
+    non-string keys included; a NaN, which JSON has no word for, reads back null."""
+    import json
+
+    db = Database(f"sqlite:///{tmp_path / 'j.db'}")
+    db.create_schema()
+    profile = {"name": "Laveissière « bourg »", "population": 800, "facts": ["rural"], "opening_m": 12.5}
+    state = {"themes": ["ecole"], "shown_offers": ["anah-x"], "counts": {1: "un", 2.5: "deux", True: "vrai", None: "rien"}}
+    retrieved = [{"offer_id": "a", "adjustments": {"named": 0.02}, "final_score": 0.064787, "dense_similarity": 0.4018,
+                  "eligibility": {"missing": ["le type de collectivité (commune, intercommunalité…)"], "free": None}},
+                 {"offer_id": "b", "title": "Mobilité 🚲", "bm25_score": 1e-05, "nan": float("nan")}]
+    db.save_turn("j" * 32, {"profile": profile, "state": state},
+                 {"message": "École ?", "answer": "x", "kind": "answer", "generator": "grounded", "referrals": [],
+                  "retrieved": retrieved, "profile": profile, "themes": ["ecole"]})
+    expected = json.loads(json.dumps({"profile": profile, "state": state, "retrieved": retrieved}).replace("NaN", "null"))
+    with db.session() as session:
+        conversation = session.get(Conversation, "j" * 32)
+        turn = session.scalars(select(Turn).where(Turn.conversation_id == "j" * 32)).one()
+        assert {"profile": conversation.profile, "state": conversation.state, "retrieved": turn.retrieved} == expected
+        assert turn.retrieved[1]["nan"] is None and turn.retrieved[1]["bm25_score"] == 1e-05
+    with db.engine.connect() as connection:
+        raw = connection.exec_driver_sql("SELECT retrieved, profile FROM turns").one()
+    assert [json.loads(raw[0]), json.loads(raw[1])] == [expected["retrieved"], expected["profile"]]
+    assert "Mobilité 🚲" in raw[0]  # stored as UTF-8, not as \\u escapes
+
+
 def test_purge_removes_conversations_past_retention(tmp_path):
     from assistant.privacy import purge
 
