@@ -161,14 +161,16 @@ class Bm25Index:
         self.num_docs: int = params["num_docs"]
         self.dtype = np.dtype(params.get("dtype", "float32"))
         self.int_dtype = np.dtype(params.get("int_dtype", "int32"))
-        self.data = np.load(directory / "data.csc.index.npy", mmap_mode="r")
-        self.indices = np.load(directory / "indices.csc.index.npy", mmap_mode="r")
-        self.indptr = np.load(directory / "indptr.csc.index.npy", mmap_mode="r")
+        # Memory-mapped, read as plain arrays: numpy.memmap's Python-level slicing cost more than the
+        # scoring itself (a query slices each term's column).
+        self.data = np.asarray(np.load(directory / "data.csc.index.npy", mmap_mode="r"))
+        self.indices = np.asarray(np.load(directory / "indices.csc.index.npy", mmap_mode="r"))
+        self.indptr = np.asarray(np.load(directory / "indptr.csc.index.npy", mmap_mode="r"))
 
     def get_scores(self, tokens: list[str]) -> np.ndarray:
         """(num_docs,) scores of the query's terms (list of analysed tokens; unknown ones are ignored)."""
         ids = np.asarray([self.vocab_dict[t] for t in tokens if t in self.vocab_dict], dtype=self.int_dtype)
         scores = np.zeros(self.num_docs, dtype=self.dtype)
-        for start, end in zip(self.indptr[ids], self.indptr[ids + 1]):
+        for start, end in zip(self.indptr[ids].tolist(), self.indptr[ids + 1].tolist()):
             np.add.at(scores, self.indices[start:end], self.data[start:end])
         return scores

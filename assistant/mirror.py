@@ -48,9 +48,12 @@ class VectorMirror:
         query = np.asarray(vector, dtype=np.float32)
         query = query / (np.linalg.norm(query) or 1.0)
         distances = 1.0 - self.vectors @ query
-        rows = np.arange(len(self.ids)) if offers is None else np.flatnonzero([o in offers for o in self.offers])
-        nearest = rows[np.argsort(distances[rows], kind="stable")[:n_results]]
-        return [(self.ids[row], float(distances[row])) for row in nearest]
+        if offers is None:
+            nearest = np.argsort(distances, kind="stable")[:n_results]
+        else:
+            rows = np.flatnonzero([o in offers for o in self.offers])
+            nearest = rows[np.argsort(distances[rows], kind="stable")[:n_results]]
+        return list(zip([self.ids[row] for row in nearest.tolist()], distances[nearest].tolist()))
 
 
 def build_mirror(

@@ -288,20 +288,17 @@ class HybridRetriever:
             passage_offer,
         )
         hits: list[OfferHit] = []
-        for offer_id in set(bm25) | set(dense):
+        offers, rrf_k = index.offers, self.rrf_k
+        for offer_id in bm25.keys() | dense.keys():
             b, d = bm25.get(offer_id), dense.get(offer_id)
-            score = sum(1.0 / (self.rrf_k + r[0]) for r in (b, d) if r)
-            evidence = [r[2] for r in sorted((r for r in (b, d) if r), key=lambda r: r[0])]
-            hits.append(
-                OfferHit(
-                    offer=index.offers[offer_id],
-                    score=score,
-                    bm25_rank=b[0] if b else None,
-                    dense_rank=d[0] if d else None,
-                    bm25_score=b[1] if b else 0.0,
-                    dense_similarity=d[1] if d else 0.0,
-                    passages=list(dict.fromkeys(evidence)),
-                )
-            )
+            if b and d:  # both retrievers: the better-ranked passage first, once
+                score = 1.0 / (rrf_k + b[0]) + 1.0 / (rrf_k + d[0])
+                evidence = [b[2]] if b[2] == d[2] else [b[2], d[2]] if b[0] <= d[0] else [d[2], b[2]]
+                hit = OfferHit(offers[offer_id], score, b[0], d[0], b[1], d[1], evidence)
+            elif b:
+                hit = OfferHit(offers[offer_id], 1.0 / (rrf_k + b[0]), b[0], None, b[1], 0.0, [b[2]])
+            else:
+                hit = OfferHit(offers[offer_id], 1.0 / (rrf_k + d[0]), None, d[0], 0.0, d[1], [d[2]])
+            hits.append(hit)
         hits.sort(key=lambda h: (-h.score, h.offer.id))
         return hits[:limit]
