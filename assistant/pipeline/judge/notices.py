@@ -156,6 +156,7 @@ class _Premise:
     subjects: tuple[tuple[str, ...], ...]
     claims: tuple[tuple[str, ...], ...]
     longer: tuple[tuple[str, ...], ...]  # other offers' names holding a subject (« Programme national Ponts – Travaux »)
+    firsts: frozenset[str]  # the first term of each subject: a message without any of them cannot name it
 
 
 class PremiseIndex:
@@ -195,7 +196,7 @@ class PremiseIndex:
                     if other != o.id and name not in subjects and len(name) > len(s) and _runs(name, s)
                 }))
                 claims = tuple(t for t in map(phrase_terms, p.claims) if t)
-                self.premises.append(_Premise(o, p, subjects, claims, longer))
+                self.premises.append(_Premise(o, p, subjects, claims, longer, frozenset(t[0] for t in subjects)))
 
     def outdated_premises(self, message: str) -> list[tuple[Offer, OutdatedPremise]]:
         """The outdated premise the message asserts, if any: [(offer, premise)] or [].
@@ -214,8 +215,11 @@ class PremiseIndex:
         """
         said = _Message(message)
         seq = said.terms
+        present = set(seq)
         found = []
         for entry in self.premises:
+            if entry.firsts.isdisjoint(present):  # a subject is said from its first term on
+                continue
             spans = [span for s in entry.subjects for span in _spans(seq, s, SUBJECT_GAP)]
             if not spans:  # most premises: their subject is not said, no longer name to look for
                 continue
