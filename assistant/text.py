@@ -147,12 +147,18 @@ class Lexicon:
         Example: "RENOVER L'ECOLE A Laveissière ? la DETR" -> "Rénover l'école à laveissiere ? La DETR".
         """
 
+        last = getattr(self, "_last", None)  # a turn reads its query so three times (scope, retrieval, catalogue)
+        if last is not None and last[0] == text:
+            return last[1]
+
         def spell(match: re.Match) -> str:
             key = fold(match.group())
             return self.spelling.get(key, key)
 
         spelled = LETTERS.sub(spell, unicodedata.normalize("NFC", text))
-        return SENTENCE_START.sub(lambda m: m.group().upper(), spelled)
+        canonical = SENTENCE_START.sub(lambda m: m.group().upper(), spelled)
+        self._last = (text, canonical)  # one tuple, replaced at once: safe across threads
+        return canonical
 
 
 SENTENCE_START = re.compile(r"(?:^|(?<=[.!?\n]\s)|(?<=[.!?\n]))\s*[^\W\d_]")

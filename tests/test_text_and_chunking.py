@@ -42,6 +42,9 @@ def test_lexicon_reads_a_word_in_the_corpus_spelling_however_typed():
         assert lexicon.canonical(typed) == "L'école de la DETR"
     assert lexicon.canonical("Laveissière. ok") == lexicon.canonical("LAVEISSIERE. OK") == "Laveissiere. Ok"
     assert match_terms("mobilité") == match_terms("MOBILITE")
+    # Read again and in turns (a turn reads its query three times): each text keeps its own spelling.
+    for typed, spelled in [("ecole", "École"), ("ecole", "École"), ("detr ?", "DETR ?"), ("ecole", "École")]:
+        assert lexicon.canonical(typed) == spelled
 
 
 def test_every_theme_phrase_is_detected_and_a_part_of_it_only_as_its_words_allow():
