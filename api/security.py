@@ -35,14 +35,38 @@ REDIS_RETRY_S = 5.0
 REDIS_TIMEOUT_S = 0.5
 
 
+class SweptMemoryStorage(MemoryStorage):
+    """`limits`' in-process storage, its expired counters swept at most once per SWEEP_S in the thread
+    that counts a hit, instead of by a timer thread the library starts 10 ms after nearly every hit (a
+    thread created and run per request: ≈ 0.2 ms of CPU each). Expiry is checked on every read as
+    before (a counter or window past its time is never counted): only the freeing of memory waits."""
+
+    SWEEP_S = 1.0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._next_sweep = 0.0
+
+    def _MemoryStorage__schedule_expiry(self) -> None:  # replaces the library's private timer start
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._next_sweep = now + self.SWEEP_S
+            self._MemoryStorage__expire_events()
+
+
+def limit_storage(uri: str, **options):
+    """The storage of `settings.rate_limit_storage`: SweptMemoryStorage for memory://, else the library's."""
+    return SweptMemoryStorage() if uri == "memory://" else storage_from_string(uri, **options)
+
+
 class RateLimits:
     def __init__(self, settings: Settings):
         self.items = parse_many(settings.rate_limit)
         self.shared = settings.rate_limit_storage != "memory://"
         options = {"socket_timeout": REDIS_TIMEOUT_S, "socket_connect_timeout": REDIS_TIMEOUT_S} if self.shared else {}
-        self.storage = storage_from_string(settings.rate_limit_storage, **options)
+        self.storage = limit_storage(settings.rate_limit_storage, **options)
         self.strategy = MovingWindowRateLimiter(self.storage)
-        self.fallback = MovingWindowRateLimiter(MemoryStorage())
+        self.fallback = MovingWindowRateLimiter(SweptMemoryStorage())
         self._shared_down_until = 0.0
 
     def _strategy(self) -> MovingWindowRateLimiter:

@@ -45,6 +45,36 @@ async def test_rate_limit_per_ip_answers_429_in_french(tight_app):
         assert (await client.get("/v1/conversations")).status_code == 401
 
 
+def test_in_process_rate_counters_start_no_thread_per_hit_and_still_free_expired_windows(monkeypatch):
+    """The memory:// counters (api.security.SweptMemoryStorage) refuse past the limit as the library
+    does, start no thread per hit (the library started a timer thread on nearly every request), and
+    free the windows of expired hits at the next sweep, in the thread that counts a hit."""
+    import threading
+
+    from limits import parse
+    from limits.strategies import MovingWindowRateLimiter
+
+    from api.security import SweptMemoryStorage, limit_storage
+
+    storage = limit_storage("memory://")
+    assert isinstance(storage, SweptMemoryStorage)
+    limiter = MovingWindowRateLimiter(storage)
+    started = []
+    monkeypatch.setattr(threading.Thread, "start", lambda thread: started.append(thread))
+    item = parse("2/minute")
+    assert [limiter.hit(item, "ip", "10.0.0.1") for _ in range(3)] == [True, True, False]
+    assert [limiter.hit(item, "ip", "10.0.0.2") for _ in range(60)].count(True) == 2
+    assert started == []
+    for entries in storage.events.values():  # the window has passed for every hit
+        for entry in entries:
+            entry.expiry -= 3600
+    storage._next_sweep = 0.0
+    assert limiter.hit(item, "ip", "10.0.0.3")
+    swept = [entries for key, entries in storage.events.items() if "10.0.0.1" in key or "10.0.0.2" in key]
+    assert len(swept) == 2 and swept == [[], []]
+    assert limiter.hit(item, "ip", "10.0.0.1")  # counted afresh
+
+
 @pytest.mark.anyio
 async def test_rate_limit_per_conversation_across_addresses(tight_app):
     conversation = str(uuid.uuid4())
