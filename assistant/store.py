@@ -79,8 +79,12 @@ def head_revision(versions: Path = MIGRATIONS_DIR / "versions") -> str:
 
 
 def new_conversation_id() -> str:
-    """A conversation id issued by the server: 32 URL-safe characters, 192 random bits (secrets)."""
-    return secrets.token_urlsafe(24)
+    """A conversation id issued by the server: 32 URL-safe characters, about 192 random bits (secrets),
+    starting with a letter or digit: an id starting with « - » would reach the console's CSV export
+    guarded against formulas (« '-… »), so an agent copying it from a spreadsheet would get a wrong id."""
+    while not (conversation_id := secrets.token_urlsafe(24))[0].isalnum():
+        pass
+    return conversation_id
 
 
 def utcnow() -> dt.datetime:
