@@ -21,6 +21,7 @@ import json
 import random
 import zlib
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -173,6 +174,29 @@ def train_investment(offer_supports: dict[str, set[str]], log) -> dict:
     }
 
 
+def sampled_titles(measure_themes: dict[str, list[str]]) -> list[dict]:
+    """Rows {text, relevant (empty), split, source, profile; measure_themes for a Fonds vert title} of the
+    project titles the door calibrations read: DOTATION_TITLES 2018 commune titles of the tune départements
+    (split dev), then FONDS_VERT_TITLES Fonds vert 2023 titles per measure and side of the département split
+    (dev: tune départements, test: the others); `measure_themes`: ThemeVocabulary.fonds_vert_measures."""
+    from assistant.profile import Profile
+
+    rng = random.Random(SEED)
+    titles = [r for r in read_csv("dotations-2018-projets.csv") if r["echelon"] == "Commune" and tune_half(r["departement"])]
+    rows = [{"text": row["titre"], "relevant": set(), "split": "dev", "source": "dotations",
+             "profile": Profile(collectivity_type="commune", departement_code=row["departement"])}
+            for row in rng.sample(titles, DOTATION_TITLES)]
+    by_measure: dict[tuple[str, bool], list[dict]] = defaultdict(list)
+    for row in read_csv("fonds-vert-2023-projets.csv"):
+        by_measure[(row["nom_demarche_ds"], tune_half(row["code_departement"].zfill(2)))].append(row)
+    for (measure, tune), group in sorted(by_measure.items()):
+        rows += [{"text": row["nom_du_projet"], "relevant": set(), "split": "dev" if tune else "test",
+                  "source": "fonds-vert", "measure_themes": set(measure_themes.get(measure, ())),
+                  "profile": Profile(collectivity_type="commune", departement_code=row["code_departement"].zfill(2))}
+                 for row in rng.sample(group, min(FONDS_VERT_TITLES, len(group)))]
+    return rows
+
+
 def candidate_rows(assistant) -> list[dict]:
     """Gold single cases and portes.csv questions with their ranked candidates (before the door stage)."""
     from assistant.eligibility import evaluate
@@ -195,21 +219,7 @@ def candidate_rows(assistant) -> list[dict]:
             rows.append({"text": row["question"], "relevant": relevant, "split": row["split"],
                          "source": source, "porte": row["porte"],
                          "profile": Profile(collectivity_type=row["type"], departement_code=row["departement"])})
-    rng = random.Random(SEED)
-    titles = [r for r in read_csv("dotations-2018-projets.csv") if r["echelon"] == "Commune" and tune_half(r["departement"])]
-    for row in rng.sample(titles, DOTATION_TITLES):
-        rows.append({"text": row["titre"], "relevant": set(), "split": "dev", "source": "dotations",
-                     "profile": Profile(collectivity_type="commune", departement_code=row["departement"])})
-    by_measure: dict[tuple[str, bool], list[dict]] = defaultdict(list)
-    for row in read_csv("fonds-vert-2023-projets.csv"):
-        by_measure[(row["nom_demarche_ds"], tune_half(row["code_departement"].zfill(2)))].append(row)
-    measure_themes = load_themes(assistant.settings.corpus_dir).fonds_vert_measures
-    for (measure, tune), group in sorted(by_measure.items()):
-        for row in rng.sample(group, min(FONDS_VERT_TITLES, len(group))):
-            rows.append({"text": row["nom_du_projet"], "relevant": set(), "split": "dev" if tune else "test",
-                         "source": "fonds-vert", "measure_themes": set(measure_themes.get(measure, ())),
-                         "profile": Profile(collectivity_type="commune",
-                                                                     departement_code=row["code_departement"].zfill(2))})
+    rows += sampled_titles(load_themes(assistant.settings.corpus_dir).fonds_vert_measures)
     for row in rows:
         text = normalise(row["text"])
         understood = understand(text, row["profile"], {}, assistant.themes, assistant.territories)
@@ -464,66 +474,83 @@ def calibrate_lead(rows: list[dict], finder, evidence_floor: float, signposts: d
             "signpost_lead_theme_guard": guard, "figures": {"lead": figures}}
 
 
-# « Autres pistes » keep at least this share of the relevant offers they show on the gold tune questions
-# (the floor's rule, tighter: an expected offer lost from the first three costs offer_top3 in the eval).
-OTHER_LEADS_KEEP = 0.95
-OTHER_LEADS_SOURCES = ("gold", *DOOR_SETS.values())
+# « Autres pistes » must cost no tune-side relevant offer its place: no gold tune question loses an expected
+# offer from its first three, no Fonds vert 2023 title of the tune départements loses its measure's theme from
+# its first three (`aiguillage eval`'s offer_top3 and theme@3: hiding a right offer costs a referral tool more
+# than showing an unrelated one beside it).
+OTHER_LEADS_SOURCES = ("gold", "fonds-vert", *DOOR_SETS.values())
 
 
-def other_leads(rows: list[dict], assistant, model: EverydayModel, threshold: float) -> list[tuple[dict, list[str]]]:
-    """(row, ids of the « Autres pistes » the door stage shows: the recommended offers after the first,
-    neither vouched for by a door nor named) of each gold and door-question row, with `threshold` as
-    model.evidence_other_leads (the door stage run as the service runs it, on copies of the row's hits)."""
+def other_leads(rows: list[dict], assistant, model: EverydayModel, threshold: float,
+                tune_only: bool = False) -> Iterator[tuple[dict, list[str], list[str]]]:
+    """(row, ids of the offers the door stage recommends, ids of its « Autres pistes »: the recommended
+    offers after the first, neither vouched for by a door nor named) of each gold, Fonds vert and
+    door-question row (`tune_only`: the dev rows), with `threshold` as model.evidence_other_leads (the door
+    stage run as the service runs it, on copies of the row's hits). A generator: a caller may stop early."""
     from dataclasses import replace as with_fields
 
     from assistant.eligibility import evaluate
     from assistant.pipeline.door import open_door
 
     index, chosen = assistant.handle.current(), with_fields(model, evidence_other_leads=threshold)
-    found = []
     for r in rows:
-        if r["source"] not in OTHER_LEADS_SOURCES:
+        if r["source"] not in OTHER_LEADS_SOURCES or (tune_only and r["split"] != "dev"):
             continue
         hits = [with_fields(h, adjustments=dict(h.adjustments)) for h in r["hits"]]
         verdicts = {h.offer.id: evaluate(h.offer, r["turn_profile"]) for h in hits}
         door = open_door(hits, verdicts, r["turn_profile"], r["query"], index, chosen, assistant.signpost_finder,
                          assistant.settings.max_referrals, r["vector"])
-        found.append((r, [h.offer.id for h in door.recommended[1:]
-                          if not {"everyday_door", "door_complement", "named"} & set(h.adjustments)]))
-    return found
+        yield (r, [h.offer.id for h in door.recommended],
+               [h.offer.id for h in door.recommended[1:] if not {"everyday_door", "door_complement", "named"} & set(h.adjustments)])
+
+
+def right_in_three(r: dict, shown: list[str], offer_themes: dict[str, set[str]]) -> bool:
+    """A gold question's expected offer, or a Fonds vert title's measure theme, among the first three offers."""
+    if r["source"] == "fonds-vert":
+        return any(offer_themes[i] & r["measure_themes"] for i in shown[:3])
+    return bool(set(shown[:3]) & r["relevant"])
 
 
 def calibrate_other_leads(rows: list[dict], assistant, model: EverydayModel, log) -> dict:
-    """`evidence_other_leads`: the highest evidence (grid from the evidence floor, step 0.01) at which the
-    « Autres pistes » of the gold tune questions keep OTHER_LEADS_KEEP of the relevant offers they show
-    with no such threshold (an offer is relevant when the gold case or the door question admits it).
-    Reported per source and split: relevant « Autres pistes » kept, unrelated ones shown per question."""
-    def measure(threshold):
-        out = {}
-        for (r, ids) in other_leads(rows, assistant, model, threshold):
-            key = (r["split"], r["source"])
-            m = out.setdefault(key, {"relevant": 0, "unrelated": 0, "questions": 0})
-            m["questions"] += 1
-            m["relevant"] += sum(i in r["relevant"] for i in ids)
-            m["unrelated"] += sum(i not in r["relevant"] for i in ids)
-        return out
+    """`evidence_other_leads`: the highest evidence (grid 0.01 to 0.90, step 0.01) at which no tune row —
+    gold dev question with expected offers, Fonds vert title of the tune départements — loses from its first
+    three the right offer (the expected one, one carrying the measure's theme) it has with no such threshold.
+    Reported per source and split: relevant « Autres pistes » kept and unrelated ones shown per question (gold,
+    door questions), rows that lose their right offer from the first three (gold, Fonds vert)."""
+    offer_themes = {h.offer.id: set(h.offer.themes) for r in rows for h in r["hits"]}
+    before = {id(r): (shown, ids) for r, shown, ids in other_leads(rows, assistant, model, 0.0)}
+    was_right = {id(r): right_in_three(r, before[id(r)][0], offer_themes) for r in rows
+                 if id(r) in before and (r["source"] == "fonds-vert" or r["relevant"])}
 
-    base = measure(0.0)
-    grid = [round(t, 2) for t in np.arange(model.evidence_floor, 0.91, 0.01)]
-    chosen, figures_at = 0.0, base
-    for t in grid:
-        at = measure(t)
-        if at[("dev", "gold")]["relevant"] >= OTHER_LEADS_KEEP * base[("dev", "gold")]["relevant"]:
-            chosen, figures_at = t, at
+    def costs_a_place(threshold) -> bool:
+        return any(was_right.get(id(r)) and not right_in_three(r, shown, offer_themes)
+                   for r, shown, _ in other_leads(rows, assistant, model, threshold, tune_only=True))
+
+    grid = [round(t, 2) for t in np.arange(0.90, 0.0, -0.01)]
+    chosen = next((t for t in grid if not costs_a_place(t)), 0.0)
+    at = {id(r): (shown, ids) for r, shown, ids in other_leads(rows, assistant, model, chosen)}
 
     def table(split):
-        return {source: {"relevant_kept": round(figures_at[k]["relevant"] / max(base[k]["relevant"], 1), 4),
-                         "unrelated_per_question": round(figures_at[k]["unrelated"] / base[k]["questions"], 4),
-                         "unrelated_per_question_before": round(base[k]["unrelated"] / base[k]["questions"], 4),
-                         "questions": base[k]["questions"]}
-                for k in sorted(base) if k[0] == split for source in [k[1]]}
+        out = {}
+        for source in OTHER_LEADS_SOURCES:
+            part = [r for r in rows if r["split"] == split and r["source"] == source and id(r) in before]
+            if not part:
+                continue
+            figures = {"questions": len(part)}
+            if source != "fonds-vert":
+                def count(shown, relevant, part=part):
+                    return sum((i in r["relevant"]) == relevant for r in part for i in shown[id(r)][1])
+                figures |= {"relevant_kept": round(count(at, True) / max(count(before, True), 1), 4),
+                            "unrelated_per_question": round(count(at, False) / len(part), 4),
+                            "unrelated_per_question_before": round(count(before, False) / len(part), 4)}
+            if source in ("gold", "fonds-vert"):
+                figures["right_lost_from_three"] = sum(was_right.get(id(r), False)
+                                                       and not right_in_three(r, at[id(r)][0], offer_themes) for r in part)
+            out[source] = figures
+        return out
 
-    figures = {"threshold": chosen, "keep": OTHER_LEADS_KEEP, "tune": table("dev"), "held_out": table("test")}
+    figures = {"threshold": chosen, "rule": "no tune-side right offer lost from the first three",
+               "tune": table("dev"), "held_out": table("test")}
     log(f"autres pistes : preuve {chosen}, hors réglage {json.dumps(figures['held_out'], ensure_ascii=False)}")
     return {"evidence_other_leads": chosen, "figures": {"other_leads": figures}}
 
