@@ -331,6 +331,26 @@ def bench(
     typer.echo(format_report(run_bench(get_settings(), questions, rounds, scale, peer, throughput, embedder)))
 
 
+# Import name -> distribution of each package of the `eval` extra (pyproject.toml): evaluation and
+# model training need them, the assistant does not install them.
+EVAL_EXTRA = {"matplotlib": "matplotlib", "ranx": "ranx", "sklearn": "scikit-learn"}
+
+
+def _require_eval_extra(command: str) -> None:
+    """Exit 2 with a French message naming the `eval` extra when one of its packages is not installed
+    (checked without importing them), instead of a traceback a minute into the run."""
+    import importlib.util
+
+    missing = [distribution for module, distribution in EVAL_EXTRA.items() if importlib.util.find_spec(module) is None]
+    if missing:
+        typer.echo(
+            f"`aiguillage {command}` a besoin des paquets de l'option « eval », absents de cette installation "
+            f"({', '.join(missing)}). Installez-les avec : .venv/bin/pip install -e \".[eval]\"",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
 scope_app = FrenchTyper(no_args_is_help=True, help="Décision de champ (modèle appris sur evals/datasets/).")
 app.add_typer(scope_app, name="scope")
 
@@ -338,6 +358,7 @@ app.add_typer(scope_app, name="scope")
 @scope_app.command("train", help="Entraîner le modèle de champ, afficher les matrices de confusion par source, écrire assistant/scope/model.*.")
 def scope_train() -> None:
     """Fit the scope classifier, print per-source confusion matrices, write assistant/scope/model.*."""
+    _require_eval_extra("scope train")
     from assistant.scope.train import train
 
     settings = get_settings()
@@ -355,6 +376,7 @@ def eval_command(
     check: Path = typer.Option(None, help="Vérifier un report.json existant contre les seuils, sans rien relancer."),
 ) -> None:
     """Evaluate answer quality (gold set, Fonds vert titles, baselines); exit 1 under the thresholds."""
+    _require_eval_extra("eval")
     from evals.run import Options, main, regate
 
     if check is not None:
