@@ -56,8 +56,13 @@ def json_text(value: object) -> str:
     the same value, ≈ 5× faster than json.dumps on the payloads of a turn (≈ 15 KB, written on every chat
     request). Compact and UTF-8 (no spaces, no \\u escapes); keys that are not strings are written as
     strings, as json.dumps writes them; NaN and infinities, which JSON has no word for (PostgreSQL refuses
-    json.dumps's NaN), are written null. TypeError for a value JSON cannot hold, as json.dumps."""
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    json.dumps's NaN), are written null. What orjson refuses and json.dumps writes (a lone surrogate in
+    a string, an integer beyond 64 bits: both reach a profile sent to the API) is written by json.dumps,
+    as before orjson. TypeError for a value JSON cannot hold, as json.dumps."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value)
 
 
 _REVISION_LINE = re.compile(r"^(down_revision|revision) = (?:\"([^\"]+)\"|None)$", re.M)

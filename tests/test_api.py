@@ -1,5 +1,6 @@
 """The public API over a real HTTP server on 127.0.0.1."""
 
+import json
 import re
 
 import pytest
@@ -124,3 +125,25 @@ def test_a_question_without_a_visible_character_is_refused_as_the_spec_says(http
         assert response.status_code == 422 and "vide" in response.json()["detail"]
         assert not re.search(spec[schema[0]]["properties"][schema[1]]["pattern"], blank)
     assert http.post("/v1/search", json={"query": "\u001féclairage"}).status_code == 200
+
+
+SCHOOL = "Quelle aide pour rénover l'école ?"
+
+
+@pytest.mark.parametrize(("message", "profile"), [
+    (SCHOOL, {"epci_name": "Communauté \ud83c"}),  # a lone surrogate, as JSON's « \ud83c » escape delivers it
+    ("\ud83c\u0123 " + SCHOOL, None),  # in the message (schemathesis: « \ud83c\u0123 »)
+    (SCHOOL, {"population": -(2**105)}),  # beyond 64 bits
+    (SCHOOL, {"population": 2**64, "region_name": "\udfff"}),
+], ids=["surrogate-in-profile", "surrogate-in-message", "negative-big-int", "big-int-and-surrogate"])
+def test_what_json_holds_is_answered_and_kept(http, message, profile):
+    """Whatever JSON can hold in a message or a profile is answered, not a 500, and the turn is kept:
+    the JSON columns' fast writer (orjson) refuses lone surrogates and integers beyond 64 bits, which
+    json.dumps writes (schemathesis on CI of a080db2: 500 on POST /v1/chat)."""
+    payload = json.dumps({"message": message, "profile": profile})  # \u escapes, as a browser may send them
+    body = http.post("/v1/chat", content=payload, headers={"content-type": "application/json"})
+    assert body.status_code in (200, 422), body.text  # 422: a field the API refuses, in French
+    if body.status_code == 200:
+        conversation = body.json()["conversation_id"]
+        follow = http.post("/v1/chat", json={"message": "Et pour la cantine ?", "conversation_id": conversation})
+        assert follow.status_code == 200 and follow.json()["conversation_id"] == conversation
