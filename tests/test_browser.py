@@ -165,14 +165,15 @@ def axe(page, server, name: str) -> list[dict]:
     return [v for v in result if v["impact"] in {"serious", "critical"}]
 
 
-def host_page(page, server, name: str, body: str, head: str = "", csp: str | None = None, origin: str | None = None) -> str:
+def host_page(page, server, name: str, body: str, head: str = "", csp: str | None = None, origin: str | None = None,
+              insee: str = "15187") -> str:
     """Serve a collectivity's page (from `origin`, the server's by default) that embeds the widget."""
     url = f"{origin or server.url}/{name}.html"
     html = f"""<!doctype html><html lang="fr"><head><meta charset="utf-8">
       <meta name="viewport" content="width=device-width, initial-scale=1"><title>Mairie d'Exemple</title>{head}</head>
       <body><header><h1>Mairie d'Exemple</h1><nav><a href="#actu">Actualités</a> <a href="#demarches">Démarches</a></nav></header>
       <main>{body}<p id="actu">Bienvenue sur le site de la commune.</p></main>
-      <script src="{server.url}/widget.js" data-api="{server.url}" data-insee="15187" defer></script></body></html>"""
+      <script src="{server.url}/widget.js" data-api="{server.url}" data-insee="{insee}" defer></script></body></html>"""
     headers = {"Content-Security-Policy": csp} if csp else {}
     page.route(url, lambda route: route.fulfill(status=200, content_type="text/html; charset=utf-8", body=html, headers=headers))
     page.goto(url)
@@ -408,6 +409,22 @@ def test_the_widget_keeps_its_look_on_hostile_host_pages(context, server, name):
     assert min(buttons) >= 14
     assert log_height(page) >= 0.5 * box["height"]
     shot(page, f"hote-{name}")
+
+
+@pytest.mark.parametrize("written", ["99999", " 1518 ", "2c004", "15187-"])
+def test_a_host_pages_insee_code_naming_no_commune_is_said_in_the_answer(context, server, written):
+    """The host page's data-insee reaches the API as written (trimmed, upper case): a code naming no
+    commune, well-formed or not, gets the server's notice at the top of the answer instead of being
+    dropped by the widget, which left the mayor answered without their territory and without a word."""
+    page = context.new_page()
+    host_page(page, server, "mairie-code", "<p>Page.</p>", insee=written)
+    page.locator("aiguillage-chat button.launcher").click()
+    with page.expect_request("**/v1/chat/stream") as sent:
+        ask(page, "Nous voulons rénover l'école communale.")
+    assert sent.value.post_data_json["insee"] == written.strip().upper()
+    answer = bot_messages(page).first
+    answer.locator(".feedback").wait_for()
+    assert f"Le code INSEE « {written.strip().upper()} » ne correspond à aucune commune connue" in answer.inner_text()
 
 
 def test_floating_widget_by_keyboard_only_with_focus_trapped_when_full_screen(context, server):

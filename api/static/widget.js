@@ -437,8 +437,9 @@ form.composer { display: flex; gap: 8px; align-items: flex-end; padding: 12px 16
       this.mode = ["page", "view"].includes(this.getAttribute("mode")) ? this.getAttribute("mode") : "floating";
       this.page = this.mode !== "floating";
       this.api = (this.getAttribute("api") || "").replace(/\/+$/, "");
-      const insee = (this.getAttribute("insee") || "").trim().toUpperCase();
-      this.insee = /^(\d{5}|2[AB]\d{3})$/.test(insee) ? insee : null;
+      // Sent as the host page writes it (the API's 20-character bound): a code naming no commune gets the
+      // server's notice in the answer instead of being dropped here without a word.
+      this.insee = (this.getAttribute("insee") || "").trim().toUpperCase().slice(0, 20) || null;
       this.storageKey = `aiguillage:${this.api || location.origin}:conversation`;
       if (this.mode === "view") {
         const shared = this.getAttribute("conversation") || location.pathname.split("/").filter(Boolean).pop() || "";
