@@ -336,18 +336,22 @@ def bench(
 EVAL_EXTRA = {"matplotlib": "matplotlib", "ranx": "ranx", "sklearn": "scikit-learn"}
 
 
-def _require_eval_extra(command: str) -> None:
-    """Exit 2 with a French message naming the `eval` extra when one of its packages is not installed
-    (checked without importing them), instead of a traceback a minute into the run."""
+def eval_extra_missing(command: str) -> str | None:
+    """The French message naming the `eval` extra when one of its packages is not installed (checked
+    without importing them), for `command` as the user typed it; None when all are there."""
     import importlib.util
 
     missing = [distribution for module, distribution in EVAL_EXTRA.items() if importlib.util.find_spec(module) is None]
-    if missing:
-        typer.echo(
-            f"`aiguillage {command}` a besoin des paquets de l'option « eval », absents de cette installation "
-            f"({', '.join(missing)}). Installez-les avec : .venv/bin/pip install -e \".[eval]\"",
-            err=True,
-        )
+    if not missing:
+        return None
+    return (f"`{command}` a besoin des paquets de l'option « eval », absents de cette installation "
+            f"({', '.join(missing)}). Installez-les avec : .venv/bin/pip install -e \".[eval]\"")
+
+
+def _require_eval_extra(command: str) -> None:
+    """Exit 2 with eval_extra_missing's message, instead of a traceback a minute into the run."""
+    if message := eval_extra_missing(f"aiguillage {command}"):
+        typer.echo(message, err=True)
         raise typer.Exit(2)
 
 

@@ -615,4 +615,9 @@ def main(out: Path = MODEL_PATH, log=print) -> dict:
 if __name__ == "__main__":
     import sys
 
+    from assistant.cli import eval_extra_missing
+
+    if message := eval_extra_missing("python -m evals.door_training"):
+        print(message, file=sys.stderr)
+        sys.exit(2)
     main_other_leads() if sys.argv[1:] == ["other-leads"] else main()

@@ -4,6 +4,7 @@ need them say in French which extra to install when it is missing."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -15,7 +16,8 @@ from typer.testing import CliRunner
 
 from assistant.cli import EVAL_EXTRA, app
 
-PYPROJECT = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text(encoding="utf-8"))
+ROOT = Path(__file__).resolve().parent.parent
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 
 def _names(requirements: list[str]) -> set[str]:
@@ -58,3 +60,15 @@ def test_a_command_that_needs_the_eval_extra_names_it_in_french_when_missing(mon
     assert "option « eval »" in result.stderr and EVAL_EXTRA[module] in result.stderr
     assert 'pip install -e ".[eval]"' in result.stderr
     assert not list(tmp_path.iterdir()), "nothing ran"
+
+
+def test_the_door_training_names_the_eval_extra_in_french_when_missing(tmp_path):
+    """`python -m evals.door_training` without scikit-learn: exit 2 with the French message, no traceback
+    (it used to fail in the middle of its first fit)."""
+    blocker = tmp_path / "sitecustomize.py"  # as if scikit-learn were not installed
+    blocker.write_text("import sys\nsys.modules['sklearn'] = None\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    result = subprocess.run([sys.executable, "-m", "evals.door_training", "other-leads"], capture_output=True,
+                            text=True, timeout=120, env=env, cwd=ROOT)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "option « eval »" in result.stderr and "scikit-learn" in result.stderr
