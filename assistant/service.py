@@ -205,6 +205,14 @@ class Assistant:
                 "offers": len(index.offers), "passages": expected,
                 "built_at": index.manifest.get("built_at"), "warnings": self.corpus_watch.warnings(index)}
 
+    def _signposts(self, ids) -> list:
+        """The signpost cards whose id is in `ids`, in the corpus's order."""
+        return [s for s in self.signpost_finder.signposts if s.id in ids]
+
+    def _doors(self, signposts, profile: Profile) -> list[tuple]:
+        """(card, its local office for `profile`: compose.signpost_door) of each signpost card."""
+        return [(s, signpost_door(self.contacts, s, profile)) for s in signposts]
+
     def _programme_names(self, index: LoadedIndex):
         """The programme names the cards know, folded (notices.programme_names): built once per index
         generation (≈ 0.1 s of CPU at 10,600 offers, 11,950 names)."""
@@ -298,8 +306,8 @@ class Assistant:
         understood = understand(text, known, state, self.themes, self.territories, self.scope, embed, index.names)
         remembered = scope.follow_up_doors(understood, state)
         if remembered is not None:  # « et qui je contacte ? » answered by the previous turn's doors, again
-            named = [s for s in self.signpost_finder.signposts if s.id in remembered["signposts"]]
-            doors = [(s, signpost_door(self.contacts, s, understood.profile)) for s in named]
+            named = self._signposts(remembered["signposts"])
+            doors = self._doors(named, understood.profile)
             text = scope.follow_up_doors_text(remembered, door_lines(doors), [literal(s.body) for s in named])
             return TurnResult(conversation_id, 0, "refusal" if remembered["refused"] else "answer",
                               GeneratedAnswer(text, "grounded"), [], [], understood.profile, doors=doors)
@@ -308,9 +316,9 @@ class Assistant:
             answer = scope.refusal(understood)
             doors = []
             card = SIGNPOST_OF_DOOR.get(understood.decision.door_id)
-            named = [s for s in self.signpost_finder.signposts if s.id == card]
+            named = self._signposts([card])
             if named:  # the refusal names this body: its card adds where its local office is
-                doors = [(s, signpost_door(self.contacts, s, understood.profile)) for s in named]
+                doors = self._doors(named, understood.profile)
                 answer.text = join(answer.text, "\n".join(door_lines(doors)))
             elif understood.decision.kind == "out_of_scope":  # a resident's own affair: its door, when one is competent
                 vector = understood.query_vector
@@ -318,7 +326,7 @@ class Assistant:
                     vector = self.embeddings.embed_query(index.lexicon.canonical(understood.query))
                 found = refusal_doors(understood.query, understood.profile.themes, answer.text, self.everyday,
                                       self.signpost_finder, vector)
-                doors = [(s, signpost_door(self.contacts, s, understood.profile)) for s in found]
+                doors = self._doors(found, understood.profile)
                 answer.text = join(answer.text, doors_text(doors, True, False, refused=True))
             scope.remember_doors(understood, [s.id for s, _ in doors], state, refused=True)
             return TurnResult(conversation_id, 0, "refusal", answer, [], [], understood.profile, doors=doors)
@@ -360,7 +368,7 @@ class Assistant:
 
         referrals = [referral(h, verdicts[h.offer.id], profile, self.theme_labels, self.contacts) for h in recommended]
         excluded = [referral(h, verdicts[h.offer.id], profile, self.theme_labels, self.contacts) for h in ineligible]
-        doors = [(s, signpost_door(self.contacts, s, profile)) for s in door.signposts]
+        doors = self._doors(door.signposts, profile)
         beside = clarify.beside_text(clarification) if clarification is not None else None
         known_names = self._programme_names(index)
         preface = join(beside, scope.injection_preface(understood), unknown_programmes(text, known_names),
