@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections import Counter
 from pathlib import Path
@@ -41,11 +42,42 @@ class _FrenchHelp:
         formatter.write_usage(ctx.command_path, " ".join(self.collect_usage_pieces(ctx)), prefix=USAGE_PREFIX)
 
     def format_help(self, ctx, formatter) -> None:
-        from typer import rich_utils  # imported by Typer for a help screen only (rich: not at start-up)
-
-        for name, label in HELP_SCREEN_LABELS.items():
-            setattr(rich_utils, name, label)
+        _set_screen_labels(HELP_SCREEN_LABELS)
         return super().format_help(ctx, formatter)
+
+    # A usage error (missing argument, bad value, unknown option or command) rises through the parsing
+    # of the group's or the command's arguments, or the group's choice of a command: rewritten in
+    # French on its way up (assistant.cli_errors), once, with the context of its command.
+    def parse_args(self, ctx, args):
+        with _french_usage_errors(ctx):
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):
+        with _french_usage_errors(ctx):
+            return super().invoke(ctx)
+
+
+def _set_screen_labels(labels: dict[str, str]) -> None:
+    from typer import rich_utils  # imported by Typer for a help or error screen only (rich: not at start-up)
+
+    for name, label in labels.items():
+        setattr(rich_utils, name, label)
+
+
+@contextlib.contextmanager
+def _french_usage_errors(ctx):
+    from typer._click.exceptions import UsageError
+
+    try:
+        yield
+    except UsageError as error:
+        from assistant.cli_errors import ERROR_SCREEN_LABELS, FrenchUsageError, french_usage_error
+
+        # Typer prints no error for its « no arguments: show the help » signal (matched by class name).
+        if isinstance(error, FrenchUsageError) or type(error).__name__ == "NoArgsIsHelpError":
+            raise
+        _set_screen_labels(ERROR_SCREEN_LABELS)
+        raise french_usage_error(error, ctx) from None
 
 
 class FrenchCommand(_FrenchHelp, TyperCommand):

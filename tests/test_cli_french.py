@@ -1,6 +1,7 @@
 """The `aiguillage` command speaks French: every command, group and option of the command tree (walked,
 not listed by hand) has a help text, none of them English, the --help option's included, and every help
-screen reads in French (Typer's labels too; the type names, <str>, <path>…, are left as Typer writes them)."""
+screen reads in French (Typer's labels too; the type names, <str>, <path>…, are left as Typer writes them),
+and so does every kind of usage error, made on every command."""
 
 from __future__ import annotations
 
@@ -66,3 +67,55 @@ def test_the_help_screen_is_french(path):
     assert result.exit_code == 0, result.output
     assert HELP_OPTION_TEXT in result.output and "Utilisation : " in result.output
     assert not _english(result.output, SCREEN_ENGLISH), result.output
+
+
+# Usage errors: every kind, made on every command of the tree (assistant.cli_errors).
+ERROR_ENGLISH = SCREEN_ENGLISH | {"try", "error", "missing", "invalid", "value", "such", "got", "unexpected", "extra",
+                                  "input", "should", "valid", "integer", "number", "parse", "string", "requires",
+                                  "take", "did", "mean", "possible", "parameter", "greater", "than", "equal"}
+LEAVES = [(path, command, ctx) for path, command, ctx in TREE if not hasattr(command, "list_commands")]
+GROUPS = [path for path, command, _ in TREE if hasattr(command, "list_commands")]
+
+
+def _usage_error_cases() -> list[tuple[str, str, list[str], str]]:
+    """(kind, case id, arguments, what the message must name) for each usage error a command allows."""
+    cases = [("commande inconnue", " ".join(path) or "aiguillage", [*path, "inconnue"], "« inconnue »") for path in GROUPS]
+    cases += [("option inconnue", " ".join(path) or "aiguillage", [*path, "--inconnue"], "« --inconnue »") for path in GROUPS]
+    for path, command, ctx in LEAVES:
+        name = " ".join(path)
+        params = [p for p in command.get_params(ctx) if p.name != "help"]
+        cases.append(("option inconnue", name, [*path, "--inconnue"], "« --inconnue »"))
+        if any(p.required for p in params):
+            cases.append(("obligatoire absent", name, list(path), "obligatoire manquant"))
+        else:
+            cases.append(("argument en trop", name, [*path, "de-trop"], "de-trop"))
+        for option in (p for p in params if p.param_type_name == "option"):
+            flag = max(option.opts, key=len)
+            if option.is_flag:
+                cases.append(("drapeau avec valeur", f"{name} {flag}", [*path, f"{flag}=1"], f"« {flag} »"))
+                continue
+            cases.append(("option sans valeur", f"{name} {flag}", [*path, flag], f"« {flag} »"))
+            if option.type_descriptor.annotation in (int, float):
+                cases.append(("pas un nombre", f"{name} {flag}", [*path, flag, "abc"], "« abc » reçu"))
+            if option.min is not None:
+                cases.append(("sous le minimum", f"{name} {flag}", [*path, flag, str(option.min - 1)], f"égale à {option.min}"))
+    return cases
+
+
+USAGE_ERRORS = _usage_error_cases()
+
+
+def test_the_usage_errors_cover_every_kind():
+    assert {kind for kind, *_ in USAGE_ERRORS} == {
+        "commande inconnue", "option inconnue", "obligatoire absent", "argument en trop", "drapeau avec valeur",
+        "option sans valeur", "pas un nombre", "sous le minimum"}
+
+
+@pytest.mark.parametrize("args,named", [(args, named) for *_, args, named in USAGE_ERRORS],
+                         ids=[f"{kind} : {case}" for kind, case, *_ in USAGE_ERRORS])
+def test_a_usage_error_is_told_in_french(args, named):
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 2, result.output
+    assert "Erreur" in result.output and "Utilisation : " in result.output, result.output
+    assert named in result.output, result.output
+    assert not _english(result.output, ERROR_ENGLISH), result.output
