@@ -96,13 +96,24 @@ def _fmt(n: float) -> str:
     return f"{int(n):,}".replace(",", "\u202f")
 
 
-def describe_rule(rule: PopulationRule) -> str:
-    who = {"commune": "communes", "epci": "intercommunalités"}.get(rule.audience, rule.audience)
+def _who(rule: PopulationRule) -> str:
+    return {"commune": "communes", "epci": "intercommunalités"}.get(rule.audience, rule.audience)
+
+
+def describe_rule(rule: PopulationRule, overseas: bool = False) -> str:
+    """'communes de moins de 3 500 habitants'; the bound that applies overseas when `overseas` (the
+    asker's territory) and the rule sets one (« communes d'outre-mer de 35 000 habitants au plus »);
+    « en population DGF » for a rule on that population."""
+    high = rule.overseas_max if overseas and rule.overseas_max is not None else rule.max
+    where = " d'outre-mer" if overseas and rule.overseas_max is not None else ""
+    basis = " en population DGF" if rule.basis == "dgf" else ""
     if rule.min is None:
-        return f"{who} de moins de {_fmt(rule.max + 1)} habitants"
-    if rule.max is None:
-        return f"{who} d'au moins {_fmt(rule.min)} habitants"
-    return f"{who} de {_fmt(rule.min)} à {_fmt(rule.max)} habitants"
+        # « n'excède pas 20 000 » reads as such; « < 3 500 » (max 3499) as « moins de 3 500 ».
+        upto = f"de moins de {_fmt(high + 1)} habitants" if (high + 1) % 100 == 0 else f"de {_fmt(high)} habitants au plus"
+        return f"{_who(rule)}{where} {upto}{basis}"
+    if high is None:
+        return f"{_who(rule)}{where} d'au moins {_fmt(rule.min)} habitants{basis}"
+    return f"{_who(rule)}{where} de {_fmt(rule.min)} à {_fmt(high)} habitants{basis}"
 
 
 def _describe_bounds(subject: str, low, high, unit: str, rule: AmountRule | PhysicalRule) -> str:
@@ -121,20 +132,34 @@ def describe_physical(rule: PhysicalRule) -> str:
     return _describe_bounds(MEASURE_LABELS[rule.measure], rule.min, rule.max, "m", rule)
 
 
-def _within(rule: PopulationRule, population: int) -> bool:
-    return (rule.min is None or population >= rule.min) and (rule.max is None or population <= rule.max)
-
-
 def _population_check(rules: list[PopulationRule], profile: Profile) -> tuple[bool | None, str | None]:
-    """(holds?, text): None when the audience or population is unknown or no rule applies."""
+    """(holds?, the French phrase for the verdict): (None, None) when the audience is unknown or no rule
+    applies to it; holds None when the facts cannot decide, the phrase then naming what is to check.
+
+    A bound is checked against the asker's population and territory (overseas: assistant.profile);
+    an exemption we cannot see (`unless`) or a population we only know from below (`basis: dgf`)
+    leaves the answer « à vérifier » instead of « oui » or « non » (schema.PopulationRule)."""
     audience = AUDIENCE_OF_TYPE.get(profile.collectivity_type or "")
     applicable = [r for r in rules if r.audience == audience]
     if not applicable:
         return None, None
+    rule, overseas = applicable[0], "overseas" in profile.facts
+    if overseas and rule.overseas_exempt:
+        return True, f"sans condition de taille pour les {_who(rule)} d'outre-mer"
     if profile.population is None:
         return None, "la population de votre collectivité"
-    rule = applicable[0]
-    return _within(rule, profile.population), describe_rule(rule)
+    population, bound = profile.population, describe_rule(rule, overseas)
+    high = rule.overseas_max if overseas and rule.overseas_max is not None else rule.max
+    reached, under = rule.min is None or population >= rule.min, high is None or population <= high
+    if reached and under:
+        if rule.basis == "dgf" and high is not None:
+            return None, (f"réservée aux {bound} (vous : {_fmt(population)} habitants ; "
+                          "la population DGF, qui compte aussi les résidences secondaires, est à vérifier)")
+        return True, f"réservée aux {bound}, vous en avez {_fmt(population)}"
+    if rule.unless or (rule.basis == "dgf" and under):  # an unseen exemption; a DGF population above ours
+        unless = f", sauf {rule.unless}" if rule.unless else ""
+        return None, f"réservée aux {bound}{unless} (vous : {_fmt(population)} habitants)"
+    return False, f"réservée aux {bound} (vous : {_fmt(population)} habitants)"
 
 
 def _applies(rule: AmountRule | PhysicalRule, profile: Profile) -> bool | None:
@@ -262,12 +287,8 @@ def evaluate(offer: Offer, profile: Profile) -> Verdict:
         verdict.met.append(f"ouverte aux collectivités de type {TYPE_LABELS[audience]}")
 
     holds, text = _population_check(rules.population, profile)
-    if holds is True:
-        verdict.met.append(f"réservée aux {text}, vous en avez {_fmt(profile.population)}")
-    elif holds is False:
-        verdict.failed.append(f"réservée aux {text} (vous : {_fmt(profile.population)} habitants)")
-    elif text:
-        verdict.missing.append(text)
+    if text:
+        {True: verdict.met, False: verdict.failed, None: verdict.missing}[holds].append(text)
 
     for condition in rules.territory_all:
         if condition in profile.facts:

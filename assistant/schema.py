@@ -117,11 +117,25 @@ class ContactKind(StrEnum):
 
 
 class PopulationRule(Strict):
-    """Inclusive bounds on the population of one audience: '< 3 500 habitants' is max 3499."""
+    """Inclusive bounds on the population of one audience: '< 3 500 habitants' is max 3499.
+
+    The exceptions a text states are fields, so that a known fact is checked and an unknown one is
+    never turned into « non »: `overseas_max` is the bound for an asker overseas when the law sets
+    another (DETR: 35 000 instead of 20 000, CGCT art. L. 2334-33); `overseas_exempt` lifts the bound
+    overseas (Territoires Conseils); `unless` names, in French, an exemption no table of ours tells
+    (« les communes nouvelles »): a bound broken by the population is then « à vérifier », naming it.
+    `basis: dgf`: the law counts the population DGF (CGCT art. L. 2334-2: the total population plus one
+    inhabitant per secondary residence…), never below the INSEE population we know; so the population
+    we know proves a maximum broken or a minimum reached, never a maximum held.
+    """
 
     audience: Audience
     min: int | None = Field(None, ge=0)
     max: int | None = Field(None, ge=0)
+    overseas_max: int | None = Field(None, ge=0, description="The maximum for an asker overseas, when it differs.")
+    overseas_exempt: bool = Field(False, description="No bound for an asker overseas.")
+    unless: str | None = Field(None, min_length=3, description="An exemption no table tells, in French (« les communes nouvelles »).")
+    basis: Literal["insee", "dgf"] = Field("insee", description="dgf: a bound on the population DGF, at least the INSEE one.")
 
     @model_validator(mode="after")
     def _bounds(self) -> PopulationRule:
@@ -129,6 +143,8 @@ class PopulationRule(Strict):
             raise ValueError("une règle de population doit fixer min ou max")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError("min doit être inférieur ou égal à max")
+        if self.overseas_max is not None and (self.max is None or self.overseas_exempt):
+            raise ValueError("overseas_max remplace un max, et ne va pas avec overseas_exempt")
         return self
 
 

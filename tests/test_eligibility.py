@@ -8,10 +8,10 @@ import re
 import pytest
 
 from assistant.answer import eligibility_line
-from assistant.eligibility import FACT_LABELS, evaluate, unshown_condition
+from assistant.eligibility import FACT_LABELS, _population_check, evaluate, unshown_condition
 from assistant.facts import extract_project_facts
 from assistant.profile import Profile
-from assistant.schema import Eligibility, Offer
+from assistant.schema import Eligibility, Offer, PopulationRule
 from assistant.text import fold
 from ingest.corpus import load_corpus
 from tests.conftest import CORPUS
@@ -162,6 +162,113 @@ def test_an_event_is_shown_by_its_themes_and_never_makes_the_offer_eligible(corp
     assert unshown_condition(corpus.offers["etat-detr"], Profile(**COMMUNE)) is None
 
 
+# --- the exceptions of a population bound (schema.PopulationRule): checked when known, « à vérifier » else ---
+
+def _population_verdict(corpus, rule: dict, population: int, overseas: bool = False):
+    offer = card(corpus, "anct-petites-villes-de-demain", population=[{"audience": "commune", **rule}])
+    return evaluate(offer, Profile(collectivity_type="commune", population=population, facts=["overseas"] if overseas else []))
+
+
+def test_an_overseas_bound_applies_to_an_asker_overseas(corpus):
+    rule = {"max": 20000, "overseas_max": 35000}
+    assert _population_verdict(corpus, rule, 25000).status == "ineligible"
+    verdict = _population_verdict(corpus, rule, 25000, overseas=True)
+    assert verdict.status == "eligible" and "communes d'outre-mer de 35\u202f000 habitants au plus" in verdict.met[-1]
+    assert _population_verdict(corpus, rule, 40000, overseas=True).status == "ineligible"
+
+
+def test_a_bound_lifted_overseas(corpus):
+    rule = {"max": 9999, "overseas_exempt": True}
+    verdict = _population_verdict(corpus, rule, 50000, overseas=True)
+    assert verdict.status == "eligible" and "sans condition de taille pour les communes d'outre-mer" in verdict.met
+    assert _population_verdict(corpus, rule, 50000).status == "ineligible"
+
+
+def test_an_exemption_no_table_tells_leaves_a_broken_bound_to_check(corpus):
+    rule = {"max": 9999, "unless": "les communes nouvelles"}
+    verdict = _population_verdict(corpus, rule, 15000)
+    assert verdict.status == "unknown" and not verdict.failed
+    assert any("sauf les communes nouvelles (vous : 15\u202f000 habitants)" in m for m in verdict.missing), verdict.missing
+    assert _population_verdict(corpus, rule, 800).status == "eligible"
+
+
+def test_a_bound_on_the_population_dgf_is_proved_broken_never_held(corpus):
+    """The population DGF (CGCT art. L. 2334-2) is never below the INSEE population: above a maximum is
+    « non », under it « à vérifier »; above a minimum is « oui », under it « à vérifier »."""
+    ceiling = {"max": 20000, "basis": "dgf"}
+    under = _population_verdict(corpus, ceiling, 800)
+    assert under.status == "unknown" and any("en population DGF" in m and "à vérifier" in m for m in under.missing)
+    assert _population_verdict(corpus, ceiling, 25000).status == "ineligible"
+    floor = {"min": 2000, "basis": "dgf"}
+    assert _population_verdict(corpus, floor, 2500).status == "eligible"
+    assert _population_verdict(corpus, floor, 1500).status == "unknown"
+
+
+POPULATION_RULE_TESTS = {
+    "audience": test_audience_type,
+    "min": test_a_bound_on_the_population_dgf_is_proved_broken_never_held,
+    "max": test_population_rule_still_decides,
+    "overseas_max": test_an_overseas_bound_applies_to_an_asker_overseas,
+    "overseas_exempt": test_a_bound_lifted_overseas,
+    "unless": test_an_exemption_no_table_tells_leaves_a_broken_bound_to_check,
+    "basis": test_a_bound_on_the_population_dgf_is_proved_broken_never_held,
+}
+
+
+def test_every_field_of_a_population_rule_has_its_cases():
+    assert set(PopulationRule.model_fields) == set(POPULATION_RULE_TESTS)
+
+
+def _bounded_cards(corpus):
+    """(card, rule) for each population bound of the corpus, of its eligibility and of its free cost."""
+    for offer in corpus.offers.values():
+        for rule in offer.eligibility.population + (offer.cost.free_for if offer.cost else []):
+            yield offer, rule
+
+
+def test_over_every_bound_of_the_corpus_an_exception_is_never_turned_into_no(corpus):
+    """Over every population bound of the cards, populations around each bound, in and out of the
+    overseas territories: a bound lifted overseas never says « non » overseas, an exemption no table
+    tells never says « non », a bound on the population DGF never says « oui » under its maximum, and
+    a plain bound says « oui » within and « non » outside."""
+    kinds = set()
+    for offer, rule in _bounded_cards(corpus):
+        edges = [b for b in (rule.min, rule.max, rule.overseas_max) if b is not None]
+        for population, overseas in itertools.product({max(0, e + d) for e in edges for d in (-1, 0, 1)}, (False, True)):
+            holds, text = _population_check([rule], Profile(collectivity_type=rule.audience, population=population,
+                                                            facts=["overseas"] if overseas else []))
+            high = rule.overseas_max if overseas and rule.overseas_max is not None else rule.max
+            within = (rule.min is None or population >= rule.min) and (high is None or population <= high)
+            if overseas and rule.overseas_exempt:
+                kinds.add("lifted overseas")
+                assert holds is True, (offer.id, population)
+            elif rule.basis == "dgf":
+                kinds.add("dgf")
+                assert holds is not True or rule.max is None, (offer.id, population, text)
+                assert holds is not False or not within, (offer.id, population, text)
+            elif rule.unless:
+                kinds.add("unless")
+                assert holds is (True if within else None), (offer.id, population, text)
+            else:
+                kinds.add("plain")
+                assert holds is within, (offer.id, population, text)
+    assert kinds == {"lifted overseas", "dgf", "unless", "plain"}  # the corpus has each kind of bound
+
+
+def test_a_card_that_tells_of_an_overseas_or_commune_nouvelle_exception_states_it_in_its_rule(corpus):
+    """The kind behind « non » said to a Guadeloupe commune of 15 000 inhabitants by a card whose text
+    lifts the bound overseas: a bounded card whose own words speak of the overseas territories or of the
+    communes nouvelles carries the exception in every bound (overseas_max or overseas_exempt; unless)."""
+    for offer in {offer.id: offer for offer, _ in _bounded_cards(corpus)}.values():
+        words = fold(" ".join([offer.summary, offer.description, *offer.eligibility.conditions,
+                               offer.cost.note if offer.cost and offer.cost.note else ""]))
+        rules = offer.eligibility.population + (offer.cost.free_for if offer.cost else [])
+        if "outre-mer" in words:
+            assert all(r.overseas_max is not None or r.overseas_exempt for r in rules if r.audience == "commune"), offer.id
+        if "communes nouvelles" in words:
+            assert all(r.unless for r in rules if r.audience == "commune"), offer.id
+
+
 # Each structured rule of the schema and the tests above that give its cases (passing, failing, unknown;
 # membership and territory rules have no failing case: see test_territory_conditions_hold_only_when_known).
 RULE_TESTS = {
@@ -232,8 +339,9 @@ def stated_beyond_rules(offer: Offer) -> bool:
     residents, a closed or historic status, a note that leaves something « à confirmer » / « à vérifier »."""
     notes = " ".join(n for n in (offer.status_note, offer.cost.note if offer.cost else None) if n)
     rules = offer.eligibility
+    never_held = any(r.basis == "dgf" and r.max is not None for r in rules.population)  # a population DGF we do not know
     return bool(rules.conditions or rules.event or rules.beneficiaries == "residents" or offer.status != "active"
-                or "à confirmer" in notes or "à vérifier" in notes)
+                or "à confirmer" in notes or "à vérifier" in notes or never_held)
 
 
 def test_eligible_exactly_when_the_card_states_nothing_unchecked(corpus):
