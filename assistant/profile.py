@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, StrictBool
 from assistant.facts import extract_project_facts
 from assistant.json_types import JsonFloat, JsonInt
 from assistant.schema import ThemeVocabulary
-from assistant.text import fold, literal, match_terms
+from assistant.text import FOLDED_STOPWORDS, fold, literal, match_terms, stem, words
 
 CollectivityType = Literal["commune", "epci", "department", "region", "other"]
 Stage = Literal["idee", "etudes", "travaux"]
@@ -36,6 +36,8 @@ class Profile(BaseModel):
     region_code: str | None = None
     region_name: str | None = None
     themes: list[str] = Field(default_factory=list)
+    place_themes: list[str] = Field(default_factory=list, description="Themes said only as the place of the works "
+                                    "(« l'école » in « la voirie devant l'école »), not as its object.")
     stage: Stage | None = None
     need: Need | None = None
     facts: list[str] = Field(default_factory=list, description="qpv, rural, coastal, mountain, overseas, frr, ort")
@@ -56,6 +58,8 @@ class Profile(BaseModel):
                 data[key] = sorted(set(data[key]) | set(value))
             elif key == "themes":
                 data[key] = value or data[key]
+            elif key == "place_themes":  # read with the themes: the message that sets them sets its places
+                data[key] = value if (value or newer.themes) else data[key]
             elif key in {"ambiguous_places", "ambiguous_codes"}:
                 data[key] = value
             elif value is not None:
@@ -172,17 +176,103 @@ def _phrase_index(vocabulary: ThemeVocabulary) -> dict[str, list[tuple[tuple[str
     return entry[1]
 
 
+# The place of the works, not their object (README « Les thèmes d'une question : l'objet, pas le lieu »):
+# a theme phrase inside a locative complement — « la voirie devant l'école », « des panneaux sur le toit de
+# la salle des fêtes », « le parking de la salle des fêtes », « les luminaires du stade » — names where the
+# works happen. Its left context, read on the folded words: the articles, possessives and prepositions
+# just before the phrase (LINKS), then the word that governs it (its head), which is
+# (stop words too: « par où commencer » starts at « commencer »)
+# - a locative word (LOCATIVE_WORDS: « devant », « près de », « aux abords de », « le long de »…) after
+#   an object of its own (some other word before it: « devant l'école » alone says nothing of an object);
+#   « proximité » only as « à proximité de » (« gestion de proximité des biodéchets » is no place);
+# - a place-holding noun (PLACE_HEADS: « parking », « parvis », « cour », « voirie »…) the phrase completes
+#   with its article (« du », « des », « de la », « de l' »; a bare « de » names a kind: « parking de
+#   covoiturage », « cour d'école »);
+# - a roof or terrace after « sur », the same way (ROOF_HEADS: « sur le toit de la salle des fêtes »),
+#   whereas « la toiture de l'école » alone is the school's own roof, the building's works.
+# Chosen on the Fonds vert 2023 titles (evals/place_themes.py prints the titles touched and what it costs).
+LINKS = frozenset({"de", "du", "des", "d", "la", "le", "l", "les", "a", "au", "aux", "un", "une", "son", "sa", "ses",
+                   "leur", "leurs", "notre", "nos", "votre", "vos", "cette", "ce", "cet", "ces"})
+GENITIVE = frozenset({"de", "d"})
+ARTICLED = frozenset({"du", "des"})
+DETERMINERS = LINKS - GENITIVE - ARTICLED - {"a", "au", "aux"}
+LOCATIVE_WORDS = frozenset({"devant", "derriere", "pres", "proximite", "abord", "abords", "autour", "alentours", "long",
+                            "face", "cote", "bordure", "jouxtant", "attenant", "attenante", "attenants", "attenantes"})
+PLACE_HEADS = frozenset({"parking", "parkings", "stationnement", "parvis", "cour", "cours", "voirie", "rue", "rues",
+                         "trottoir", "trottoirs", "chemin", "acces", "entree", "abords"})
+ROOF_HEADS = frozenset({"toit", "toits", "toiture", "toitures", "terrasse", "terrasses"})
+
+
+def _occurrences(text: str, vocabulary: ThemeVocabulary) -> tuple[list[str], list[tuple[int, int, int, int]]]:
+    """(folded words, [(place of the theme, terms, first word, last word)]) of every label or synonym
+    found in the text (its match_terms, consecutive and in order), word positions in the folded words."""
+    folded = words(fold(text))
+    # match_terms, word by word, with each term's position among the folded words
+    terms = [(stem(w), i) for i, w in enumerate(folded) if w not in FOLDED_STOPWORDS and len(w) > 1]
+    tokens, phrases = tuple(t for t, _ in terms), _phrase_index(vocabulary)
+    found = []
+    for start, term in enumerate(tokens):
+        for phrase, place in phrases.get(term, ()):
+            end = start + len(phrase)
+            if tokens[start:end] == phrase:
+                found.append((place, len(phrase), terms[start][1], terms[end - 1][1]))
+    return folded, found
+
+
+def in_place_complement(folded: list[str], first: int) -> bool:
+    """Whether the phrase starting at folded word `first` is the complement of place of a head before it
+    (rules above)."""
+    head = first - 1
+    while head >= 0 and (folded[head] in LINKS or folded[head] in FOLDED_STOPWORDS):
+        head -= 1
+    if head < 0:
+        return False
+    links, word = folded[head + 1 : first], folded[head]
+    if word in LOCATIVE_WORDS:
+        if word == "proximite" and (head == 0 or folded[head - 1] != "a"):
+            return False  # « gestion de proximité des biodéchets »: nearby, not a place
+        return any(w not in LINKS and w not in LOCATIVE_WORDS for w in folded[: head - (word == "proximite")])
+    # A genitive with its article (« du », « des », « de la », « de l' »): a bare « de » gives a kind of
+    # the head, not its place (« parking de covoiturage », « cour d'école »).
+    if not (set(links) & ARTICLED or set(links) & GENITIVE and set(links) & DETERMINERS):
+        return False
+    if word in PLACE_HEADS:
+        return True
+    before = head - 1
+    while before >= 0 and folded[before] in LINKS:
+        before -= 1
+    return word in ROOF_HEADS and before >= 0 and folded[before] == "sur"
+
+
+def _read_themes(text: str, vocabulary: ThemeVocabulary) -> tuple[dict[int, int], set[int]]:
+    """({place of a theme said as an object: terms of its longest phrase}, {places of the themes said
+    only as the place of the works}) — places in the vocabulary's order."""
+    folded, found = _occurrences(text, vocabulary)
+    # A complement of place runs to the end of its phrase: a phrase inside it is part of the place
+    # (« devant la défense extérieure contre l'incendie »: « incendie » too).
+    spans = [(first, last) for _, _, first, last in found if in_place_complement(folded, first)]
+    objects: dict[int, int] = {}
+    for place, length, first, last in found:
+        if length > objects.get(place, 0) and not any(a <= first and last <= b for a, b in spans):
+            objects[place] = length
+    return objects, {place for place, _, _, _ in found} - set(objects)
+
+
 def detect_themes(text: str, vocabulary: ThemeVocabulary, limit: int = 3) -> list[str]:
     """Themes whose label or a synonym appears in the text (its match_terms, consecutive and in
-    order), most specific match (most terms) first, then in the vocabulary's order."""
-    tokens, phrases = match_terms(text), _phrase_index(vocabulary)
-    best: dict[int, int] = {}  # place of the theme -> terms of its longest phrase found
-    for start, term in enumerate(tokens):
-        for terms, place in phrases.get(term, ()):
-            if len(terms) > best.get(place, 0) and tuple(tokens[start : start + len(terms)]) == terms:
-                best[place] = len(terms)
-    ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))
+    order), most specific match (most terms) first, then in the vocabulary's order; a theme said only
+    as the place of the works (in_place_complement: « la voirie devant l'école ») is not one of them."""
+    objects, _ = _read_themes(text, vocabulary)
+    ranked = sorted(objects.items(), key=lambda item: (-item[1], item[0]))
     return [vocabulary.themes[place].id for place, _ in ranked[:limit]]
+
+
+def detect_place_themes(text: str, vocabulary: ThemeVocabulary) -> list[str]:
+    """Themes said only as the place of the works (« l'école » in « la voirie devant l'école »), in the
+    vocabulary's order: not the question's themes (detect_themes), kept so that an offer matched only
+    by them ranks after the others (rank.PLACE_ONLY)."""
+    _, places = _read_themes(text, vocabulary)
+    return [vocabulary.themes[place].id for place in sorted(places)]
 
 
 def extract_profile(text: str, vocabulary: ThemeVocabulary, territories=None) -> Profile:
@@ -212,6 +302,7 @@ def extract_profile(text: str, vocabulary: ThemeVocabulary, territories=None) ->
     else:
         profile.need = "les-deux" if len(needs) == 2 else (needs[0] if needs else None)
     profile.themes = detect_themes(text, vocabulary)
+    profile.place_themes = detect_place_themes(text, vocabulary)
     extract_project_facts(folded, profile)
     if territories is not None:
         apply_territory(profile, territories.resolve(text))

@@ -150,6 +150,7 @@ def open_door(
         if not known:
             candidates.append(hit)
         hit.adjustments[reason] = adjustment
+        hit.adjustments.pop("place_only", None)  # vouched for whatever the place of the works
         weak.discard(offer_id)
     for hit in candidates:
         if hit.offer.id in weak:

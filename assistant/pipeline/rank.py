@@ -8,6 +8,8 @@ the table in README « Le classement, explicite » mirrors these constants):
               + NEED_BONUS    if its support type fits the need said (ingénierie / financement)
               + TARGET_BONUS  if it is reserved to a population or territory the asker is known to fit
               + INFORMATION_PENALTY (negative) for tools, labels, networks and trainings, unless a tool is asked
+              + PLACE_ONLY (negative) if its themes meet the question only through the place of the works
+                (profile.place_themes: « l'école » in « la voirie devant l'école »), none of its objects
 Closed or historic offers are kept only when the question names them (to say they are closed).
 """
 
@@ -34,6 +36,9 @@ NEED_SUPPORTS = {
 }
 INFORMATION_ONLY = {"tool", "other", "network", "training", "label"}
 INFORMATION_PENALTY = -0.004
+# An offer matched by the place of the works only, not by their object: after the offers and grants that
+# answer the object (evals/place_themes.py chooses it on the Fonds vert 2023 titles).
+PLACE_ONLY = -0.05
 CANDIDATES = 12
 
 
@@ -91,6 +96,8 @@ def rank(hits: list[OfferHit], profile: Profile, named: Named) -> tuple[list[Off
             adjustments["named"] = ALIAS_BONUS
         if set(offer.themes) & set(profile.themes):
             adjustments["theme"] = THEME_BONUS
+        elif set(offer.themes) & set(profile.place_themes) and "named" not in adjustments:
+            adjustments["place_only"] = PLACE_ONLY
         if profile.need and set(offer.support_types) & NEED_SUPPORTS[profile.need]:
             adjustments["need"] = NEED_BONUS
         if profile.need != "outil" and set(offer.support_types) <= INFORMATION_ONLY:
