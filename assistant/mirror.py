@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -42,18 +43,42 @@ class VectorMirror:
         except (OSError, ValueError, KeyError):
             return None
 
+    @cached_property
+    def rows_by_offer(self) -> dict[str, list[int]]:
+        """offer id -> its rows, ascending: a filtered query reads the rows of its offers only."""
+        rows: dict[str, list[int]] = {}
+        for row, offer in enumerate(self.offers):
+            rows.setdefault(offer, []).append(row)
+        return rows
+
     def query(self, vector: list[float], n_results: int, offers: set[str] | None = None) -> list[tuple[str, float]]:
         """The n_results nearest rows, nearest first, as (Chroma id, cosine distance = 1 − cosine), among
         the rows of `offers` when given (Chroma's `where offer_id $in`); ties in row order."""
         query = np.asarray(vector, dtype=np.float32)
         query = query / (np.linalg.norm(query) or 1.0)
-        distances = 1.0 - self.vectors @ query
         if offers is None:
-            nearest = np.argsort(distances, kind="stable")[:n_results]
+            distances = 1.0 - self.vectors @ query
+            nearest = _nearest(distances, n_results)
+            rows = nearest
         else:
-            rows = np.flatnonzero([o in offers for o in self.offers])
-            nearest = rows[np.argsort(distances[rows], kind="stable")[:n_results]]
-        return list(zip([self.ids[row] for row in nearest.tolist()], distances[nearest].tolist()))
+            by_offer = self.rows_by_offer
+            rows = np.fromiter(sorted(r for o in offers for r in by_offer.get(o, ())), dtype=np.int64)
+            distances = 1.0 - self.vectors[rows] @ query
+            nearest = _nearest(distances, n_results)
+            rows = rows[nearest]
+        return list(zip([self.ids[row] for row in rows.tolist()], distances[nearest].tolist()))
+
+
+def _nearest(distances: np.ndarray, n: int) -> np.ndarray:
+    """Indexes of the n smallest distances, smallest first, ties in index order: the first n of a
+    stable argsort, without sorting every row (the rows at most as far as the n-th are sorted)."""
+    if n >= len(distances):
+        return np.argsort(distances, kind="stable")
+    if n <= 0:
+        return np.empty(0, dtype=np.int64)
+    nth = np.partition(distances, n - 1)[n - 1]
+    closest = np.flatnonzero(distances <= nth)
+    return closest[np.argsort(distances[closest], kind="stable")[:n]]
 
 
 def build_mirror(

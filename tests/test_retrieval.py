@@ -85,3 +85,36 @@ def test_the_exact_vector_mirror_against_chromas_hnsw_on_the_gold_questions(assi
         assert all(e[1] <= c[1] + 1e-5 for e, c in zip(exact, chroma)), question
         same_top += [i for i, _ in exact[:10]] == [i for i, _ in chroma[:10]]
     assert same_top >= 0.95 * len(asked)
+
+
+def test_the_mirrors_filtered_query_is_the_exact_search_among_the_offers_rows(assistant):
+    """A query among some offers (Chroma's `where offer_id $in`) reads their rows only (an offer -> rows
+    index): for every gold question and each partner's offers, the same passages, distances and order
+    (nearest first, ties in row order) as a stable sort of every row of those offers, and Chroma's
+    passages at the same distances."""
+    import json
+
+    import numpy as np
+
+    from evals.bench import GOLD
+
+    index = assistant.handle.current()
+    mirror = index.mirror
+    partners = {}
+    for offer_id, offer in index.offers.items():
+        partners.setdefault(offer.partner, set()).add(offer_id)
+    cases = [json.loads(line) for line in GOLD.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for question in [c["turns"][0] for c in cases if c["kind"] == "single"][:40]:
+        vector = assistant.embeddings.embed_query(index.lexicon.canonical(question))
+        unit = np.asarray(vector, dtype=np.float32)
+        unit = unit / np.linalg.norm(unit)
+        for offers in partners.values():
+            rows = np.flatnonzero([o in offers for o in mirror.offers])
+            distances = 1.0 - mirror.vectors[rows] @ unit
+            expected = [(mirror.ids[rows[k]], float(distances[k])) for k in np.argsort(distances, kind="stable")[:15]]
+            assert mirror.query(vector, 15, offers) == expected, question
+            found = index.collection.query(query_embeddings=[vector], n_results=15, include=["distances"],
+                                           where={"offer_id": {"$in": sorted(offers)}})
+            exact = dict(mirror.query(vector, len(rows), offers))
+            assert all(abs(exact[i] - d) < 1e-5 for i, d in zip(found["ids"][0], found["distances"][0])), question
+
