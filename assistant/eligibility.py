@@ -132,6 +132,15 @@ def describe_physical(rule: PhysicalRule) -> str:
     return _describe_bounds(MEASURE_LABELS[rule.measure], rule.min, rule.max, "m", rule)
 
 
+def size_can_decide(rule: PopulationRule) -> bool:
+    """Whether learning the asker's population settles this bound for most askers, i.e. is worth a
+    question (assistant.pipeline.judge.clarify). Not a ceiling on the population DGF (the DETR's): the
+    population an asker gives proves it broken only for the largest towns (474 of the 34,969 communes
+    of corpus/territoires are above 20 000 inhabitants, 35 000 overseas) and never proves it held, so
+    every other answer stays « à vérifier » whatever they say."""
+    return not (rule.basis == "dgf" and rule.min is None)
+
+
 def _population_check(rules: list[PopulationRule], profile: Profile) -> tuple[bool | None, str | None]:
     """(holds?, the French phrase for the verdict): (None, None) when the audience is unknown or no rule
     applies to it; holds None when the facts cannot decide, the phrase then naming what is to check.

@@ -4,6 +4,8 @@ Called once by evals/run.py (`realdata_block`). Figures (keys of `assistant.real
 - dotations.grant_among_referrals — DETR or DSIL among the referrals of a real commune/EPCI project
   title, the profile given as the widget would (type from `echelon`, département from `departement`);
 - dotations.at_least_one_offer — the same titles answered with at least one offer;
+- dotations.answered_unknown_asker — the same titles typed with no profile (public chat, nobody known),
+  answered with at least one offer rather than by a question alone;
   measured on a stratified sample (per `categorie`, fixed seed) of the départements the door models
   were NOT tuned on (evals/door_training.py: crc32 of the code, odd = reported);
 - portes.right_body — evals/datasets/portes.csv: the expected signpost is among the doors named, or
@@ -110,8 +112,11 @@ def realdata_block(assistant, full: bool, bar: dict) -> tuple[dict, list[dict]]:
         profile = Profile(collectivity_type=ECHELONS[row["echelon"]], departement_code=row["departement"])
         result = assistant.chat(row["titre"], None, profile)
         offers = [r.offer.id for r in result.referrals]
+        # The same title typed in the public chat, nobody known: answered, or only asked who is asking?
+        unknown = assistant.chat(row["titre"], None)
         rows.append({"set": "dotations", "question": row["titre"], "category": row["categorie"], "kind": result.kind,
-                     "offers": offers, "grant": bool(GRANTS & set(offers)), "any": bool(offers)})
+                     "offers": offers, "grant": bool(GRANTS & set(offers)), "any": bool(offers),
+                     "answered_unknown": unknown.kind == "answer" and bool(unknown.referrals)})
 
     signposts = load_corpus(assistant.settings.corpus_dir).signposts
     for name in DOOR_SETS:
@@ -125,6 +130,7 @@ def realdata_block(assistant, full: bool, bar: dict) -> tuple[dict, list[dict]]:
         "dotations": {
             "grant_among_referrals": _rate(r["grant"] for r in dot),
             "at_least_one_offer": _rate(r["any"] for r in dot),
+            "answered_unknown_asker": _rate(r["answered_unknown"] for r in dot),
             "n": len(dot),
             "per_category": {c: {"grant_among_referrals": _rate(r["grant"] for r in rs), "n": len(rs)}
                              for c, rs in sorted(per_category.items())},

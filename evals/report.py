@@ -61,6 +61,7 @@ METRIC_LABELS = {
     "scope.door_right": "Champ : bonne porte (collectivités)",
     "dotations.grant_among_referrals": "Titres DETR/DSIL 2018 : DETR ou DSIL parmi les orientations",
     "dotations.at_least_one_offer": "Titres DETR/DSIL 2018 : au moins une offre",
+    "dotations.answered_unknown_asker": "Titres DETR/DSIL 2018 sans profil : répondus (pas seulement une question)",
     "portes.right_body": "Portes (portes.csv) : bon organisme nommé",
     "portes.unrelated_eligible": "Portes (portes.csv) : offre sans rapport marquée éligible",
     "portes.unrelated_shown": "Portes (portes.csv) : offre sans rapport montrée",

@@ -149,6 +149,27 @@ def test_the_size_question_comes_with_the_offers_on_real_titles(assistant):
     assert asked, "no title of the sample drew the size question: the sample no longer tests the kind"
 
 
+def test_a_ceiling_on_the_population_dgf_draws_no_question_on_short_real_titles(assistant):
+    """Short real 2018 DETR/DSIL titles asked as they are, asker unknown: when the everyday grants lead,
+    the answer comes at once. The DETR's bound is on the population DGF, which no size an asker gives can
+    prove held (eligibility.size_can_decide): asking « quelle collectivité, de quelle taille ? » first
+    would only exclude the largest towns (on d142523's corpus plus this bound, 75 of 200 such titles got
+    nothing but the question)."""
+    import csv
+    import random
+
+    path = CORPUS.parent / "evals" / "datasets" / "dotations-2018-projets.csv"
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        titles = [r["titre"] for r in csv.DictReader(handle, delimiter=";") if len(r["titre"].split()) <= 10]
+    led = 0
+    for title in random.Random(7).sample(titles, 60):
+        result = assistant.chat(title, None)
+        if result.candidates and result.candidates[0].offer.id in ("etat-detr", "etat-dsil"):
+            led += 1
+            assert result.kind == "answer" and result.referrals, title
+    assert led >= 10, "too few titles led by the everyday grants: the sample no longer tests the kind"
+
+
 def test_the_reply_to_the_size_question_asked_beside_the_offers_settles_it(http):
     """Over HTTP, as the widget: the first answer carries offers and quick replies; the typed reply sets
     the population and the answer, about the same project, asks nothing more."""

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from assistant.eligibility import size_can_decide
 from assistant.offer_names import Named
 from assistant.profile import Profile
 from assistant.retrieval import OfferHit
@@ -77,9 +78,11 @@ def clarify(
 
     def has_rules(hit: OfferHit) -> bool:
         """Whether the answer changes with who is asking: for a question about cost, only a cost that
-        depends on the collectivity (free for some) does; otherwise population bounds too."""
+        depends on the collectivity (free for some) does; otherwise population bounds too, those that
+        a size can settle (eligibility.size_can_decide: not the DETR's ceiling on the population DGF)."""
         free_for = bool(hit.offer.cost and hit.offer.cost.free_for)
-        return free_for if about_cost else bool(hit.offer.eligibility.population or free_for)
+        sized = any(size_can_decide(rule) for rule in hit.offer.eligibility.population)
+        return free_for if about_cost else sized or free_for
 
     about_rights = bool(ELIGIBILITY_QUESTION.search(folded))
     vague = len(words(message)) <= VAGUE_MAX_WORDS
