@@ -11,6 +11,12 @@ Figures (report key `assistant.scope.*`, gated in evals/thresholds.toml):
                            « no offer » is also the ranking's business);
   door_right             — local-government refusals naming the door of the row's rubrique (assistant/scope/doors.py).
 Fast mode: a stratified sample (seeded) of each held-out part; --full: every held-out row.
+
+Parliamentary written questions (questions-parlementaires.csv, every row in both modes), on the houses
+the scope model was not trained on (assistant/scope/data.py PARLIAMENT_TRAINED), key `parlementaires_*`:
+  collectivites_refused / door_right / particuliers_refused — as above, on the real questions of Parliament;
+  projets_not_refused / projets_answered — a local authority's funding question not refused / answered with an
+offer or a clarification. The same figures per house (trained or not) are kept in `parlementaires.per_source`.
 """
 
 from __future__ import annotations
@@ -79,13 +85,57 @@ def evaluate(assistant, full: bool, bar: dict) -> dict:
                     door_right.append(to(DOORS[e.door]) in result.answer.text)  # as the refusal words it
             if not ok:
                 errors.append({"dataset": name, "source": e.source, "id": e.ref, "text": e.text, "outcome": outcome})
+    parliament = _parliament(assistant, bar, rates, errors)
     block = {k: sum(v) / len(v) for k, v in rates.items() if v}
     block["door_right"] = sum(door_right) / len(door_right) if door_right else None
     block["n"] = {k: len(v) for k, v in rates.items()}
+    block["parlementaires"] = parliament
     block["per_source"] = {k: dict(v) for k, v in sorted(per_source.items())}
     block["errors"] = errors
     block["sampling"] = "toutes les lignes tenues à l'écart" if full else f"échantillon stratifié par source, graine {SEED}"
     return block
+
+
+PARLIAMENT_KEYS = ["collectivites_refused", "door_right", "particuliers_refused", "projets_not_refused", "projets_answered"]
+PARLIAMENT_FIGURES = {
+    "collectivite-autre": "collectivites_refused",
+    "particulier": "particuliers_refused",
+    "projet": "projets_not_refused",
+}
+
+
+def _parliament(assistant, bar: dict, rates: dict, errors: list[dict]) -> dict:
+    """Every parliamentary question through the assistant: the held-out houses' outcomes go to `rates`
+    (key `parlementaires_*`); returns every house's figures (per source, with its split) and the count
+    of national-policy rows left out."""
+    rows = D.parliamentary_questions()
+    per_source: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
+    split_of: dict[str, str] = {}
+    for e in tqdm(rows, desc="Champ (questions parlementaires)", unit="question", **bar):
+        result = assistant.chat(e.text)
+        outcome = _outcome(result)
+        refused = outcome == "refus avec porte"
+        figures = {PARLIAMENT_FIGURES[e.label]: not refused and outcome != "refus sans porte" if e.label == "projet" else refused}
+        if e.label == "projet":
+            figures["projets_answered"] = outcome in {"orientation", "précision"}
+        if e.label == "collectivite-autre" and refused:
+            figures["door_right"] = to(DOORS[e.door]) in result.answer.text
+        split_of[e.source] = e.split
+        for key, ok in figures.items():
+            per_source[e.source][key].append(ok)
+            if e.split == "test":
+                rates[f"parlementaires_{key}"].append(ok)
+        if not figures[PARLIAMENT_FIGURES[e.label]] or figures.get("door_right") is False:
+            errors.append({"dataset": "parlementaires", "source": e.source, "id": e.ref, "text": e.text,
+                           "outcome": outcome if "door_right" not in figures else f"{outcome} (porte attendue : {e.door})"})
+    return {
+        "per_source": {
+            source: {"split": split_of[source]} | {k: round(sum(v) / len(v), 4) for k, v in sorted(keys.items())}
+            | {"n": {k: len(v) for k, v in sorted(keys.items())}}
+            for source, keys in sorted(per_source.items())
+        },
+        "hors_sujet_national": D.parliamentary_national(),
+    }
 
 
 def scope_html(report: dict) -> str:
@@ -101,6 +151,11 @@ def scope_html(report: dict) -> str:
         "titles_not_refused": "Titres de projets non refusés",
         "titles_answered": "Titres de projets avec une offre ou une précision",
         "door_right": "Bonne porte pour les collectivités refusées",
+        "parlementaires_collectivites_refused": "Questions parlementaires de collectivités hors financement refusées avec une porte",
+        "parlementaires_door_right": "Questions parlementaires : bonne porte pour les collectivités refusées",
+        "parlementaires_particuliers_refused": "Questions parlementaires de particuliers refusées avec une porte",
+        "parlementaires_projets_not_refused": "Questions parlementaires de financement de projet non refusées",
+        "parlementaires_projets_answered": "Questions parlementaires de financement de projet avec une offre ou une précision",
     }
     rows = "".join(
         f"<tr><td>{escape(label)}</td><td>{block[k]:.3f}</td><td>{block['n'].get(k, '')}</td></tr>"
@@ -110,6 +165,12 @@ def scope_html(report: dict) -> str:
     table = "".join(
         f"<tr><td>{escape(source)}</td>" + "".join(f"<td>{counts.get(o, 0)}</td>" for o in outcomes) + "</tr>"
         for source, counts in block["per_source"].items()
+    )
+    parliament = block.get("parlementaires", {})
+    houses = "".join(
+        f"<tr><td>{escape(source)}</td><td>{'entraînée' if v['split'] == 'train' else 'tenue à l’écart'}</td>"
+        + "".join(f"<td>{v[k]:.3f} ({v['n'][k]})</td>" if k in v else "<td></td>" for k in PARLIAMENT_KEYS) + "</tr>"
+        for source, v in parliament.get("per_source", {}).items()
     )
     errors = "".join(
         f"<tr><td>{escape(e['dataset'])}</td><td>{escape(e['source'])}</td><td>{escape(e['text'])}</td><td>{escape(e['outcome'])}</td></tr>"
@@ -123,5 +184,8 @@ def scope_html(report: dict) -> str:
         f"<table><tr><th>mesure</th><th>valeur</th><th>n</th></tr>{rows}</table>"
         "<h3>Par source : ce que reçoit la question</h3>"
         "<table><tr><th>jeu : source</th>" + "".join(f"<th>{o}</th>" for o in outcomes) + f"</tr>{table}</table>"
+        "<h3>Questions écrites du Parlement, par assemblée</h3>"
+        f"<p class='note'>{parliament.get('hors_sujet_national', 0)} questions de politique nationale qu'un maire ne poserait pas à l'assistant sont comptées à part, hors des chiffres.</p>"
+        "<table><tr><th>source</th><th>modèle de champ</th>" + "".join(f"<th>{escape(k)}</th>" for k in PARLIAMENT_KEYS) + f"</tr>{houses}</table>"
         f"<h3>Erreurs ({len(block['errors'])})</h3><table><tr><th>jeu</th><th>source</th><th>texte</th><th>reçu</th></tr>{errors}</table>"
     )

@@ -30,6 +30,7 @@ COLLECTIVITES = DATASETS / "hors-champ-collectivites.csv"
 DOTATIONS = DATASETS / "dotations-2018-projets.csv"
 FONDS_VERT = DATASETS / "fonds-vert-2023-projets.csv"
 QUESTIONS = DATASETS / "questions-projets.csv"
+PARLIAMENTARY = DATASETS / "questions-parlementaires.csv"
 GOLD = DATASETS / "gold.jsonl"
 CLASSES = ["projet", "collectivite-autre", "particulier"]
 TEST_SHARE = 0.25
@@ -134,6 +135,36 @@ def written_questions(path: Path = QUESTIONS) -> list[Example]:
         door = "particulier" if r["label"] == "particulier" else r["door"] or None
         out.append(Example(r["question"], r["label"], source, source, "train", door, r["id"]))
     return out
+
+
+# Real written questions of Parliament (questions-parlementaires.csv): one source per house. Those of a
+# house listed here are trained on; the others are held out (split « test ») and measured by `aiguillage eval`.
+PARLIAMENT_TRAINED: tuple[str, ...] = ()
+NATIONAL = "hors-sujet-national"  # national policy a mayor would not ask the assistant: counted, never scored
+
+
+def parliament_source(house: str) -> str:
+    """« an » -> « parlement-an », the Example source of a house's questions."""
+    return f"parlement-{house}"
+
+
+def parliamentary_questions(path: Path = PARLIAMENTARY, trained: tuple[str, ...] = PARLIAMENT_TRAINED) -> list[Example]:
+    """Parliamentary written questions (Assemblée nationale, Sénat), each a whole group (validated
+    one by one); rows labelled `NATIONAL` are left out. The houses in `trained` go to `train`, the
+    others to `test`; a private person's question names service-public.fr (door « particulier »)."""
+    out = []
+    for r in _rows(path):
+        if r["label"] == NATIONAL:
+            continue
+        source = parliament_source(r["source"])
+        door = "particulier" if r["label"] == "particulier" else r["door"] or None
+        out.append(Example(r["question"], r["label"], source, f"{source}:{r['id']}", "train" if r["source"] in trained else "test", door, r["id"]))
+    return out
+
+
+def parliamentary_national(path: Path = PARLIAMENTARY) -> int:
+    """How many rows of questions-parlementaires.csv are national policy (left out of every figure)."""
+    return sum(r["label"] == NATIONAL for r in _rows(path))
 
 
 def is_written(source: str) -> bool:
