@@ -29,7 +29,7 @@ PLACE_TEMPLATES = [
     ("Sécuriser la traversée des piétons aux abords de {x}", None),
     ("Refaire le parking de {x}", None),
     ("Réfection du parvis de {x}", None),
-    ("Installer des panneaux photovoltaïques sur le toit de {x}", "energies-renouvelables"),
+    ("Installer des panneaux photovoltaïques sur le toit de {x}", "electricite-renouvelable"),
     ("Planter des arbres autour de {x}", "renaturation"),
     ("Installer des luminaires LED le long de {x}", "eclairage-public"),
 ]
@@ -102,3 +102,22 @@ def test_renovating_the_school_is_still_led_by_a_building_offer(assistant):
     result = assistant.chat("Rénover l'école", None, Profile(collectivity_type="commune", departement_code="15"))
     first = result.referrals[0].offer
     assert "renovation-batiments-publics" in first.themes and first.id not in GRANTS, first.id
+
+
+def test_solar_panels_on_the_hall_roof_are_not_sent_to_a_heat_or_building_offer(assistant):
+    """Reported: led by the Fonds vert building renovation and the Fonds Chaleur (heat only: offers-facts.md
+    ADE-01). Solar electricity is its own theme; the hall is where the panels go."""
+    result = assistant.chat("Installer des panneaux photovoltaïques sur le toit de la salle des fêtes", None,
+                            Profile(collectivity_type="commune", departement_code="15"))
+    ids = [r.offer.id for r in result.referrals]
+    assert result.profile.themes[0] == "electricite-renouvelable"
+    assert "ademe-fonds-chaleur" not in ids and "etat-fonds-vert-renovation-batiments-publics" not in ids[:1], ids
+    assert GRANTS & set(ids), ids  # the everyday door: DETR/DSIL funded such panels in 2018
+
+
+def test_a_ressourcerie_is_waste_and_reuse(assistant):
+    """Reported: « créer une ressourcerie » recognised no theme; réemploi is the Fonds économie circulaire's
+    (offers-facts.md ADE-08)."""
+    result = assistant.chat("Créer une ressourcerie", None, Profile(collectivity_type="commune", departement_code="15"))
+    assert result.profile.themes == ["dechets-economie-circulaire"]
+    assert result.referrals[0].offer.id == "ademe-fonds-economie-circulaire", [r.offer.id for r in result.referrals]
