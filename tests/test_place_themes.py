@@ -121,3 +121,11 @@ def test_a_ressourcerie_is_waste_and_reuse(assistant):
     result = assistant.chat("Créer une ressourcerie", None, Profile(collectivity_type="commune", departement_code="15"))
     assert result.profile.themes == ["dechets-economie-circulaire"]
     assert result.referrals[0].offer.id == "ademe-fonds-economie-circulaire", [r.offer.id for r in result.referrals]
+
+
+def test_an_offer_the_question_names_is_not_pushed_back_by_the_place(assistant):
+    """place_only is for an offer found through the place's words; one the mayor names is answered about."""
+    result = assistant.chat("Refaire la voirie devant l'école : le concours CUBE.S peut-il nous aider ?", None,
+                            Profile(collectivity_type="commune", departement_code="15"))
+    school = [h for h in result.candidates if h.offer.id == "cerema-ecoles-cube"]
+    assert school and "named" in school[0].adjustments and "place_only" not in school[0].adjustments
