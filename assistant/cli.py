@@ -186,8 +186,17 @@ def serve(
     host, port = host or settings.host, port or settings.port
     _check_port_free(host, port)  # before the index and the model: a taken port is said at once, in French
     embeddings = _embeddings_while_importing(settings, ("ingest.indexer", "api.app") if workers == 1 else ("ingest.indexer",))
-    report = _ensure_index(settings, embeddings)  # once, under the build lock, before any worker starts
-    if workers == 1:
+    from assistant.mirror import has_mirror
+    from ingest.indexer import current_report, index_dir
+
+    # Once, under the build lock, before any worker starts; not even Chroma's client when the index is
+    # current and has its vector mirror (read from the files: chromadb is not imported).
+    report = current_report(settings, embeddings)
+    if report is not None:
+        typer.echo(report.summary(), err=True)
+    else:
+        report = _ensure_index(settings, embeddings)
+    if workers == 1 and not has_mirror(index_dir(settings), report.generation):
         # The first read of the collection loads Chroma's stored vectors outside the interpreter lock:
         # started now, it runs beside the app's construction and warm-up (which waits for it).
         from assistant.vectorstore import chroma_client, read_in_background
@@ -275,9 +284,9 @@ def _ask_locally(settings, question: str, conversation: str | None) -> dict:
         embeddings = _embeddings_while_importing(settings, ("assistant.service", "api.presenters"))
         from api.presenters import chat_response
         from assistant.service import Assistant
-        from ingest.indexer import index_is_current
+        from ingest.indexer import current_report
 
-        if not index_is_current(settings, embeddings):  # read from the files: Chroma is not opened
+        if current_report(settings, embeddings) is None:  # read from the files: Chroma is not opened
             _ensure_index(settings, embeddings, quiet=True)
         assistant = Assistant(settings, embeddings=embeddings)
         return chat_response(assistant.chat(message, conversation)).model_dump(mode="json")

@@ -86,7 +86,9 @@ class LoadedIndex:
     """One immutable generation of the index: snapshot of cards, passage order, BM25 model, collection.
 
     Everything is read from the generation's files, written by the indexer: nothing is re-analyzed
-    and no passage text is held in memory (the few shown as evidence are read from Chroma on demand).
+    and no passage text is held in memory (the few shown as evidence are read on demand from the
+    generation's vector mirror when it has one, else from Chroma, which is then the only reader of it:
+    a generation with a mirror is served without importing chromadb).
     The cards are parsed and validated on first use when the snapshot's digest is the one the manifest
     records (all of them now otherwise); the lexicon, the name automaton, the names as phrases, what
     ranking reads of every card (CardView) and each card's place in the snapshot are read from the
@@ -119,7 +121,8 @@ class LoadedIndex:
         self._memo: dict[str, object] = {}
         self._settings = settings
         self._collection = None
-        # Searched exactly when the indexer wrote the generation's vector mirror (a small collection).
+        # Searched exactly, and its passage texts read, when the indexer wrote the generation's vector
+        # mirror (a collection whose vectors fit in assistant.mirror.MIRROR_MAX_BYTES).
         self.mirror = VectorMirror.read(index_dir(settings), self.generation)
         order = json.loads(passages_path(settings, self.generation).read_text(encoding="utf-8"))
         self.passage_ids: list[str] = order["ids"]
@@ -162,12 +165,27 @@ class LoadedIndex:
         return passage_id if offer_id is not None and self.hashes.get(offer_id) == offer_hash else None
 
     def passage_texts(self, passage_ids: list[str]) -> dict[str, str]:
-        """passage id -> text, read from Chroma for the few passages shown to a user."""
+        """passage id -> text (Chroma's document), for the few passages shown to a user: read from the
+        vector mirror's texts file when the generation has one, else from Chroma."""
         wanted = [chroma_id(p, self.hashes[self.offer_of[p]]) for p in passage_ids if p in self.offer_of]
         if not wanted:
             return {}
+        if self.mirror is not None:
+            row_of = self.mirror.row_of
+            wanted = [i for i in wanted if i in row_of]
+            return {i.rpartition("@")[0]: text for i, text in zip(wanted, self.mirror.texts(row_of[i] for i in wanted))}
         found = self.collection.get(ids=wanted, include=["documents"])
         return {i.rpartition("@")[0]: text for i, text in zip(found["ids"], found["documents"])}
+
+    def mirror_problem(self) -> str | None:
+        """Why the generation's vector mirror is not the collection its manifest describes (every live
+        passage in BM25 order, then the retired ones), in French; None when it is, or there is no mirror.
+        Checked once per generation (its files are never rewritten)."""
+        if self.mirror is None:
+            return None
+        return self.memo("mirror-problem", lambda: self.mirror.problem(
+            [chroma_id(p, self.hashes[o]) for p, o in zip(self.passage_ids, self.passage_offer)]
+            + list(self.manifest.get("retired", []))))
 
 
 class IndexHandle:

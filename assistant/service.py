@@ -155,11 +155,17 @@ class Assistant:
         /readyz pays for it, and start loading the territory tables (then validating the cards) in the background. Raises
         IndexNotReady when there is no index yet."""
         index = self.handle.current()
-        # The Chroma collection too, which /readyz counts and a generation without a vector mirror
-        # searches: opened here (imports chromadb, ≈ 0.6 s of CPU; not from two threads at once), then
-        # its first read, which loads the stored vectors (assistant.vectorstore.read_in_background), runs
-        # on the second core while this thread builds the rest; waited for before « ready ».
-        loading = read_in_background(index.collection)
+        # The stored vectors: with the generation's vector mirror (assistant.mirror), its pages are read
+        # and its row indexes built in a second thread; without one, the Chroma collection, which /readyz
+        # then counts and searches run on, is opened here (imports chromadb, ≈ 0.5 s of CPU; not from two
+        # threads at once), then its first read, which loads the stored vectors
+        # (assistant.vectorstore.read_in_background), runs on the second core. Either way, while this
+        # thread builds the rest, and waited for before « ready ».
+        if index.mirror is not None:
+            loading = threading.Thread(target=index.mirror.warm, name="aiguillage-vectors", daemon=True)
+            loading.start()
+        else:
+            loading = read_in_background(index.collection)
         # The territory tables (≈ 0.1 s of CPU read from DATA_DIR/cache, ≈ 0.3 s the first time) load
         # in a third thread meanwhile, not waited for: a question that comes before they are loaded
         # waits for them, under the lock. At 10,000 offers they are loaded before « ready », behind the
@@ -173,6 +179,7 @@ class Assistant:
         # done here, before the background work below starts, the first /readyz has nothing to do but
         # read them.
         self.corpus_watch.check(index)
+        index.mirror_problem()  # the mirror against the manifest, which /readyz reports
         loading.join()
         # The cards are then validated in the background (read without it at load: assistant.schema.OfferTable),
         # so that turns do not pay for it one card at a time: after « ready », it is ≈ 1 s of CPU at 10,000 offers.
@@ -183,7 +190,10 @@ class Assistant:
         return self.retriever.search(query, filters, limit)
 
     def readiness(self) -> dict:
-        """Ready when the loaded index generation is consistent and its collection answers.
+        """Ready when the loaded index generation is consistent and what it is searched on answers: its
+        vector mirror when it has one (LoadedIndex.mirror_problem: as many rows as live and retired
+        passages, the same ids; Chroma is not opened), else its Chroma collection (at least as many
+        stored passages as live ones).
 
         Shape: {"ready": bool, "collection", "generation", "offers", "passages", "built_at", "warnings": [str]}
         or {"ready": False, "reason": str}. A corpus edited (or broken) on disk since the build is a
@@ -194,11 +204,14 @@ class Assistant:
         """
         try:
             index = self.handle.current()
-            stored = index.collection.count()
+            problem = index.mirror_problem()
+            stored = len(index.mirror.ids) if index.mirror is not None else index.collection.count()
         except Exception as exc:  # no manifest, lost collection, unreachable Chroma, unreadable snapshot
             return {"ready": False, "reason": f"index indisponible : {exc}"}
         expected = index.manifest["passages"]
-        # The collection also holds, for one more generation, the passages a build retired.
+        if problem is not None:
+            return {"ready": False, "reason": f"index incohérent : {problem}"}
+        # The stored rows also hold, for one more generation, the passages a build retired.
         if not index.offers or stored < expected or len(index.passage_ids) != expected:
             return {"ready": False, "reason": f"index incohérent : {stored} passages stockés, {expected} attendus"}
         return {"ready": True, "collection": index.collection_name, "generation": index.generation,

@@ -40,7 +40,7 @@ from assistant.derived import (
     Derived, DerivedUnusable, build_derived, encode_snapshot, gc_paused, read_derived, snapshot_digest, updated_counts, write_derived,
 )
 from assistant.embeddings import Embeddings, embeddings_signature
-from assistant.mirror import EXACT_MAX_ROWS, MIRROR_SUFFIXES, VectorMirror, build_mirror, has_mirror, write_mirror
+from assistant.mirror import MIRROR_SUFFIXES, VectorMirror, build_mirror, fits, has_mirror, write_mirror
 from assistant.schema import Offer
 from assistant.text import analyze
 from assistant.vectorstore import chroma_client, create_collection
@@ -63,6 +63,7 @@ class IngestReport:
     removed_offers: list[str]
     unchanged: bool
     seconds: float
+    generation: str  # the live generation's name (its files in DATA_DIR/index)
 
     def summary(self) -> str:
         if self.unchanged:
@@ -270,12 +271,13 @@ def _previous_derived(settings: Settings, manifest: dict, digest: str | None) ->
         return None
 
 
-def _embed_and_add(collection, fresh: list, embeddings: Embeddings, size: int, progress: bool, keep: bool = False) -> dict:
+def _embed_and_add(collection, fresh: list, embeddings: Embeddings, size: int, progress: bool,
+                   mirror_rows: int | None = None) -> dict:
     """fresh: (chroma id, text, metadata) triples; embedded EMBED_BATCH at a time, written in pages.
-    keep: return {chroma id: float32 vector} of what was written (for the vector mirror), else {}."""
-    import numpy as np
-
-    kept = {}
+    mirror_rows: the rows of the collection after this build; when that many vectors of the embedder's
+    dimension fit in a vector mirror (assistant.mirror.fits), return {chroma id: (float32 vector, text)}
+    of what was written, for the mirror, else {}."""
+    kept, keep = {}, None
     bar = tqdm(total=len(fresh), desc="Encodage", unit="passage", disable=not progress)
     for page in pages(fresh, size):
         vectors = []
@@ -285,8 +287,10 @@ def _embed_and_add(collection, fresh: list, embeddings: Embeddings, size: int, p
         collection.upsert(
             ids=[i for i, _, _ in page], embeddings=vectors, documents=[t for _, t, _ in page], metadatas=[m for _, _, m in page]
         )
+        if keep is None:
+            keep = mirror_rows is not None and fits(mirror_rows, len(vectors[0]))
         if keep:
-            kept.update(zip((i for i, _, _ in page), np.asarray(vectors, dtype=np.float32)))
+            kept.update(zip((i for i, _, _ in page), zip(np.asarray(vectors, dtype=np.float32), (t for _, t, _ in page))))
     bar.close()
     return kept
 
@@ -294,25 +298,39 @@ def _embed_and_add(collection, fresh: list, embeddings: Embeddings, size: int, p
 def _write_mirror(settings: Settings, generation: str, previous: dict | None, collection, size: int,
                   stored: list[tuple[str, str]], fresh: dict) -> None:
     """The generation's exact vector mirror (assistant.mirror) of `stored` (chroma id, offer id): the live
-    passages in BM25 order, then the retired ones; vectors just embedded, else the previous generation's
-    mirror, else read from Chroma."""
+    passages in BM25 order, then the retired ones; vectors and texts just embedded (fresh: id -> (vector,
+    text)), else the previous generation's mirror, else read from Chroma. Nothing is written when the
+    collection's vectors do not fit in a mirror (assistant.mirror.fits)."""
     ids, owners = [cid for cid, _ in stored], [offer_id for _, offer_id in stored]
     earlier = VectorMirror.read(index_dir(settings), previous["generation"]) if previous else None
 
-    def read_stored(wanted: list[str]) -> dict[str, list[float]]:
-        stored = {}
+    def read_stored(wanted: list[str]) -> dict[str, tuple[list[float], str]]:
+        found = {}
         for page in pages(wanted, size):
-            got = collection.get(ids=page, include=["embeddings"])
-            stored.update(zip(got["ids"], got["embeddings"]))
-        return stored
+            got = collection.get(ids=page, include=["embeddings", "documents"])
+            found.update(zip(got["ids"], zip(got["embeddings"], got["documents"])))
+        return found
 
-    write_mirror(index_dir(settings), generation, build_mirror(ids, owners, fresh, earlier, read_stored))
+    if fresh:
+        dimension = len(next(iter(fresh.values()))[0])
+    else:
+        dimension = earlier.vectors.shape[1] if earlier is not None else _stored_dimension(collection)
+    if fits(len(ids), dimension):
+        write_mirror(index_dir(settings), generation, *build_mirror(ids, owners, fresh, earlier, read_stored))
+
+
+def _stored_dimension(collection) -> int:
+    """The dimension of the collection's vectors, read from one of them (0 when it is empty)."""
+    got = collection.get(limit=1, include=["embeddings"])
+    return len(got["embeddings"][0]) if len(got["embeddings"]) else 0
 
 
 def _mirror_if_missing(settings: Settings, manifest: dict, collection, size: int) -> None:
-    """An index built before vector mirrors gets its live generation's mirror, read from Chroma."""
+    """A generation without its mirror (built before mirrors, or before they held the passage texts)
+    gets it, read from Chroma, when its vectors fit (assistant.mirror.fits)."""
     retired = manifest.get("retired", [])
-    if manifest["passages"] + len(retired) > EXACT_MAX_ROWS or has_mirror(index_dir(settings), manifest["generation"]):
+    if (has_mirror(index_dir(settings), manifest["generation"])
+            or not fits(manifest["passages"] + len(retired), _stored_dimension(collection))):
         return
     order = json.loads(passages_path(settings, manifest["generation"]).read_text(encoding="utf-8"))
     live = [(chroma_id(p, manifest["offers"][o]), o) for p, o in zip(order["ids"], order["offers"])]
@@ -430,13 +448,18 @@ def _current(settings: Settings, manifest: dict | None, signature: str, stamps: 
             and tokens_path(settings, manifest["generation"]).exists())
 
 
-def index_is_current(settings: Settings, embeddings: Embeddings) -> bool:
-    """Whether ingest() would have nothing to do, read from the files alone (manifest, corpus stamps,
-    token cache) without opening Chroma, when the generation has its vector mirror (assistant.mirror:
-    then nothing in a turn reads Chroma). `aiguillage ask` skips ingest() on it."""
+def current_report(settings: Settings, embeddings: Embeddings) -> IngestReport | None:
+    """ingest()'s report when it would have nothing to do and the generation has its vector mirror
+    (assistant.mirror: then nothing the server or a turn does reads Chroma), read from the files alone
+    (manifest, corpus stamps, token cache, mirror) without importing chromadb; else None.
+    `aiguillage serve` and `aiguillage ask` skip ingest() on it."""
+    started = time.perf_counter()
     manifest = read_manifest(settings)
-    return (_current(settings, manifest, config_signature(embeddings), corpus_stamps(settings.corpus_dir), dt.date.today().isoformat())
-            and has_mirror(index_dir(settings), manifest["generation"]))
+    if not (_current(settings, manifest, config_signature(embeddings), corpus_stamps(settings.corpus_dir), dt.date.today().isoformat())
+            and has_mirror(index_dir(settings), manifest["generation"])):
+        return None
+    return IngestReport(manifest["collection"], len(manifest["offers"]), manifest["passages"], [], [], True,
+                        time.perf_counter() - started, manifest["generation"])
 
 
 @serialised
@@ -462,7 +485,7 @@ def ingest(
         # Nothing to read: the token cache is loaded (and checked) by the next build that has work.
         _mirror_if_missing(settings, manifest, live, size)
         return IngestReport(manifest["collection"], len(manifest["offers"]), manifest["passages"], [], [], True,
-                            time.perf_counter() - started)
+                            time.perf_counter() - started, manifest["generation"])
     if compatible and tokens.load(tokens_path(settings, manifest["generation"])):
         collection = _collection(client, manifest["collection"])
 
@@ -487,7 +510,7 @@ def ingest(
             _write_atomically(manifest_path(settings), {**manifest, "files": stamps, "checked_on": today})
         _mirror_if_missing(settings, manifest, collection, size)
         return IngestReport(manifest["collection"], len(hashes), manifest["passages"], [], [], True,
-                            time.perf_counter() - started)
+                            time.perf_counter() - started, manifest["generation"])
 
     now = dt.datetime.now(dt.UTC)
     generation = f"{settings.collection_prefix}-{now:%Y%m%d%H%M%S%f}"
@@ -519,16 +542,14 @@ def ingest(
         log(f"{len(changed)} offre(s) à encoder ({len(fresh)} passages), {len(hashes) - len(changed)} inchangée(s).")
         _write_atomically(pending, [i for i, _, _ in fresh])
         unchanged_rows = sum(len(tokens.by_offer[i][1]) for i in hashes if i not in new_tokens and i in tokens.by_offer)
-        mirrored = unchanged_rows + len(fresh) + len(retired) <= EXACT_MAX_ROWS
-        embedded = _embed_and_add(collection, fresh, embeddings, size, progress, keep=mirrored)
+        embedded = _embed_and_add(collection, fresh, embeddings, size, progress, mirror_rows=unchanged_rows + len(fresh) + len(retired))
 
         for offer_id in removed:
             tokens.by_offer.pop(offer_id, None)
         tokens.by_offer.update(new_tokens)
         passages = _write_bm25(settings, generation, tokens, sorted(hashes), manifest if compatible and old_hashes else None, changed)
-        if mirrored:
-            live = [(chroma_id(p, tokens.by_offer[i][0]), i) for i in sorted(hashes) for p in tokens.by_offer[i][1]]
-            _write_mirror(settings, generation, manifest if compatible else None, collection, size, live + retiring, embedded)
+        live = [(chroma_id(p, tokens.by_offer[i][0]), i) for i in sorted(hashes) for p in tokens.by_offer[i][1]]
+        _write_mirror(settings, generation, manifest if compatible else None, collection, size, live + retiring, embedded)
         # Unchanged cards keep their JSON form (same hash: same model_dump) and its bytes in the
         # previous snapshot; changed ones are dumped.
         cards = {i: old_cards[i] if i in old_cards and old_hashes.get(i) == hashes[i] else corpus.offers[i].model_dump(mode="json")
@@ -571,4 +592,5 @@ def ingest(
     )
     pending.unlink(missing_ok=True)
     _prune(settings, generation, manifest)
-    return IngestReport(collection_name, len(hashes), passages, changed, removed, False, time.perf_counter() - started)
+    return IngestReport(collection_name, len(hashes), passages, changed, removed, False, time.perf_counter() - started,
+                        generation)

@@ -70,20 +70,23 @@ def test_changed_offer_is_the_only_one_reembedded(workspace):
 
 def _assert_mirror_is_the_collection(settings) -> None:
     """The live generation's vector mirror holds every vector of the Chroma collection (live and retired
-    passages), with its offer, at unit length."""
+    passages), with its offer, at unit length, and its document; the server finds it consistent."""
     from assistant.mirror import VectorMirror
     from ingest.indexer import index_dir
 
     index = IndexHandle(settings).current()
     mirror = VectorMirror.read(index_dir(settings), index.generation)
-    assert mirror is not None and index.mirror is not None
-    stored = index.collection.get(include=["embeddings", "metadatas"])
+    assert mirror is not None and index.mirror is not None and index.mirror_problem() is None
+    stored = index.collection.get(include=["embeddings", "metadatas", "documents"])
     assert sorted(mirror.ids) == sorted(stored["ids"]) and len(mirror.ids) == len(stored["ids"])
     row = {stored_id: i for i, stored_id in enumerate(mirror.ids)}
-    for stored_id, vector, metadata in zip(stored["ids"], stored["embeddings"], stored["metadatas"]):
+    texts = mirror.texts(row[stored_id] for stored_id in stored["ids"])
+    for stored_id, vector, metadata, document, text in zip(stored["ids"], stored["embeddings"], stored["metadatas"],
+                                                           stored["documents"], texts, strict=True):
         vector = np.asarray(vector, dtype=np.float32)
         assert np.allclose(mirror.vectors[row[stored_id]], vector / np.linalg.norm(vector), atol=1e-6)
         assert mirror.offers[row[stored_id]] == metadata["offer_id"]
+        assert text == document
 
 
 def test_the_vector_mirror_is_the_collection_after_each_build(workspace):
@@ -97,9 +100,59 @@ def test_the_vector_mirror_is_the_collection_after_each_build(workspace):
     assert ingest(settings, counting, progress=False).embedded_offers == ["anct-ingenierie-sur-mesure"]
     assert read_manifest(settings)["retired"]
     _assert_mirror_is_the_collection(settings)
-    for path in index_dir(settings).glob(f"{read_manifest(settings)['generation']}.vectors.*"):
-        path.unlink()
+    for path in index_dir(settings).glob(f"{read_manifest(settings)['generation']}.texts.*"):
+        path.unlink()  # as a mirror written before it held the texts (docs/decisions/0001-exact-vector-mirror.md)
+    assert IndexHandle(settings).current().mirror is None
     assert ingest(settings, counting, progress=False).unchanged
+    _assert_mirror_is_the_collection(settings)
+
+
+def _mirror_files(settings) -> set[str]:
+    from assistant.mirror import MIRROR_SUFFIXES
+    from ingest.indexer import index_dir
+
+    return {p.name for p in index_dir(settings).iterdir() if p.name.endswith(MIRROR_SUFFIXES)}
+
+
+def test_a_collection_over_the_mirrors_bound_is_served_by_chroma_and_gets_a_mirror_back_under_it(workspace, monkeypatch):
+    """The bound (assistant.mirror.MIRROR_MAX_BYTES) set at the corpus's own vectors: exactly at it, a
+    build writes the mirror; one byte under, the next generation has none and is searched, read and
+    checked through Chroma (/readyz ready), and older generations' mirror files go with their other
+    files; raised again, the next ingest writes the mirror back from Chroma, with nothing re-encoded."""
+    from assistant import mirror
+    from assistant.service import Assistant
+
+    settings, counting, _ = workspace
+    index = IndexHandle(settings).current()
+    # Editing the seed's summary retires its passages for one generation and adds as many.
+    rows = index.manifest["passages"] + index.mirror.offers.count("anct-ingenierie-sur-mesure")
+    bound = rows * index.mirror.vectors.shape[1] * 4
+    seed = settings.corpus_dir / "offers" / SEED
+    monkeypatch.setattr(mirror, "MIRROR_MAX_BYTES", bound)
+    edit(seed, summary="Un appui gratuit aux petites communes pour leurs projets de piscine municipale.")
+    ingest(settings, counting, progress=False)
+    _assert_mirror_is_the_collection(settings)
+    with_mirror = read_manifest(settings)["generation"]
+
+    monkeypatch.setattr(mirror, "MIRROR_MAX_BYTES", bound - 1)
+    for summary in ("Un appui gratuit aux petites communes pour leurs projets de patinoire.",
+                    "Un appui gratuit aux petites communes pour leurs projets de médiathèque."):
+        edit(seed, summary=summary)
+        assert ingest(settings, counting, progress=False).embedded_offers == ["anct-ingenierie-sur-mesure"]
+        generation = read_manifest(settings)["generation"]
+        assert not any(name.startswith(generation) for name in _mirror_files(settings))
+        served = Assistant(settings, embeddings=counting.inner)
+        current = served.handle.current()
+        assert current.mirror is None and served.readiness()["ready"] is True
+        assert "ingénierie" in current.passage_texts(["anct-ingenierie-sur-mesure#card"])["anct-ingenierie-sur-mesure#card"].lower()
+        assert "anct-ingenierie-sur-mesure" in [h.offer.id for h in served.search("médiathèque patinoire ingénierie ANCT")]
+    # Two builds later, the mirror of the last generation that had one is gone with its other files.
+    assert _mirror_files(settings) == set()
+    assert not (settings.data_dir / "index" / f"{with_mirror}.offers.json").exists()
+
+    monkeypatch.setattr(mirror, "MIRROR_MAX_BYTES", bound)
+    counting.documents = 0
+    assert ingest(settings, counting, progress=False).unchanged and counting.documents == 0
     _assert_mirror_is_the_collection(settings)
 
 

@@ -336,6 +336,56 @@ def test_a_readiness_probe_reads_no_corpus_file(copied_index, embeddings, monkey
         assert ready["ready"] is True and "ingest" in ready["warnings"][0]
 
 
+
+def test_readyz_of_a_generation_with_its_mirror_checks_the_mirror_without_opening_chroma(copied_index, embeddings,
+                                                                                         monkeypatch):
+    """A generation with its vector mirror is ready when the mirror holds the manifest's rows (its live
+    passages in BM25 order, then the retired ones) and a text for each; Chroma is never opened. A mirror
+    that lost a row, whose ids are not the generation's, or whose texts file lost one is « index
+    incohérent » (503, in French), like a collection that lost passages."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from assistant.mirror import VectorMirror, write_mirror
+    from assistant.service import Assistant
+    from ingest.indexer import index_dir, read_manifest
+
+    import numpy as np
+
+    monkeypatch.setattr("assistant.retrieval.chroma_client", lambda *_: pytest.fail("Chroma opened"))
+    directory, generation = index_dir(copied_index), read_manifest(copied_index)["generation"]
+    whole = VectorMirror.read(directory, generation)
+    texts = whole.all_texts()
+    ids, offers, vectors = whole.ids, whole.offers, np.array(whole.vectors)
+    texts_file = directory / f"{generation}.texts.bin"
+
+    def write(mirror_ids, mirror_texts):
+        keep = [ids.index(i) for i in mirror_ids]
+        write_mirror(directory, generation, VectorMirror(mirror_ids, [offers[k] for k in keep], vectors[keep]), mirror_texts)
+
+    def text_lost():
+        write(ids, texts)
+        write_mirror(directory, "autre", VectorMirror(ids[:-1], offers[:-1], vectors[:-1]), texts[:-1])
+        shutil.copy(directory / "autre.texts.bin", texts_file)
+
+    broken = {  # case: (how the mirror is broken, words of the reason)
+        "a row lost": (lambda: write(ids[:-1], texts[:-1]), "vecteurs"),
+        "ids not the generation's": (lambda: write([ids[1], ids[0], *ids[2:]], texts), "ne correspond pas"),
+        "a text lost": (text_lost, "textes de passages pour"),
+        "texts file cut short": (lambda: (write(ids, texts), texts_file.write_bytes(texts_file.read_bytes()[:-1])),
+                                 "textes des passages illisibles"),
+    }
+    with TestClient(create_app(copied_index, Assistant(copied_index, embeddings=embeddings))) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["passages"] == len(ids) - len(read_manifest(copied_index)["retired"])
+    for case, (breaking, words) in broken.items():
+        breaking()
+        with TestClient(create_app(copied_index, Assistant(copied_index, embeddings=embeddings))) as client:
+            ready = client.get("/readyz")
+        assert ready.status_code == 503, case
+        assert ready.json()["reason"].startswith("index incohérent : ") and words in ready.json()["reason"], case
+
+
 def test_partners_are_rate_limited(settings, assistant):
     from fastapi.testclient import TestClient
 

@@ -118,3 +118,23 @@ def test_the_mirrors_filtered_query_is_the_exact_search_among_the_offers_rows(as
             exact = dict(mirror.query(vector, len(rows), offers))
             assert all(abs(exact[i] - d) < 1e-5 for i, d in zip(found["ids"][0], found["distances"][0])), question
 
+
+def test_evidence_texts_of_a_mirror_generation_are_chromas_documents(assistant, http):
+    """The passage texts of a generation with its vector mirror are read from the mirror's texts file:
+    for every live passage of the corpus, Chroma's document; and /v1/search shows, for each hit, the
+    document of the passage the search chose as its evidence."""
+    import json
+
+    from evals.bench import GOLD
+
+    index = assistant.handle.current()
+    assert index.mirror is not None
+    stored = index.collection.get(include=["documents"])
+    documents = {i.rpartition("@")[0]: d for i, d in zip(stored["ids"], stored["documents"]) if index.live_passage(i)}
+    assert len(documents) == len(index.passage_ids)
+    assert index.passage_texts(index.passage_ids) == documents
+    cases = [json.loads(line) for line in GOLD.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for question in [c["turns"][0] for c in cases if c["kind"] == "single"][:30]:
+        shown = http.post("/v1/search", json={"query": question}).json()["results"]
+        hits = assistant.search(question)
+        assert [(r["offer_id"], r["best_passage"]) for r in shown] == [(h.offer.id, documents[h.passages[0]]) for h in hits]

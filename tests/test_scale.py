@@ -120,13 +120,13 @@ def test_a_standin_index_is_one_the_default_server_starts_on_as_its_own(tmp_path
     neither rebuilds nor re-encodes it) and Chroma holds vectors of the encoder's size."""
     from assistant.embeddings import embeddings_signature
     from assistant.vectorstore import chroma_client
-    from ingest.indexer import index_is_current
+    from ingest.indexer import current_report
 
     dimension = len(embeddings.embed_query("dimension"))
     standin = HashEmbeddings(dimension, embeddings_signature(embeddings))
     settings = Settings(data_dir=tmp_path / "data", corpus_dir=CORPUS, _env_file=None)
     built = ingest(settings, standin, progress=False)
-    assert index_is_current(settings, embeddings)
+    assert current_report(settings, embeddings).generation == read_manifest(settings)["generation"]
     again = ingest(settings, embeddings, progress=False)
     assert again.unchanged and again.collection == built.collection
     stored = chroma_client(settings).get_collection(built.collection).get(limit=3, include=["embeddings"])

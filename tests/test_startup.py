@@ -283,25 +283,42 @@ def test_nothing_is_left_for_the_first_question_once_the_server_is_ready(setting
 
 
 def test_the_stored_vectors_are_loaded_beside_the_rest_of_the_start_and_before_ready(settings, embeddings, indexed):
-    """Chroma loads a collection's stored vectors on its first read of a process (≈ 0.75 s of CPU at
-    58,400 passages, in its native code): warm_up makes that read in a second thread, while it builds
-    the rest, and returns (the server becomes ready) only once it is done. Real Chroma; the collection
-    is only watched."""
+    """A generation with its vector mirror (assistant.mirror): warm_up reads it in a second thread (its
+    mapped pages, its row indexes) and never opens Chroma. Without one (an older indexer, a collection
+    over the mirror's bound), Chroma loads the stored vectors on its first read of a process (≈ 0.75 s of
+    CPU at 58,400 passages, in its native code): warm_up makes that read in the second thread. Either
+    way, while it builds the rest, and it returns (the server becomes ready) only once it is done. Real
+    Chroma and mirror; both are only watched."""
     import threading
 
     from assistant.service import Assistant
 
-    assistant = Assistant(settings, embeddings=embeddings)
-    index = assistant.handle.current()
-    collection = index.collection
     reads: list[tuple[str, str]] = []
 
-    class Watched:
-        def count(self):
+    def watched(read):
+        def wrapper(*args):
             reads.append((threading.current_thread().name, "started"))
-            stored = collection.count()
+            result = read(*args)
             reads.append((threading.current_thread().name, "done"))
-            return stored
+            return result
+        return wrapper
+
+    assistant = Assistant(settings, embeddings=embeddings)
+    index = assistant.handle.current()
+    assert index.mirror is not None
+    index.mirror.warm = watched(index.mirror.warm)
+    assistant.warm_up()
+    assert reads == [("aiguillage-vectors", "started"), ("aiguillage-vectors", "done")]
+    assert index._collection is None and assistant.readiness()["ready"] is True and index._collection is None
+
+    reads.clear()
+    assistant = Assistant(settings, embeddings=embeddings)
+    index = assistant.handle.current()
+    index.mirror = None  # as a generation without one
+    collection = index.collection
+
+    class Watched:
+        count = watched(collection.count)
 
         def __getattr__(self, name):
             return getattr(collection, name)
@@ -310,6 +327,57 @@ def test_the_stored_vectors_are_loaded_beside_the_rest_of_the_start_and_before_r
     assistant.warm_up()
     assert reads[:2] == [("aiguillage-vectors", "started"), ("aiguillage-vectors", "done")]
     assert assistant.readiness()["ready"] is True
+
+
+def test_a_server_on_a_generation_with_its_mirror_never_imports_chromadb(settings, indexed, tmp_path):
+    """The real `aiguillage serve` (default settings and encoder) on a current index with its vector
+    mirror: after /readyz, a chat and a /v1/search (whose evidence texts come from the mirror), no module
+    of chromadb was ever looked for (≈ 0.5 s of CPU to import, more to open the client and load the
+    collection). A finder watching imports writes where chromadb was asked for, if it ever is."""
+    import os
+    import shutil
+    import time
+
+    import httpx
+
+    from tests.conftest import CORPUS, free_port
+
+    data, report, port = tmp_path / "data", tmp_path / "chromadb-imported.txt", free_port()
+    shutil.copytree(settings.data_dir, data, ignore=shutil.ignore_patterns("aiguillage.db*", "pending-turns"))
+    probe = (
+        "import importlib.abc, runpy, sys, traceback\n"
+        "class Watch(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.partition('.')[0] == 'chromadb':\n"
+        f"            with open({str(report)!r}, 'a') as out:\n"
+        "                out.write(''.join(traceback.format_stack()))\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Watch())\n"
+        f"sys.argv = ['aiguillage', 'serve', '--host', '127.0.0.1', '--port', '{port}']\n"
+        "runpy.run_module('assistant.cli', run_name='__main__')\n"
+    )
+    env = {**os.environ, "AIGUILLAGE_DATA_DIR": str(data), "AIGUILLAGE_CORPUS_DIR": str(CORPUS)}
+    server = subprocess.Popen([sys.executable, "-c", probe], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                if httpx.get(url + "/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        chat = httpx.post(url + "/v1/chat", json={"message": "Quelle aide pour rénover l'éclairage public ?"}, timeout=60)
+        found = httpx.post(url + "/v1/search", json={"query": "rénovation énergétique de l'école"}, timeout=60)
+        assert chat.status_code == 200 and chat.json()["referrals"]
+        assert found.status_code == 200 and all(r["best_passage"] for r in found.json()["results"])
+        assert httpx.get(url + "/readyz", timeout=5).json()["ready"] is True
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert not report.exists(), report.read_text()
 
 
 def test_a_missing_territory_table_still_stops_the_start(tmp_path, embeddings):
