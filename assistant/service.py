@@ -25,6 +25,7 @@ from assistant.eligibility import Verdict
 from assistant.embeddings import build_embeddings, cached_document_vectors, embeddings_signature
 from assistant.everyday import EverydayModel, SignpostFinder, door_only_themes
 from assistant.generators import build_generator
+from assistant.mirror import MIRROR_SUFFIXES
 from assistant.offer_names import Named
 from assistant.perimeter import PerimeterResolver
 from assistant.pipeline import persist
@@ -51,7 +52,7 @@ from assistant.territory import Territories
 from assistant.text import fold, literal
 from assistant.vectorstore import read_in_background
 from ingest.corpus import load_corpus, load_signposts, load_themes
-from ingest.indexer import corpus_stamps, unchanged_offers
+from ingest.indexer import corpus_stamps, index_dir, unchanged_offers
 
 INSEE_CODE = re.compile(r"^(\d{5}|2[AB]\d{3})$")  # a commune's code (COG): 5 digits, Corsica 2A/2B
 
@@ -209,8 +210,11 @@ class Assistant:
         except Exception as exc:  # no manifest, lost collection, unreachable Chroma, unreadable snapshot
             return {"ready": False, "reason": f"index indisponible : {exc}"}
         expected = index.manifest["passages"]
-        if problem is not None:
-            return {"ready": False, "reason": f"index incohérent : {problem}"}
+        if problem is not None:  # the mirror is written again from Chroma by an ingest that finds it missing
+            files = ", ".join(f"{index.generation}{suffix}" for suffix in MIRROR_SUFFIXES)
+            return {"ready": False, "reason": f"index incohérent : {problem} ; supprimer {files} dans "
+                                              f"{index_dir(self.settings)} puis lancer `aiguillage ingest`, qui "
+                                              "réécrit cette copie depuis Chroma"}
         # The stored rows also hold, for one more generation, the passages a build retired.
         if not index.offers or stored < expected or len(index.passage_ids) != expected:
             return {"ready": False, "reason": f"index incohérent : {stored} passages stockés, {expected} attendus"}

@@ -8,6 +8,7 @@ import concurrent.futures
 import http.client
 import json
 import logging
+import re
 import shutil
 import sqlite3
 import threading
@@ -342,13 +343,14 @@ def test_readyz_of_a_generation_with_its_mirror_checks_the_mirror_without_openin
     """A generation with its vector mirror is ready when the mirror holds the manifest's rows (its live
     passages in BM25 order, then the retired ones) and a text for each; Chroma is never opened. A mirror
     that lost a row, whose ids are not the generation's, or whose texts file lost one is « index
-    incohérent » (503, in French), like a collection that lost passages."""
+    incohérent » (503, in French), like a collection that lost passages, and the reason names the files
+    to remove for `aiguillage ingest` to write them again from Chroma."""
     from fastapi.testclient import TestClient
 
     from api.app import create_app
     from assistant.mirror import VectorMirror, write_mirror
     from assistant.service import Assistant
-    from ingest.indexer import index_dir, read_manifest
+    from ingest.indexer import index_dir, ingest, read_manifest
 
     import numpy as np
 
@@ -384,6 +386,13 @@ def test_readyz_of_a_generation_with_its_mirror_checks_the_mirror_without_openin
             ready = client.get("/readyz")
         assert ready.status_code == 503, case
         assert ready.json()["reason"].startswith("index incohérent : ") and words in ready.json()["reason"], case
+    # The reason says how to repair it: the files it names removed, `aiguillage ingest` writes them again.
+    for name in re.findall(r"\S+\.(?:vectors\.npy|vectors\.json|texts\.bin)", ready.json()["reason"]):
+        (directory / name).unlink()
+    assert ingest(copied_index, embeddings, progress=False).unchanged
+    with TestClient(create_app(copied_index, Assistant(copied_index, embeddings=embeddings))) as client:
+        assert client.get("/readyz").json()["ready"] is True
+    assert VectorMirror.read(directory, generation).all_texts() == texts
 
 
 def test_partners_are_rate_limited(settings, assistant):
