@@ -276,3 +276,18 @@ def test_the_migration_backfills_conversations_written_before_it(database):
             console.record_feedback(database, spec.id, turn.number, "down", "autre", None)
             turn.ratings.append(("down", "autre"))
     check_console(database, specs)
+
+
+def test_search_text_folds_its_parts_as_the_whole_text():
+    """store.search_text folds the id, the name and each message apart (the message is read from fold's
+    memo); the text is the one folding them joined gives, for parts that start or end with what folding
+    changes: combining accents, ligatures, capitals (final sigma), compatibility forms, a lone surrogate."""
+    from itertools import product
+
+    from assistant.store import search_text
+    from assistant.text import fold
+
+    edges = ["", "É", "e\u0301", "\u0301", "Œ", "æ", "ΟΔΟΣ", "Σ", "ﬁ", "²", "İ", "\ud800", "'", " ", "L’École"]
+    for id_, name, first, last in product(["c" * 8, "Σ" + "x" * 7], edges, edges, edges):
+        messages = [first + " école " + last, last + first]
+        assert search_text(id_, {"name": name}, messages) == fold(" ".join([id_, name, *messages])), (name, first, last)

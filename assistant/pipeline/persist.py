@@ -53,10 +53,11 @@ def save(db: Database, message: str, result: TurnResult, state: dict) -> None:
     """Record the turn; its number is given inside the write transaction (Database.save_turn), so
     concurrent turns on one conversation never share one. When the database refuses the write, the
     turn is spooled and written later: result.message_id keeps its provisional number."""
+    profile = result.profile.model_dump()  # the conversation's and the turn's
     number = db.save_turn(
         result.conversation_id,
         {
-            "profile": result.profile.model_dump(),
+            "profile": profile,
             "state": state,
             "departement_code": result.profile.departement_code,
             "region_code": result.profile.region_code,
@@ -68,7 +69,7 @@ def save(db: Database, message: str, result: TurnResult, state: dict) -> None:
             "generator": result.answer.generator,
             "referrals": [referral_payload(r) for r in result.referrals],
             "retrieved": [candidate_payload(h, result.verdicts[h.offer.id]) for h in result.candidates],
-            "profile": result.profile.model_dump(),
+            "profile": profile,
             "themes": result.profile.themes,
             "usage": result.answer.usage,
             "clarification": clarification_payload(result.clarification),
