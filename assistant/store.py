@@ -48,6 +48,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 INITIAL_REVISION = "0001"
 KEY_CHARS = 80  # partner and theme keys in the console's tables
 CONFLICT_RETRIES = 20  # concurrent turns on one conversation: each conflict costs one retry
+WAL_CHECKPOINT_PAGES = 4000  # SQLite's write-ahead log checkpointed at ≈ 16 MB (4 KiB pages): see _sqlite_pragmas
 log = logging.getLogger("aiguillage.store")
 
 
@@ -588,6 +589,10 @@ def _sqlite_pragmas(connection, _record) -> None:
     # A synced commit held the write lock for its fsync (tens of ms on a busy disk): every worker's
     # turn waited behind it.
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # The log is copied into the file (checkpoint) every WAL_CHECKPOINT_PAGES pages instead of SQLite's 1,000:
+    # a turn dirties ≈ 22 pages, most of them the same from one turn to the next (the tables' and
+    # indexes' last pages), which a checkpoint then copies once for ≈ 180 turns instead of ≈ 45.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
     cursor.close()
 
 
