@@ -17,6 +17,8 @@ import time
 from functools import cached_property
 from collections.abc import Iterator
 
+import numpy as np
+
 from assistant.catalogue import CardNames, CatalogueHandle
 from assistant.answer import AnswerContext, AnswerGenerator, GeneratedAnswer, GroundedGenerator, stream_answer
 from assistant.config import Settings
@@ -127,7 +129,10 @@ class Assistant:
         """The signpost cards of the corpus (corpus/signposts/), scored against messages; their texts'
         vectors are read from DATA_DIR/cache when these embeddings already encoded these texts. Built
         once per index generation: which themes only a door serves depends on the live offers."""
-        index = self.handle.current()
+        return self._finder(self.handle.current())
+
+    def _finder(self, index: LoadedIndex) -> SignpostFinder:
+        """`signpost_finder` of this generation (the one a turn holds), built once per generation."""
         return index.memo("signpost-finder", lambda: self._signpost_finder(index))
 
     def _signpost_finder(self, index) -> SignpostFinder:
@@ -173,8 +178,8 @@ class Assistant:
         # stored vectors.
         places = threading.Thread(target=lambda: self.territories, name="aiguillage-territories", daemon=True)
         places.start()
-        _ = index.lexicon, self.everyday, self.signpost_finder
-        self._premise_index()
+        _ = index.lexicon, self.everyday, self._finder(index)
+        self._premise_index(index)
         self._programme_names(index)
         # And the corpus files against the build's record (the warnings of /readyz, assistant.readiness):
         # done here, before the background work below starts, the first /readyz has nothing to do but
@@ -222,9 +227,9 @@ class Assistant:
                 "offers": len(index.offers), "passages": expected,
                 "built_at": index.manifest.get("built_at"), "warnings": self.corpus_watch.warnings(index)}
 
-    def _signposts(self, ids) -> list:
-        """The signpost cards whose id is in `ids`, in the corpus's order."""
-        return [s for s in self.signpost_finder.signposts if s.id in ids]
+    def _signposts(self, ids, index: LoadedIndex) -> list:
+        """The signpost cards (of the turn's index generation) whose id is in `ids`, in the corpus's order."""
+        return [s for s in self._finder(index).signposts if s.id in ids]
 
     def _doors(self, signposts, profile: Profile) -> list[tuple]:
         """(card, its local office for `profile`: compose.signpost_door) of each signpost card."""
@@ -235,9 +240,8 @@ class Assistant:
         generation (≈ 0.1 s of CPU at 10,600 offers, 11,950 names)."""
         return index.memo("programme-names", lambda: programme_names(index.name_lists.values()))
 
-    def _premise_index(self) -> PremiseIndex:
+    def _premise_index(self, index: LoadedIndex) -> PremiseIndex:
         """Built once per index generation."""
-        index = self.handle.current()
         return index.memo("premises", lambda: PremiseIndex.from_phrases(
             [index.offers[i] for i in index.premise_offers], index.name_phrases))
 
@@ -319,11 +323,11 @@ class Assistant:
         text = normalise(message)
         index = self.handle.current()
         # The vector retrieval reads: the query in the cards' spelling (HybridRetriever.search).
-        embed = (lambda query: self.embeddings.embed_query(index.lexicon.canonical(query))) if self._scope_reads_vectors else None
+        embed = (lambda query: self._query_vector(index, query)) if self._scope_reads_vectors else None
         understood = understand(text, known, state, self.themes, self.territories, self.scope, embed, index.names)
         remembered = scope.follow_up_doors(understood, state)
         if remembered is not None:  # « et qui je contacte ? » answered by the previous turn's doors, again
-            named = self._signposts(remembered["signposts"])
+            named = self._signposts(remembered["signposts"], index)
             doors = self._doors(named, understood.profile)
             text = scope.follow_up_doors_text(remembered, door_lines(doors), [literal(s.body) for s in named])
             return TurnResult(conversation_id, 0, "refusal" if remembered["refused"] else "answer",
@@ -333,16 +337,16 @@ class Assistant:
             answer = scope.refusal(understood)
             doors = []
             card = SIGNPOST_OF_DOOR.get(understood.decision.door_id)
-            named = self._signposts([card])
+            named = self._signposts([card], index)
             if named:  # the refusal names this body: its card adds where its local office is
                 doors = self._doors(named, understood.profile)
                 answer.text = join(answer.text, "\n".join(door_lines(doors)))
             elif understood.decision.kind == "out_of_scope":  # a resident's own affair: its door, when one is competent
                 vector = understood.query_vector
                 if vector is None:  # the scope model did not read it (other embeddings): encoded here
-                    vector = self.embeddings.embed_query(index.lexicon.canonical(understood.query))
+                    vector = self._query_vector(index, understood.query)
                 found = refusal_doors(understood.query, understood.profile.themes, answer.text, self.everyday,
-                                      self.signpost_finder, vector)
+                                      self._finder(index), vector)
                 doors = self._doors(found, understood.profile)
                 answer.text = join(answer.text, doors_text(doors, True, False, refused=True))
             scope.remember_doors(understood, [s.id for s, _ in doors], state, refused=True)
@@ -359,13 +363,13 @@ class Assistant:
         profile, query = understood.profile, understood.query
         canonical = index.lexicon.canonical(query)  # the query in the cards' spelling, read once per turn
         if understood.query_vector is None:  # encoded once: retrieval and the catalogue read it
-            understood.query_vector = self.embeddings.embed_query(canonical)
+            understood.query_vector = self._query_vector(index, query)
         vector = understood.query_vector
 
-        corrections = self._premise_index().outdated_premises(text)
+        corrections = self._premise_index(index).outdated_premises(text)
         ranked, verdicts, named = self._candidates(query, profile, text, vector, index)
         # The door models read the query as retrieval does, in the cards' spelling (its vector, encoded once).
-        door = open_door(ranked, verdicts, profile, query, index, self.everyday, self.signpost_finder,
+        door = open_door(ranked, verdicts, profile, query, index, self.everyday, self._finder(index),
                          self.settings.max_referrals, vector)
         ranked, recommended, ineligible = door.candidates, door.recommended, door.ineligible
         follow_up = bool(understood.focus) and query != text
@@ -414,6 +418,13 @@ class Assistant:
         kind = "answer" if referrals else "no_match"
         return TurnResult(conversation_id, 0, kind, None, referrals, excluded, profile, clarification, corrections, ranked,
                           context=context, verdicts=verdicts, doors=doors, catalogue=findings)
+
+    def _query_vector(self, index: LoadedIndex, query: str) -> np.ndarray:
+        """The query's embedding, encoded in the cards' spelling (LoadedIndex.lexicon) as retrieval reads
+        it, as one array of the encoder's floats (float64, exact): the scope model, the vector search,
+        the doors and the catalogue each read it as an array (float32 or float64), a cast instead of
+        converting the encoder's list of 512 floats again (≈ 0.01 ms each)."""
+        return np.asarray(self.embeddings.embed_query(index.lexicon.canonical(query)), dtype=np.float64)
 
     # ---- ranking, for the API and the evaluation -------------------------------------------
     def rank(self, query: str, profile: Profile | None = None, message: str | None = None) -> list[OfferHit]:

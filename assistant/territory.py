@@ -21,6 +21,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 from assistant.schema import Audience
+from assistant.text import WORD_MEMO
 
 # --- normalisation ---------------------------------------------------------------------------
 
@@ -467,11 +468,14 @@ class Territories:
         norms = [t.norm for t in tokens]
         for i, tok in enumerate(tokens):
             word = tok.norm
+            code_like = len(word) == 5 and (word.isdigit() or (word[:2] in ("2a", "2b") and word[2:].isdigit()))
+            if not code_like and not (len(word) == 9 and word.isdigit()):
+                continue  # neither an INSEE code, a postcode nor a SIREN: nothing below can match
             following = norms[i + 1] if i + 1 < len(norms) else ""
             if following in UNITS or text[tok.end :].lstrip()[:1] in ("€", "%", "²", "$"):
                 continue
             before = norms[max(0, i - 3) : i]
-            if len(word) == 5 and (word.isdigit() or (word[:2] in ("2a", "2b") and word[2:].isdigit())):
+            if code_like:
                 code = word.upper()
                 insee_first = "insee" in before or "cog" in before
                 labelled = insee_first or "postal" in before or "cp" in before
@@ -485,7 +489,7 @@ class Territories:
                     found.append(_Match("insee", [commune.code], i, i + 1, 3, text[tok.start : tok.end]))
                 elif by_cp:
                     found.append(_Match("postal", by_cp, i, i + 1, 3, text[tok.start : tok.end]))
-            elif len(word) == 9 and word.isdigit() and word in self.epcis:
+            elif word in self.epcis:
                 found.append(_Match("epci", [word], i, i + 1, 3, text[tok.start : tok.end]))
         for pattern in DEP_CODE_PATTERNS:
             for m in pattern.finditer(text):
@@ -910,12 +914,20 @@ def _tokenize(text: str, common_words: frozenset[str] = GRAMMAR_WORDS) -> list[_
         if tokens and gap in ("-", "'", "’"):
             tokens[-1].glued = True
             tokens[-1].hyphen = gap == "-"
-        for part in _WORD.findall(_fold(word)):
+        for part in _word_parts(word):
             # A text in capitals has no capital cue: a word that is no ordinary word reads as a name.
             cap = word[0].isupper() if has_lower else not (part in common_words or part in JOINERS or part.isdigit())
             tokens.append(_Token(_ABBREVIATIONS.get(part, part), m.start(), m.end(), cap, initial, False))
         last_end = m.end()
     return tokens
+
+
+@lru_cache(maxsize=WORD_MEMO)
+def _word_parts(word: str) -> tuple[str, ...]:
+    """The folded parts of one word (a _WORD match) of a text: _fold, then split as _WORD again (« Œillé »
+    -> ("oeille",), « m² » -> ("m2",)); memoised per word: a message is tokenised on every turn and
+    questions reuse their words (one _fold per word cost a fifth of resolve)."""
+    return tuple(_WORD.findall(_fold(word)))
 
 
 def _acronym(text: str, token: _Token) -> bool:

@@ -428,3 +428,20 @@ def test_build_rejects_another_package(tmp_path):
         tar.addfile(info, io.BytesIO(data))
     with pytest.raises(ValueError):
         build_territories(path, tmp_path / "out")
+
+
+def test_memoised_word_parts_are_each_words_own(territories):
+    """The tokeniser reads each word's folded parts from a memo (territory._word_parts): every word of
+    every commune and EPCI name, in capitals, lower case and as written, gets the parts _fold and _WORD
+    give it, whether the memo was cold or filled by the other spellings first."""
+    import re
+
+    from assistant.territory import _WORD, _fold, _word_parts
+
+    names = [c.name for c in territories.communes.values()] + [e.name for e in territories.epcis.values()]
+    words = sorted({w for name in names for w in re.findall(r"[^\W_]+", name)})
+    _word_parts.cache_clear()
+    for spelled in (str.upper, str.lower, lambda w: w):
+        for word in map(spelled, words):
+            assert _word_parts(word) == tuple(_WORD.findall(_fold(word))), word
+    assert _word_parts.cache_info().hits > 0

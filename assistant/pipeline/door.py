@@ -243,7 +243,8 @@ def hit_with_verdict(offer_id: str, ranked: list[OfferHit], verdicts: dict[str, 
         if offer is None or (active_only and offer.status != "active"):
             return None
         hit = OfferHit(offer=offer, score=0.0)
-    verdicts.setdefault(offer_id, evaluate(hit.offer, profile))
+    if offer_id not in verdicts:  # evaluated once: a ranked hit has its verdict already
+        verdicts[offer_id] = evaluate(hit.offer, profile)
     return hit
 
 

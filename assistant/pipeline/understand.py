@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from assistant.guardrails import GuardDecision, check_message, request_besides_invention, scope_decision
 from assistant.profile import Profile, apply_territory, extract_profile
 from assistant.schema import ThemeVocabulary
@@ -31,7 +33,7 @@ class Understanding:
     decision: GuardDecision  # scope and injection verdict on the message
     query: str  # standalone retrieval query
     focus: str | None  # "cost" or "contact" when the message asks only that
-    query_vector: list[float] | None = None  # embedding of `query`, when the scope model computed it
+    query_vector: np.ndarray | None = None  # embedding of `query` (Assistant._query_vector), when the scope model computed it
 
 
 def understand(
@@ -41,7 +43,7 @@ def understand(
     themes: ThemeVocabulary,
     territories: Territories,
     scope=None,
-    embed: Callable[[str], list[float]] | None = None,
+    embed: Callable[[str], np.ndarray] | None = None,
     names=None,
 ) -> Understanding:
     """Read the message against what the conversation already knows; no side effect on `state`.
