@@ -16,6 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
+from assistant.text import match_terms
+
 SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 PARTIAL_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
 
@@ -401,6 +403,20 @@ class ThemeVocabulary(Strict):
     fonds_vert_measures: dict[str, list[str]] = Field(
         default_factory=dict, description="Fonds vert measure name → theme ids (evaluation mapping)."
     )
+    generic_works: list[str] = Field(
+        default_factory=list,
+        description="Nouns of works that name no object (« aménagement », « requalification »): no label or "
+        "synonym may be one of them alone (compared by match_terms). Source: real titles, evals/generic_works.py.",
+    )
+
+    @model_validator(mode="after")
+    def _no_theme_is_a_generic_works_noun(self) -> ThemeVocabulary:
+        generic = {tuple(match_terms(noun)) for noun in self.generic_works}
+        for theme in self.themes:
+            for phrase in [theme.label, *theme.synonyms]:
+                if tuple(match_terms(phrase)) in generic:
+                    raise ValueError(f"thème « {theme.id} » : « {phrase} » est un nom de travaux qui ne nomme aucun objet")
+        return self
 
     @model_validator(mode="after")
     def _mapping_uses_known_themes(self) -> ThemeVocabulary:

@@ -98,41 +98,55 @@ def counts(vocabulary) -> dict:
     }
 
 
-def referrals(vocabulary, penalties=PENALTIES) -> dict:
-    """Fonds vert theme@1/@3 and DETR/DSIL first / among the referrals on the touched titles, per PLACE_ONLY."""
+def service(corpus_dir: Path | None = None):
+    """(Assistant over a fresh index of corpus_dir (the repository's corpus by default), its offers by id)."""
     from assistant.config import Settings
     from assistant.embeddings import UniversalSentenceEncoderEmbeddings
-    from assistant.pipeline import rank
-    from assistant.profile import Profile
     from assistant.service import Assistant
     from ingest.corpus import load_corpus
     from ingest.indexer import ingest
 
-    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="place-themes-")), _env_file=None)
+    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="themes-")), _env_file=None,
+                        **({"corpus_dir": corpus_dir} if corpus_dir else {}))
     embeddings = UniversalSentenceEncoderEmbeddings()
     ingest(settings, embeddings, progress=False)
-    assistant = Assistant(settings, embeddings=embeddings)
-    offers = load_corpus(settings.corpus_dir).offers
+    return Assistant(settings, embeddings=embeddings), load_corpus(settings.corpus_dir).offers
+
+
+def ask(assistant, offers, fv: list[dict], dot: list[dict]) -> dict:
+    """Fonds vert theme@1/@3 (the measure's themes among the first three offers' themes, title alone) and,
+    on DETR/DSIL titles asked with the widget's profile (type and département), DETR or DSIL first and
+    among the referrals: shares of len(fv) and len(dot), rounded to 3 decimals."""
+    from assistant.profile import Profile
+
+    hit1 = hit3 = 0
+    for row in fv:
+        ids = [r.offer.id for r in assistant.chat(row["text"]).referrals][:3]
+        hits = [bool(set(offers[i].themes) & row["wanted"]) for i in ids]
+        hit1 += bool(hits) and hits[0]
+        hit3 += any(hits)
+    first = among = 0
+    for row in dot:
+        profile = Profile(collectivity_type=ECHELONS[row["echelon"]], departement_code=row["departement"])
+        ids = [r.offer.id for r in assistant.chat(row["text"], None, profile).referrals]
+        first += bool(ids) and ids[0] in GRANTS
+        among += bool(GRANTS & set(ids))
+    return {"fonds_vert_theme@1": round(hit1 / max(len(fv), 1), 3), "fonds_vert_theme@3": round(hit3 / max(len(fv), 1), 3),
+            "dotations_grant_first": round(first / max(len(dot), 1), 3),
+            "dotations_grant_among": round(among / max(len(dot), 1), 3)}
+
+
+def referrals(vocabulary, penalties=PENALTIES) -> dict:
+    """Fonds vert theme@1/@3 and DETR/DSIL first / among the referrals on the touched titles, per PLACE_ONLY."""
+    from assistant.pipeline import rank
+
+    assistant, offers = service()
     fv = touched(fonds_vert_rows(vocabulary), vocabulary)
     dot = [r for r in touched(dotation_rows(), vocabulary) if r["echelon"] in ECHELONS]
     out = {"fonds_vert_n": len(fv), "dotations_n": len(dot)}
     for penalty in penalties:
         rank.PLACE_ONLY = penalty
-        hit1 = hit3 = 0
-        for row in fv:
-            ids = [r.offer.id for r in assistant.chat(row["text"]).referrals][:3]
-            hits = [bool(set(offers[i].themes) & row["wanted"]) for i in ids]
-            hit1 += bool(hits) and hits[0]
-            hit3 += any(hits)
-        first = among = 0
-        for row in dot:
-            profile = Profile(collectivity_type=ECHELONS[row["echelon"]], departement_code=row["departement"])
-            ids = [r.offer.id for r in assistant.chat(row["text"], None, profile).referrals]
-            first += bool(ids) and ids[0] in GRANTS
-            among += bool(GRANTS & set(ids))
-        out[str(penalty)] = {"fonds_vert_theme@1": round(hit1 / max(len(fv), 1), 3), "fonds_vert_theme@3": round(hit3 / max(len(fv), 1), 3),
-                             "dotations_grant_first": round(first / max(len(dot), 1), 3),
-                             "dotations_grant_among": round(among / max(len(dot), 1), 3)}
+        out[str(penalty)] = ask(assistant, offers, fv, dot)
         print(penalty, out[str(penalty)], flush=True)
     return out
 
