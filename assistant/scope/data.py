@@ -138,14 +138,22 @@ def written_questions(path: Path = QUESTIONS) -> list[Example]:
 
 
 # Real written questions of Parliament (questions-parlementaires.csv): one source per house. Those of a
-# house listed here are trained on; the others are held out (split « test ») and measured by `aiguillage eval`.
-PARLIAMENT_TRAINED: tuple[str, ...] = ()
+# house listed here are trained on; the others are held out (split « test ») and measured by `aiguillage eval`
+# and by the training's fixed split. The Assemblée nationale's are learnt, the Sénat's never.
+PARLIAMENT_TRAINED: tuple[str, ...] = ("an",)
 NATIONAL = "hors-sujet-national"  # national policy a mayor would not ask the assistant: counted, never scored
+
+
+PARLIAMENT_PREFIX = "parlement-"
 
 
 def parliament_source(house: str) -> str:
     """« an » -> « parlement-an », the Example source of a house's questions."""
-    return f"parlement-{house}"
+    return PARLIAMENT_PREFIX + house
+
+
+def is_parliament(source: str) -> bool:
+    return source.startswith(PARLIAMENT_PREFIX)
 
 
 def parliamentary_questions(path: Path = PARLIAMENTARY, trained: tuple[str, ...] = PARLIAMENT_TRAINED) -> list[Example]:
@@ -260,7 +268,7 @@ def load_examples(corpus_dir: Path, titles_per_source: dict[str, int] = TITLES_P
     """Every example; the title files are sampled (seeded) on each side of their split, and a share of
     the sampled titles is asked as a question (`TITLE_ASKS`)."""
     rng = random.Random(SEED)
-    out = particuliers() + collectivites() + written_questions() + gold() + corpus_questions(corpus_dir)
+    out = particuliers() + collectivites() + written_questions() + parliamentary_questions() + gold() + corpus_questions(corpus_dir)
     for source, rows in (("dotations-2018", dotations()), ("fonds-vert-2023", fonds_vert())):
         by_split = defaultdict(list)
         for e in rows:

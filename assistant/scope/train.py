@@ -28,7 +28,7 @@ import numpy as np
 import sklearn
 from sklearn.linear_model import LogisticRegression
 
-from assistant.scope.data import CLASSES, Example, is_written, load_examples, test_group
+from assistant.scope.data import CLASSES, Example, is_parliament, is_written, load_examples, test_group
 from assistant.scope.doors import DOORS, PARTICULIER
 from assistant.scope.features import N_FEATURES, char_grams, combine, dense_part
 from assistant.scope.model import IN_SCOPE, MODEL_JSON, MODEL_NPZ
@@ -80,9 +80,9 @@ def names_offer(texts: list[str], corpus_dir: Path) -> np.ndarray:
 
 
 def validation_group(e: Example) -> str:
-    """Rows of a file go to validation by whole rubrique or département; written questions, corpus
-    forms and gold dev cases one by one (each is its own text)."""
-    return e.ref if is_written(e.source) or e.source in {"gold", "corpus"} else e.group
+    """Rows of a file go to validation by whole rubrique or département; written questions, questions
+    of Parliament, corpus forms and gold dev cases one by one (each is its own text)."""
+    return e.ref if is_written(e.source) or is_parliament(e.source) or e.source in {"gold", "corpus"} else e.group
 
 
 def sample_weights(examples: list[Example]) -> np.ndarray:
