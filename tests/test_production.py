@@ -110,6 +110,23 @@ def test_concurrent_messages_on_one_conversation_get_distinct_numbers(http):
     assert [m["message_id"] for m in stored] == list(range(1, 12))
 
 
+def test_chats_beyond_the_worker_threads_wait_their_turn_and_are_all_answered(settings, assistant):
+    """AIGUILLAGE_WORKER_THREADS caps the threads that run chat turns in a worker: with one thread, six
+    mayors asking at once are all answered (queued, not refused), each in their own conversation."""
+    from api.app import create_app
+
+    app = create_app(settings.model_copy(update={"worker_threads": 1}), assistant)
+    with LiveServer(app, free_port()) as live:
+        def send(n: int) -> httpx.Response:
+            with httpx.Client(base_url=live.url, timeout=120) as client:
+                return client.post("/v1/chat", json={"message": f"{SCHOOL} (question {n})"})
+
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            responses = list(pool.map(send, range(6)))
+    assert [r.status_code for r in responses] == [200] * 6
+    assert len({r.json()["conversation_id"] for r in responses}) == 6
+
+
 def test_conversation_ids_are_issued_by_the_server_only(http):
     body = http.post("/v1/chat", json={"message": SCHOOL}).json()
     issued = body["conversation_id"]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -325,3 +327,32 @@ def test_migrations_downgrade_to_nothing(tmp_path):
     db.create_schema()
     _downgrade(db, "base")
     assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+
+
+def test_writers_of_two_processes_and_their_threads_all_land_in_one_sqlite_file(tmp_path):
+    """Two processes (two workers), eight threads each, saving turns of one conversation at once into one
+    SQLite file: every turn is stored with its own number, none waits in the spool (the writers queue on
+    the file's writer lock, `<database>.writer`, instead of failing or polling SQLite's busy handler)."""
+    import subprocess
+    import sys
+
+    database = tmp_path / "w.db"
+    url = f"sqlite:///{database}"
+    Database(url).create_schema()
+    writer = (
+        "import concurrent.futures, json\nfrom assistant.store import Database\n"
+        f"db = Database({url!r})\n"
+        "turn = {'message': 'question', 'answer': 'x', 'kind': 'answer', 'generator': 'grounded', 'referrals': [],"
+        " 'retrieved': [], 'profile': {}, 'themes': []}\n"
+        "with concurrent.futures.ThreadPoolExecutor(8) as pool:\n"
+        "    numbers = list(pool.map(lambda _: db.save_turn('w' * 32, {'profile': {}, 'state': {}}, turn), range(40)))\n"
+        "print(json.dumps(sorted(numbers)))\n"
+    )
+    processes = [subprocess.Popen([sys.executable, "-c", writer], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    printed = [process.communicate(timeout=300)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], printed
+    numbers = sorted(n for out in printed for n in json.loads(out))
+    assert numbers == list(range(1, 81))
+    assert not any((tmp_path / "pending-turns").glob("*")) and Path(f"{database}.writer").exists()
+    with Database(url).session() as session:
+        assert len(session.scalars(select(Turn.number).where(Turn.conversation_id == "w" * 32)).all()) == 80
