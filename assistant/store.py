@@ -309,8 +309,9 @@ class Database:
     def writing(self) -> Iterator[Session]:
         """A transaction that writes: on SQLite it takes the write lock first (BEGIN IMMEDIATE), so
         it waits for another writer instead of failing with « database is locked » when a read
-        transaction would have to upgrade after someone else committed."""
-        with self._writes() as session, session.begin():
+        transaction would have to upgrade after someone else committed; before that, it queues on the
+        file's writer lock with the turn writers (_WriterLock)."""
+        with self._writer, self._writes() as session, session.begin():
             yield session
 
     def conversation_known(self, conversation_id: str) -> bool:
@@ -585,12 +586,14 @@ def _revive(turn: dict) -> dict:
 
 
 class _WriterLock:
-    """One turn writer at a time on a SQLite file, across the threads of this process (a lock) and the
-    processes that share the file (flock on `<database>.writer`). A writer waiting here sleeps in the
-    kernel and is woken as soon as the lock is released; on the file's own lock, BEGIN IMMEDIATE polls
-    through SQLite's busy handler (sleeps of 1, 2, 5, 10… ms), and under load the cores then idle while
-    requests queue (`aiguillage bench --throughput`, 16 clients, 2 workers: p95 206 → 114 ms). SQLite's
-    lock still guards the file against writers that do not take this one (migrations, purge)."""
+    """One writer at a time on a SQLite file (turns, feedback, reviews, tokens, purge: every write
+    transaction of Database), across the threads of this process (a lock) and the processes that share
+    the file (flock on `<database>.writer`). A writer waiting here sleeps in the kernel and is woken as
+    soon as the lock is released; on the file's own lock, BEGIN IMMEDIATE polls through SQLite's busy
+    handler (sleeps of 1, 2, 5, 10… ms), and under load the cores then idle while requests queue
+    (`aiguillage bench --throughput`, 16 clients, 2 workers: p95 206 → 114 ms). Not re-entrant: a write
+    transaction never opens another. SQLite's lock still guards the file against writers that do not
+    take this one (migrations, other programs)."""
 
     def __init__(self, path: Path):
         self._thread = threading.Lock()
