@@ -104,7 +104,7 @@ def describe_rule(rule: PopulationRule, overseas: bool = False) -> str:
     """'communes de moins de 3 500 habitants'; the bound that applies overseas when `overseas` (the
     asker's territory) and the rule sets one (« communes d'outre-mer de 35 000 habitants au plus »);
     « en population DGF » for a rule on that population."""
-    high = rule.overseas_max if overseas and rule.overseas_max is not None else rule.max
+    high = rule.max_for(overseas)
     where = " d'outre-mer" if overseas and rule.overseas_max is not None else ""
     basis = " en population DGF" if rule.basis == "dgf" else ""
     if rule.min is None:
@@ -158,7 +158,7 @@ def _population_check(rules: list[PopulationRule], profile: Profile) -> tuple[bo
     if profile.population is None:
         return None, "la population de votre collectivité"
     population, bound = profile.population, describe_rule(rule, overseas)
-    high = rule.overseas_max if overseas and rule.overseas_max is not None else rule.max
+    high = rule.max_for(overseas)
     reached, under = rule.min is None or population >= rule.min, high is None or population <= high
     if reached and under:
         if rule.basis == "dgf" and high is not None:

@@ -139,6 +139,10 @@ class PopulationRule(Strict):
     unless: str | None = Field(None, min_length=3, description="An exemption no table tells, in French (« les communes nouvelles »).")
     basis: Literal["insee", "dgf"] = Field("insee", description="dgf: a bound on the population DGF, at least the INSEE one.")
 
+    def max_for(self, overseas: bool) -> int | None:
+        """The maximum that applies to an asker overseas (`overseas_max` when set) or elsewhere."""
+        return self.overseas_max if overseas and self.overseas_max is not None else self.max
+
     @model_validator(mode="after")
     def _bounds(self) -> PopulationRule:
         if self.min is None and self.max is None:

@@ -262,14 +262,14 @@ class Database:
                                     json_serializer=json_text)
         self._sqlite = sqlite
         database = make_url(url).database if sqlite else None
+        on_file = bool(database) and database != ":memory:"  # a SQLite file (not in memory, not PostgreSQL)
         if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
-            if spool_dir is None and database and database != ":memory:":
-                spool_dir = Path(database).resolve().parent / "pending-turns"
+        if spool_dir is None and on_file:
+            spool_dir = Path(database).resolve().parent / "pending-turns"
         self.spool_dir = spool_dir
         # PostgreSQL's writers run side by side (row locks); a SQLite file has one writer at a time.
-        on_file = sqlite and database and database != ":memory:"
         self._writer = _WriterLock(Path(f"{Path(database).resolve()}.writer")) if on_file else nullcontext()
         self._held: list[dict] = []  # turns neither the database nor the spool's disk accepted
         self._held_lock = threading.Lock()
