@@ -155,21 +155,25 @@ def _parse_population(text: str) -> int | None:
     return int(value)
 
 
-_PHRASE_INDEXES: dict[int, tuple[ThemeVocabulary, dict[str, list[tuple[tuple[str, ...], int]]]]] = {}
+# What a theme phrase names besides its theme (corpus/themes.yaml `territory_nouns`, `building_nouns`).
+Noun = Literal["territory", "building"] | None
+_PHRASE_INDEXES: dict[int, tuple[ThemeVocabulary, dict[str, list[tuple[tuple[str, ...], int, Noun]]]]] = {}
 
 
-def _phrase_index(vocabulary: ThemeVocabulary) -> dict[str, list[tuple[tuple[str, ...], int]]]:
-    """first term -> [(terms, place of the theme in the vocabulary)] of every theme label and synonym
-    (match_terms): built once per vocabulary (some 450 phrases), so that a turn looks up only the
-    phrases its own words can start. Kept with the vocabulary itself, so an id is never reused."""
+def _phrase_index(vocabulary: ThemeVocabulary) -> dict[str, list[tuple[tuple[str, ...], int, Noun]]]:
+    """first term -> [(terms, place of the theme in the vocabulary, territory/building noun or None)] of every
+    theme label and synonym (match_terms): built once per vocabulary (some 450 phrases), so that a turn looks
+    up only the phrases its own words can start. Kept with the vocabulary itself, so an id is never reused."""
     entry = _PHRASE_INDEXES.get(id(vocabulary))
     if entry is None or entry[0] is not vocabulary:
-        index: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+        nouns: dict[tuple[str, ...], Noun] = {tuple(match_terms(n)): "building" for n in vocabulary.building_nouns}
+        nouns |= {tuple(match_terms(n)): "territory" for n in vocabulary.territory_nouns}
+        index: dict[str, list[tuple[tuple[str, ...], int, Noun]]] = {}
         for place, theme in enumerate(vocabulary.themes):
             for phrase in [theme.label, *theme.synonyms]:
                 terms = tuple(match_terms(phrase))
                 if terms:
-                    index.setdefault(terms[0], []).append((terms, place))
+                    index.setdefault(terms[0], []).append((terms, place, nouns.get(terms)))
         if len(_PHRASE_INDEXES) >= 8:  # a process holds one vocabulary (tests a few)
             _PHRASE_INDEXES.clear()
         entry = _PHRASE_INDEXES[id(vocabulary)] = (vocabulary, index)
@@ -201,21 +205,30 @@ LOCATIVE_WORDS = frozenset({"devant", "derriere", "pres", "proximite", "abord", 
 PLACE_HEADS = frozenset({"parking", "parkings", "stationnement", "parvis", "cour", "cours", "voirie", "rue", "rues",
                          "trottoir", "trottoirs", "chemin", "acces", "entree", "abords"})
 ROOF_HEADS = frozenset({"toit", "toits", "toiture", "toitures", "terrasse", "terrasses"})
+# A territory or building noun completing another word (`completes`): after a genitive or a preposition of
+# place. « à », « pour », « sur » are left out: « candidater à Villages d'avenir », « des aides pour un
+# village », « des panneaux sur l'école » (the roof rule above reads roofs).
+COMPLEMENT_LINKS = GENITIVE | ARTICLED | {"dans", "en", "au", "aux"}
 
 
-def _occurrences(text: str, vocabulary: ThemeVocabulary) -> tuple[list[str], list[tuple[int, int, int, int]]]:
-    """(folded words, [(place of the theme, terms, first word, last word)]) of every label or synonym
-    found in the text (its match_terms, consecutive and in order), word positions in the folded words."""
+def _occurrences(text: str, vocabulary: ThemeVocabulary) -> tuple[list[str], list[tuple[int, int, int, int, Noun]]]:
+    """(folded words, [(place of the theme, terms, first word, last word, territory/building noun or None)])
+    of every label or synonym found in the text (its match_terms, consecutive and in order), word positions
+    in the folded words. The longest phrase reads its words: a phrase inside a longer phrase of another theme
+    is not found (« personnes à mobilité réduite » is no mobility, « recyclage foncier » no waste, « sécurité
+    incendie » no forest fire, « centre-bourg » no « bourg »)."""
     folded = words(fold(text))
     # match_terms, word by word, with each term's position among the folded words
     terms = [(stem(w), i) for i, w in enumerate(folded) if w not in FOLDED_STOPWORDS and len(w) > 1]
     tokens, phrases = tuple(t for t, _ in terms), _phrase_index(vocabulary)
     found = []
     for start, term in enumerate(tokens):
-        for phrase, place in phrases.get(term, ()):
+        for phrase, place, noun in phrases.get(term, ()):
             end = start + len(phrase)
             if tokens[start:end] == phrase:
-                found.append((place, len(phrase), terms[start][1], terms[end - 1][1]))
+                found.append((place, len(phrase), terms[start][1], terms[end - 1][1], noun))
+    if len(found) > 1:
+        found = [f for f in found if not any(o[0] != f[0] and o[1] > f[1] and o[2] <= f[2] and f[3] <= o[3] for o in found)]
     return folded, found
 
 
@@ -244,18 +257,38 @@ def in_place_complement(folded: list[str], first: int) -> bool:
     return word in ROOF_HEADS and before >= 0 and folded[before] == "sur"
 
 
+def completes(folded: list[str], first: int) -> bool:
+    """Whether the phrase starting at folded word `first` completes a word before it through a genitive or
+    a preposition of place (« la place du village », « le cœur de village », « travaux dans le quartier »,
+    « en centre-bourg »), not as the direct object of a verb (« revitaliser le centre-bourg ») nor at the
+    start (« notre village »)."""
+    head = first - 1
+    while head >= 0 and (folded[head] in LINKS or folded[head] in FOLDED_STOPWORDS):
+        head -= 1
+    return head >= 0 and bool(set(folded[head + 1 : first]) & COMPLEMENT_LINKS)
+
+
 def _read_themes(text: str, vocabulary: ThemeVocabulary) -> tuple[dict[int, int], set[int]]:
     """({place of a theme said as an object: terms of its longest phrase}, {places of the themes said
-    only as the place of the works}) — places in the vocabulary's order."""
+    only as the place of the works}) — places in the vocabulary's order.
+
+    The place of the works: a phrase in a complement of place (in_place_complement); a territory noun that
+    completes another word (`completes`: « la voirie du bourg »); a building noun that completes another
+    word when a phrase that names no place gives the message another theme (« la mise aux normes de la
+    salle des fêtes »; « la rénovation de l'école » keeps the school as its object)."""
     folded, found = _occurrences(text, vocabulary)
     # A complement of place runs to the end of its phrase: a phrase inside it is part of the place
     # (« devant la défense extérieure contre l'incendie »: « incendie » too).
-    spans = [(first, last) for _, _, first, last in found if in_place_complement(folded, first)]
+    spans = [(first, last) for _, _, first, last, noun in found
+             if in_place_complement(folded, first) or noun == "territory" and completes(folded, first)]
+    natures = {place for place, _, first, last, noun in found if noun is None and not any(a <= first and last <= b for a, b in spans)}
+    spans += [(first, last) for place, _, first, last, noun in found
+              if noun == "building" and natures - {place} and completes(folded, first)]
     objects: dict[int, int] = {}
-    for place, length, first, last in found:
+    for place, length, first, last, _ in found:
         if length > objects.get(place, 0) and not any(a <= first and last <= b for a, b in spans):
             objects[place] = length
-    return objects, {place for place, _, _, _ in found} - set(objects)
+    return objects, {place for place, _, _, _, _ in found} - set(objects)
 
 
 def detect_themes(text: str, vocabulary: ThemeVocabulary, limit: int = 3) -> list[str]:

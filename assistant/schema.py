@@ -413,6 +413,26 @@ class ThemeVocabulary(Strict):
         "synonym may be one of them alone (compared by match_terms). Source: real titles, evals/generic_works.py.",
     )
 
+    territory_nouns: list[str] = Field(
+        default_factory=list,
+        description="Theme phrases that name a territory (« village », « quartier »): completing another word, they "
+        "say where the works are, never their object (profile.read_themes). Each is a label or synonym of a theme.",
+    )
+    building_nouns: list[str] = Field(
+        default_factory=list,
+        description="Theme phrases that name a building (« école », « salle des fêtes »): completing another word, "
+        "they are the place of the works when the message names another theme (profile.read_themes). Each is a "
+        "label or synonym of a theme.",
+    )
+
+    @model_validator(mode="after")
+    def _place_nouns_are_theme_phrases(self) -> ThemeVocabulary:
+        phrases = {tuple(match_terms(p)) for theme in self.themes for p in [theme.label, *theme.synonyms]}
+        for noun in [*self.territory_nouns, *self.building_nouns]:
+            if tuple(match_terms(noun)) not in phrases:
+                raise ValueError(f"« {noun} » (lieu des travaux) n'est le libellé ni un synonyme d'aucun thème")
+        return self
+
     @model_validator(mode="after")
     def _no_theme_is_a_generic_works_noun(self) -> ThemeVocabulary:
         generic = {tuple(match_terms(noun)) for noun in self.generic_works}

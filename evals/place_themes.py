@@ -46,7 +46,7 @@ def _read(name: str) -> list[dict]:
 def every_theme(text: str, vocabulary) -> set[str]:
     """Themes a phrase of the table names anywhere in the text (the detection without the place rule)."""
     _, found = _occurrences(text, vocabulary)
-    return {vocabulary.themes[place].id for place, _, _, _ in found}
+    return {vocabulary.themes[place].id for place, *_ in found}
 
 
 def fonds_vert_rows(vocabulary) -> list[dict]:

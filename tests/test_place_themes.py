@@ -58,10 +58,15 @@ def test_every_theme_phrase_in_a_complement_of_place_gives_way_to_the_object():
     assert checked > 8 * 400
 
 
+TERRITORIES = {tuple(match_terms(n)) for n in VOCABULARY.territory_nouns}
+
+
 def test_the_same_phrase_as_the_object_stays_the_question_s_theme():
     for template in OBJECT_TEMPLATES:
         for theme, phrase in PHRASES:
             sentence = template.format(x=with_article(phrase))
+            if tuple(match_terms(phrase)) in TERRITORIES and " de {x}" in template:
+                continue  # a territory completing a word is where the works are (tests/test_nature_of_works.py)
             assert theme in detect_themes(sentence, VOCABULARY, limit=EVERY), sentence
             assert theme not in detect_place_themes(sentence, VOCABULARY), sentence
 
@@ -69,7 +74,9 @@ def test_the_same_phrase_as_the_object_stays_the_question_s_theme():
 @pytest.mark.parametrize("sentence, theme", [
     # a bare « de » names a kind of the head, not its place (Fonds vert 2023 titles)
     ("Création d'un parking de covoiturage", "mobilite"),
-    ("Désimperméabilisation de la cour d'école", "renovation-batiments-publics"),
+    ("Réfection du parvis d'école", "renovation-batiments-publics"),
+    # (« cour d'école » is a phrase of its own, renaturation's: the longest phrase reads its words)
+    ("Désimperméabilisation de la cour d'école", "renaturation"),
     ("Développement de la gestion de proximité des biodéchets", "dechets-economie-circulaire"),
     # « devant l'école » with no object of its own before it
     ("Devant l'école, que peut-on faire ?", "renovation-batiments-publics"),
