@@ -40,6 +40,7 @@ from functools import cached_property, lru_cache
 from itertools import chain
 from pathlib import Path
 
+from assistant.patterns import screened
 from assistant.retrieval import OfferHit
 from assistant.schema import Signpost, ThemeVocabulary
 from assistant.text import WORD_MEMO, char_wb_grams, fold, word_char_grams
@@ -193,10 +194,10 @@ class SignpostFinder:
             + [f"{by_id[t].label} : {', '.join(by_id[t].synonyms)}" for t in s.themes if t in by_id]
             if len(text) > 15
         ]
-        # One pattern per card (its acronyms and full names as whole words, folded), None without any:
-        # a turn runs one search per card.
+        # One pattern per card (its acronyms and full names as whole words, folded, behind the screen of
+        # assistant.patterns), None without any: a turn runs one search per card.
         self._names = [
-            re.compile("|".join(rf"\b{re.escape(fold(a))}\b" for a in named)) if named else None
+            screened("|".join(rf"\b{re.escape(fold(a))}\b" for a in named)) if named else None
             for named in ([a for a in s.aliases if ACRONYM.match(a) or len(a.split()) >= 3] for s in self.signposts)
         ]
         self._doc_card = [i for i, _ in self._docs]

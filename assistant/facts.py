@@ -12,21 +12,23 @@ from __future__ import annotations
 
 import re
 
+from assistant.patterns import screened
+
 # 45 000 / 45.000 / 45000 / 1,2 / 1.5 followed by a unit (k€, M€, €, euros, million(s) d'euros).
-AMOUNT = re.compile(
+AMOUNT = screened(
     r"(?<![\d,.])(\d{1,3}(?:[ .]\d{3})+|\d+(?:[,.]\d+)?)\s*"
     r"(k\s*€|k\s*euros?|keur|m\s*€|m\s*euros?|meur|millions? d'euros|millions? €|mille euros|€|euros?|eur\b)"
     r"(\s*(ht|hors taxes?|ttc))?"
 )
 MULTIPLIERS = {"k": 1_000, "mille": 1_000, "m": 1_000_000, "million": 1_000_000}
-GAP_CUE = re.compile(r"(il (nous )?manque|manquent|reste a financer|reste a charge|reste a trouver|besoin de trouver)\D{0,25}$")
-NOT_WORKS_CUE = re.compile(r"(budget|subvention|aide|dotation|pret|emprunt|enveloppe|fonds|epargne)\D{0,20}$")
-OPENING = re.compile(
+GAP_CUE = screened(r"(il (nous )?manque|manquent|reste a financer|reste a charge|reste a trouver|besoin de trouver)\D{0,25}$")
+NOT_WORKS_CUE = screened(r"(budget|subvention|aide|dotation|pret|emprunt|enveloppe|fonds|epargne)\D{0,20}$")
+OPENING = screened(
     r"(\d+(?:[,.]\d+)?)\s*(?:m|metres?)(?:\s*(\d{1,2}))?\s*(?:d'|de )\s*(?:ouverture|portee)"
     r"|(?:ouverture|portee)\s*(?:de|d'environ|:|fait|est de|mesure)?\s*(\d+(?:[,.]\d+)?)\s*(?:m|metres?)(?:\s*(\d{1,2}))?\b"
 )
-WALL = re.compile(r"\bmurs? de soutenement\b|\bmur\b")
-BRIDGE = re.compile(r"\bponts?\b|\bpasserelles?\b|\bponceaux?\b|\bouvrages? d'art\b")
+WALL = screened(r"\bmurs? de soutenement\b|\bmur\b")
+BRIDGE = screened(r"\bponts?\b|\bpasserelles?\b|\bponceaux?\b|\bouvrages? d'art\b")
 
 
 def _euros(number: str, unit: str) -> int:

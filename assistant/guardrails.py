@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from assistant.patterns import screened
 from assistant.text import fold
 
 PREFECTURE = "la préfecture de votre département, dont le préfet est délégué territorial de l'ANCT"
@@ -21,7 +22,7 @@ WHAT_WE_DO = (
 )
 
 # Patterns match the accent-folded, lowercased message.
-INJECTION = re.compile(
+INJECTION = screened(
     r"ignore[rz]? (toutes |tes |les |vos )*(instructions|consignes|regles)|oublie[rz]? (tes|les|vos) (instructions|consignes|regles)"
     r"|system prompt|prompt systeme|(revele|affiche|montre|donne|repete)[rz]?(-moi)? (ton|tes|le|les|votre|vos) (prompt|instructions|consignes)"
     r"|tu es (maintenant|desormais)|a partir de maintenant,? tu|mode (developpeur|dan)\b|jailbreak|\bdan\b mode"
@@ -39,12 +40,12 @@ _MAKE = (
     r"((?<!je )(?<!j')(?<!on )\b(redige|ecris|genere|fais|fabrique|produis)(-moi|-nous|-en| moi| nous)?\b"
     r"|\b(peux|pourrais|pouvez|pourriez)[- ](tu|vous) (me |nous |m')?(rediger|ecrire|generer|faire|fabriquer|produire|signer|delivrer)\b)"
 )
-FAKE_DOCUMENT = re.compile(
+FAKE_DOCUMENT = screened(
     rf"{_MAKE}.*\b{_DOCUMENTS}"
     r"|\bgarantir? (par ecrit|noir sur blanc)|\b(promettant|garantissant|certifiant) (que |une |un |l')?.{0,40}(subvention|financement|\d+ ?%)"
 )
 # « Invente un dispositif », « peux-tu imaginer une aide » — not « on imagine un dispositif d'aide aux commerces ».
-INVENT = re.compile(
+INVENT = screened(
     r"((?<!je )(?<!j')(?<!on )(?<!nous )\b(invente|imagine)z?(-moi|-nous| moi| nous)?\b|\b(peux|pourrais|pouvez|pourriez)[- ](tu|vous) (m'|me |nous )?(inventer|imaginer)\b)"
     r".*\b(programme|dispositif|aide|subvention|offre)\b"
 )

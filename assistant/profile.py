@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, StrictBool
 
 from assistant.facts import extract_project_facts
 from assistant.json_types import JsonFloat, JsonInt
+from assistant.patterns import Screened, screened
 from assistant.schema import ThemeVocabulary
 from assistant.text import FOLDED_STOPWORDS, fold, literal, match_terms, stem, words
 
@@ -68,7 +69,7 @@ class Profile(BaseModel):
 
 
 NUMBER = r"(\d{1,3}(?:[ \u00a0\u202f.]\d{3})+|\d+(?:[,.]\d+)?)\s*(k|000|mille)?"
-POPULATION = re.compile(NUMBER + r"\s*(habitants|habs?\b|hab\.|h\b|ames|administres)")
+POPULATION = screened(NUMBER + r"\s*(habitants|habs?\b|hab\.|h\b|ames|administres)")
 _EPCI_WORDS = r"(communaute de communes|communaute d'agglomeration|communaute urbaine|metropole|intercommunalite|interco|epci|agglo(meration)?|com ?com|cc|ca|cu|petr|pays)"
 _TYPE_WORDS: list[tuple[CollectivityType, str]] = [
     ("epci", _EPCI_WORDS),
@@ -81,59 +82,59 @@ _TYPE_WORDS: list[tuple[CollectivityType, str]] = [
 # "on est une CC"), at the start of the message, or with its size ("ville de 45 000 habitants").
 # "les communes rurales du département" says nothing of who is asking.
 _IDENTITY = r"(notre|nos|ma|mon|on est une?|nous sommes une?|je suis (a|au|a la|dans) (la|le|une?)?|je represente (la|le|une?)|pour (notre|la|le)|en tant que)"
-TYPE_PATTERNS: list[tuple[CollectivityType, re.Pattern]] = [
-    (kind, re.compile(rf"(^\W*(le |la |l')?|\b{_IDENTITY}\s+){words}\b|\b{words}\s+(de|d')\s*\d")) for kind, words in _TYPE_WORDS
+TYPE_PATTERNS: list[tuple[CollectivityType, Screened]] = [
+    (kind, screened(rf"(^\W*(le |la |l')?|\b{_IDENTITY}\s+){words}\b|\b{words}\s+(de|d')\s*\d")) for kind, words in _TYPE_WORDS
 ]
 # Who is asking, said without an identity phrase: « élu départemental », « petite commune »,
 # « un village de 200 habitants », « je travaille pour un syndicat ». Read only when no type was found.
-ASKER_CUES: list[tuple[CollectivityType, re.Pattern]] = [
-    ("department", re.compile(
+ASKER_CUES: list[tuple[CollectivityType, Screened]] = [
+    ("department", screened(
         r"\b(elue?s? (au |du )?(conseil )?departement(al|ale|aux|ales)?|conseill(er|ere)s? departementa(l|le|ux|les)"
         r"|(au|du|le) conseil departemental|presidente? du (conseil )?departement(al)?)\b"
     )),
-    ("commune", re.compile(
+    ("commune", screened(
         r"\b(petite?s? (commune|village|ville|bourg)s?|(un|une|notre|mon|ma|dans (un|une|notre)|pour (un|une|notre)) (village|bourg))\b"
     )),
-    ("other", re.compile(r"\b(un|une|notre|le|au|du|pour (un|le|notre)) (syndicat|sivom|sivu|smictom)\b")),
+    ("other", screened(r"\b(un|une|notre|le|au|du|pour (un|le|notre)) (syndicat|sivom|sivu|smictom)\b")),
 ]
-MAYOR = re.compile(r"\b(je suis (le |la )?maire|maire (de|d')|adjointe? au maire|secretaire de mairie|conseil municipal|(le |la )?maire)\b")
-PRESIDENT_OF_EPCI = re.compile(rf"\bpresidente? (de la |du |de l')?{_EPCI_WORDS}\b")
+MAYOR = screened(r"\b(je suis (le |la )?maire|maire (de|d')|adjointe? au maire|secretaire de mairie|conseil municipal|(le |la )?maire)\b")
+PRESIDENT_OF_EPCI = screened(rf"\bpresidente? (de la |du |de l')?{_EPCI_WORDS}\b")
 FACTS = {
-    "qpv": re.compile(r"\bqpv\b|quartiers? prioritaires?|politique de la ville"),
-    "rural": re.compile(r"\brural|\bvillage\b|campagne"),
-    "coastal": re.compile(r"littoral|\bcotiere?s?\b|bord de mer|trait de cote"),
-    "mountain": re.compile(r"montagne|\bstation de ski|massif"),
+    "qpv": screened(r"\bqpv\b|quartiers? prioritaires?|politique de la ville"),
+    "rural": screened(r"\brural|\bvillage\b|campagne"),
+    "coastal": screened(r"littoral|\bcotiere?s?\b|bord de mer|trait de cote"),
+    "mountain": screened(r"montagne|\bstation de ski|massif"),
     # La Réunion only through the territory tables (apply_territory): « salle de réunion » is no island.
-    "overseas": re.compile(r"outre-mer|\bdrom\b|guadeloupe|martinique|guyane|mayotte"),
-    "frr": re.compile(r"\bfrr\b|france ruralites"),
-    "ort": re.compile(r"\bort\b|operation de revitalisation"),
+    "overseas": screened(r"outre-mer|\bdrom\b|guadeloupe|martinique|guyane|mayotte"),
+    "frr": screened(r"\bfrr\b|france ruralites"),
+    "ort": screened(r"\bort\b|operation de revitalisation"),
 }
 PROGRAMMES = {
-    "petites-villes-de-demain": re.compile(r"petites? villes? de demain|\bpvd\b"),
-    "action-coeur-de-ville": re.compile(r"action coeur de ville|\bacv\b"),
-    "villages-d-avenir": re.compile(r"villages? d'avenir"),
-    "territoires-d-industrie": re.compile(r"territoires? d'industrie"),
-    "npnru": re.compile(r"\bnpnru\b"),
-    "crte": re.compile(r"\bcrte\b"),
-    "adhesion-cerema": re.compile(r"adherents? (au|du) cerema"),
+    "petites-villes-de-demain": screened(r"petites? villes? de demain|\bpvd\b"),
+    "action-coeur-de-ville": screened(r"action coeur de ville|\bacv\b"),
+    "villages-d-avenir": screened(r"villages? d'avenir"),
+    "territoires-d-industrie": screened(r"territoires? d'industrie"),
+    "npnru": screened(r"\bnpnru\b"),
+    "crte": screened(r"\bcrte\b"),
+    "adhesion-cerema": screened(r"adherents? (au|du) cerema"),
 }
 # Naming a programme is not being in it: membership needs a cue just before the name.
-MEMBERSHIP = re.compile(
+MEMBERSHIP = screened(
     r"(on est|nous sommes|sommes|on a ete retenue?s?|avons ete retenue?s?|retenue?s? (au|dans|en|pour)|laureate?s?|labellisee?s?"
     r"|membres?|beneficiaires?|signataires?|fait partie|faisons partie|deja dans|deja en|deja|commune|ville|notre|en tant que)\W+(\w+\W+){0,4}$"
 )
-STAGES: list[tuple[Stage, re.Pattern]] = [
-    ("travaux", re.compile(r"\btravaux\b|chantier|\brealiser\b|construire|installer")),
-    ("etudes", re.compile(r"\betudes?\b|diagnostic|faisabilite|audit|programmation")),
-    ("idee", re.compile(r"\bidee\b|reflexion|on reflechit|envisage|demarrer|par ou commencer")),
+STAGES: list[tuple[Stage, Screened]] = [
+    ("travaux", screened(r"\btravaux\b|chantier|\brealiser\b|construire|installer")),
+    ("etudes", screened(r"\betudes?\b|diagnostic|faisabilite|audit|programmation")),
+    ("idee", screened(r"\bidee\b|reflexion|on reflechit|envisage|demarrer|par ou commencer")),
 ]
-NEEDS: list[tuple[Need, re.Pattern]] = [
-    ("financement", re.compile(r"financ|subvention|\bpret\b|emprunt|argent|budget|payer|\baides? financieres?|cofinanc|quelles? aides?|\bdotation")),
-    ("ingenierie", re.compile(r"ingenierie|accompagn|conseil|\bappui\b|expertise|aide technique|monter le projet|chef de projet")),
+NEEDS: list[tuple[Need, Screened]] = [
+    ("financement", screened(r"financ|subvention|\bpret\b|emprunt|argent|budget|payer|\baides? financieres?|cofinanc|quelles? aides?|\bdotation")),
+    ("ingenierie", screened(r"ingenierie|accompagn|conseil|\bappui\b|expertise|aide technique|monter le projet|chef de projet")),
 ]
 
 
-TOOL_NEED = re.compile(r"\boutils?\b|plateforme|en ligne|alertes?\b|portail|\bsite\b|logiciel|application|\bdonnees\b|cartograph|simulateur|calculateur|tableau de bord")
+TOOL_NEED = screened(r"\boutils?\b|plateforme|en ligne|alertes?\b|portail|\bsite\b|logiciel|application|\bdonnees\b|cartograph|simulateur|calculateur|tableau de bord")
 
 
 def _parse_population(text: str) -> int | None:
@@ -291,21 +292,26 @@ def _read_themes(text: str, vocabulary: ThemeVocabulary) -> tuple[dict[int, int]
     return objects, {place for place, _, _, _, _ in found} - set(objects)
 
 
+def read_themes(text: str, vocabulary: ThemeVocabulary, limit: int = 3) -> tuple[list[str], list[str]]:
+    """(detect_themes, detect_place_themes) of the text, its phrases read once (extract_profile needs both)."""
+    objects, places = _read_themes(text, vocabulary)
+    ranked = sorted(objects.items(), key=lambda item: (-item[1], item[0]))
+    return ([vocabulary.themes[place].id for place, _ in ranked[:limit]],
+            [vocabulary.themes[place].id for place in sorted(places)])
+
+
 def detect_themes(text: str, vocabulary: ThemeVocabulary, limit: int = 3) -> list[str]:
     """Themes whose label or a synonym appears in the text (its match_terms, consecutive and in
     order), most specific match (most terms) first, then in the vocabulary's order; a theme said only
     as the place of the works (in_place_complement: « la voirie devant l'école ») is not one of them."""
-    objects, _ = _read_themes(text, vocabulary)
-    ranked = sorted(objects.items(), key=lambda item: (-item[1], item[0]))
-    return [vocabulary.themes[place].id for place, _ in ranked[:limit]]
+    return read_themes(text, vocabulary, limit)[0]
 
 
 def detect_place_themes(text: str, vocabulary: ThemeVocabulary) -> list[str]:
     """Themes said only as the place of the works (« l'école » in « la voirie devant l'école »), in the
     vocabulary's order: not the question's themes (detect_themes), kept so that an offer matched only
     by them ranks after the others (rank.PLACE_ONLY)."""
-    _, places = _read_themes(text, vocabulary)
-    return [vocabulary.themes[place].id for place in sorted(places)]
+    return read_themes(text, vocabulary)[1]
 
 
 def extract_profile(text: str, vocabulary: ThemeVocabulary, territories=None) -> Profile:
@@ -334,8 +340,7 @@ def extract_profile(text: str, vocabulary: ThemeVocabulary, territories=None) ->
         profile.need = "outil"
     else:
         profile.need = "les-deux" if len(needs) == 2 else (needs[0] if needs else None)
-    profile.themes = detect_themes(text, vocabulary)
-    profile.place_themes = detect_place_themes(text, vocabulary)
+    profile.themes, profile.place_themes = read_themes(text, vocabulary)
     extract_project_facts(folded, profile)
     if territories is not None:
         apply_territory(profile, territories.resolve(text))

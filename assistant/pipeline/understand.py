@@ -15,14 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.guardrails import GuardDecision, check_message, request_besides_invention, scope_decision
+from assistant.patterns import screened
 from assistant.profile import Profile, apply_territory, extract_profile
 from assistant.schema import ThemeVocabulary
 from assistant.territory import Commune, Territories, normalize
 from assistant.text import fold, words
 
 FOLLOW_UP_MAX_WORDS = 12
-COST_FOLLOW_UP = re.compile(r"gratuit|combien|cout|payant|prix|tarif|ca coute|rembourser")
-CONTACT_FOLLOW_UP = re.compile(r"qui (je |dois-je |on )?contact|a qui|interlocuteur|joindre|qui appeler|contacter qui|qui je vois")
+COST_FOLLOW_UP = screened(r"gratuit|combien|cout|payant|prix|tarif|ca coute|rembourser")
+CONTACT_FOLLOW_UP = screened(r"qui (je |dois-je |on )?contact|a qui|interlocuteur|joindre|qui appeler|contacter qui|qui je vois")
 
 
 @dataclass
