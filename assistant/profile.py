@@ -275,16 +275,18 @@ def _read_themes(text: str, vocabulary: ThemeVocabulary) -> tuple[dict[int, int]
 
     The place of the works: a phrase in a complement of place (in_place_complement); a territory noun that
     completes another word (`completes`: « la voirie du bourg »); a building noun that completes another
-    word when a phrase that names no place gives the message another theme (« la mise aux normes de la
-    salle des fêtes »; « la rénovation de l'école » keeps the school as its object)."""
+    word after a phrase that names no place and gives another theme, the nature of the works (« la mise
+    aux normes de la salle des fêtes »; « la rénovation de l'école » and « la rénovation de l'école et de
+    l'éclairage public » keep the school as their object)."""
     folded, found = _occurrences(text, vocabulary)
     # A complement of place runs to the end of its phrase: a phrase inside it is part of the place
     # (« devant la défense extérieure contre l'incendie »: « incendie » too).
     spans = [(first, last) for _, _, first, last, noun in found
              if in_place_complement(folded, first) or noun == "territory" and completes(folded, first)]
-    natures = {place for place, _, first, last, noun in found if noun is None and not any(a <= first and last <= b for a, b in spans)}
-    spans += [(first, last) for place, _, first, last, noun in found
-              if noun == "building" and natures - {place} and completes(folded, first)]
+    natures = [(place, last) for place, _, first, last, noun in found
+               if noun is None and not any(a <= first and last <= b for a, b in spans)]
+    spans += [(first, last) for place, _, first, last, noun in found if noun == "building"
+              and any(nature != place and end < first for nature, end in natures) and completes(folded, first)]
     objects: dict[int, int] = {}
     for place, length, first, last, _ in found:
         if length > objects.get(place, 0) and not any(a <= first and last <= b for a, b in spans):

@@ -83,7 +83,10 @@ NATURES = [
     ("Installer des bornes de recharge pour véhicules électriques au parking de {ax}", CHARGING),
     ("Végétalisation de {ax}", "renaturation"),
 ]
-OWN_WORKS = ["Rénovation de {ax}", "Rénover {ax}", "Isolation de {ax}", "Refaire la toiture de {ax}", "Extension de {ax}"]
+# The building's own works, also when another theme comes after it (two objects, not a nature of the works).
+OWN_WORKS = ["Rénovation de {ax}", "Rénover {ax}", "Isolation de {ax}", "Refaire la toiture de {ax}", "Extension de {ax}",
+             "Rénovation de {ax} et de l'éclairage public", "Réhabilitation de {ax} et création d'une chaufferie bois",
+             "Mise aux normes énergétiques de {ax}"]
 
 
 @pytest.mark.parametrize("noun", VOCABULARY.building_nouns)
