@@ -22,7 +22,9 @@
    titles of the tune départements count in that calibration, a door leading a project an offer
    funded is an error); beside a leading door, an offer that is not one of its complements needs a
    calibrated evidence of its own. After the first offer, every other (« Autres pistes ») needs the
-   calibrated `evidence_other_leads` unless a door vouches for it or the question names it.
+   calibrated `evidence_other_leads` unless a door vouches for it or the question names it. In an investment
+   project, an offer with no theme of the question whose evidence is under `evidence_before_grants` or whose
+   dense similarity is under `dense_before_grants` does not lead: the everyday grants do (door.after_grants).
 
 Weights and thresholds are in assistant/models/everyday.json, written by
 `python -m evals.door_training` (which also records the held-out figures); nothing is trained or
@@ -80,6 +82,11 @@ class EverydayModel:
     # After the first offer (« Autres pistes »), the evidence an offer needs unless the everyday door or a
     # leading door vouches for it or the question names it (evals.door_training.calibrate_other_leads).
     evidence_other_leads: float = 0.0
+    # In an investment project of a collectivity (the everyday door open), the evidence and the dense similarity
+    # an offer needs to rank before the everyday grants when it carries no theme of the question and the question
+    # does not name it: under either, it met the question by wording alone (evals.door_training.calibrate_before_grants).
+    evidence_before_grants: float = 0.0
+    dense_before_grants: float = 0.0
 
     @classmethod
     def load(cls, path: Path = MODEL_PATH) -> EverydayModel:

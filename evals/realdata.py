@@ -3,6 +3,11 @@
 Called once by evals/run.py (`realdata_block`). Figures (keys of `assistant.realdata.*`):
 - dotations.grant_among_referrals — DETR or DSIL among the referrals of a real commune/EPCI project
   title, the profile given as the widget would (type from `echelon`, département from `departement`);
+- dotations.grant_first — DETR or DSIL the first referral of the same titles (a partner offer serving the
+  title's object may rightly lead: not a target of 1), and `grant_first_no_theme` on the titles where no
+  theme is detected (ordinary works no partner offer serves: the everyday grants should lead);
+- dotations.residents_first — a household's aid (beneficiaries residents: MaPrimeRénov', Denormandie…) the
+  first referral of a collectivity's works title (target 0);
 - dotations.at_least_one_offer — the same titles answered with at least one offer;
 - dotations.answered_unknown_asker — the same titles typed with no profile (public chat, nobody known),
   answered with at least one offer rather than by a question alone;
@@ -116,6 +121,8 @@ def realdata_block(assistant, full: bool, bar: dict) -> tuple[dict, list[dict]]:
         unknown = assistant.chat(row["titre"], None)
         rows.append({"set": "dotations", "question": row["titre"], "category": row["categorie"], "kind": result.kind,
                      "offers": offers, "grant": bool(GRANTS & set(offers)), "any": bool(offers),
+                     "grant_first": bool(offers) and offers[0] in GRANTS, "no_theme": not result.profile.themes,
+                     "residents_first": bool(result.referrals) and result.referrals[0].verdict.for_residents,
                      "answered_unknown": unknown.kind == "answer" and bool(unknown.referrals)})
 
     signposts = load_corpus(assistant.settings.corpus_dir).signposts
@@ -129,6 +136,10 @@ def realdata_block(assistant, full: bool, bar: dict) -> tuple[dict, list[dict]]:
     figures = {
         "dotations": {
             "grant_among_referrals": _rate(r["grant"] for r in dot),
+            "grant_first": _rate(r["grant_first"] for r in dot),
+            "grant_first_no_theme": _rate(r["grant_first"] for r in dot if r["no_theme"]),
+            "n_no_theme": sum(r["no_theme"] for r in dot),
+            "residents_first": _rate(r["residents_first"] for r in dot),
             "at_least_one_offer": _rate(r["any"] for r in dot),
             "answered_unknown_asker": _rate(r["answered_unknown"] for r in dot),
             "n": len(dot),

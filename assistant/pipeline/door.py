@@ -16,6 +16,12 @@ Rules (constants mirrored in README « Le classement, explicite »):
   EVERYDAY_DOOR in their breakdown; they rank by their own score among the evidenced offers, never
   evict an evidenced offer from the first max_referrals places (the first grant then takes one
   dedicated extra place), and are cited apart when the asker is known to be ineligible.
+- grants first: beside the everyday grants, when the offer that would lead is neither named nor vouched for
+  and is a household's aid (eligibility.beneficiaries residents) or carries no theme of the question with an
+  evidence under the calibrated `evidence_before_grants` or a dense similarity under `dense_before_grants`
+  (it meets the question by wording alone: « refaire la voirie » and the Denormandie tax relief), the grants
+  lead: every such offer gets AFTER_GRANTS (`for_residents` / `wording_only` in its breakdown), and a household's
+  aid sharing no theme with the question is not recommended (`after_grants`).
 - triggering event: beside the everyday grants, an offer that serves only after an event
   (eligibility.event: storm or flood damage for the DSEC) that the question does not show
   (eligibility.unshown_condition) and that the question does not name gets CONDITION_UNSHOWN: it
@@ -56,6 +62,7 @@ from assistant.text import fold
 WEAK_EVIDENCE = -0.05  # under the evidence floor: after every evidenced offer and the grants
 EVERYDAY_DOOR = 0.004  # a general-purpose grant of an investment project
 CONDITION_UNSHOWN = -0.05  # beside the everyday grants, an offer whose triggering event the question does not show
+AFTER_GRANTS = -0.05  # beside the everyday grants, a household's aid or an offer reached by wording alone (after_grants)
 DOOR_COMPLEMENT = 0.0  # an offer a leading door's card names as its complement: shown, not moved
 GRANTS = {"commune": ("etat-detr", "etat-dsil"), "epci": ("etat-detr", "etat-dsil"), None: ("etat-detr", "etat-dsil"),
           "department": ("etat-dsid",)}
@@ -76,6 +83,23 @@ def names_works_grant(hit: OfferHit) -> bool:
     """The message names this offer, a grant for works (the operational step of a project)."""
     offer = hit.offer
     return "named" in hit.adjustments and "grant" in offer.support_types and "op" in offer.project_steps
+
+
+def after_grants(hit: OfferHit, evidence: dict[str, float], model: EverydayModel, grants, complements) -> str | None:
+    """Beside the everyday grants, why an offer ranks after them, or None: neither vouched for (a grant, a
+    leading door's complement) nor named, it is a household's aid (beneficiaries residents: MaPrimeRénov',
+    Denormandie… are not the collectivity's works, whatever its theme) -> "for_residents", or it carries no
+    theme of the question and its evidence is under the calibrated `evidence_before_grants` or its dense
+    similarity under `dense_before_grants` (it met the question by wording alone) -> "wording_only"."""
+    offer = hit.offer
+    if offer.id in grants or offer.id in complements or "named" in hit.adjustments:
+        return None
+    if offer.eligibility.beneficiaries == "residents":
+        return "for_residents"
+    if "theme" not in hit.adjustments and (evidence.get(offer.id, 0.0) < model.evidence_before_grants
+                                           or hit.dense_similarity < model.dense_before_grants):
+        return "wording_only"
+    return None
 
 
 @dataclass
@@ -159,6 +183,18 @@ def open_door(
                 and unshown_condition(hit.offer, profile) is not None:
             hit.adjustments["condition_unshown"] = CONDITION_UNSHOWN
     candidates.sort(key=lambda h: (-h.final_score, h.offer.id))
+    # An offer that meets the question by wording alone, or a household's aid, does not lead a collectivity's
+    # works: when one would, the everyday grants lead, and every such offer ranks after them (the order under a
+    # themed or strongly evidenced first offer is left to the « Autres pistes » evidence).
+    if grants and candidates and candidates[0].offer.id not in weak \
+            and after_grants(candidates[0], evidence, model, grants, complements):
+        for hit in candidates:
+            reason = None if hit.offer.id in weak else after_grants(hit, evidence, model, grants, complements)
+            if reason is not None:
+                hit.adjustments[reason] = AFTER_GRANTS
+                if reason == "for_residents" and "theme" not in hit.adjustments:
+                    weak.add(hit.offer.id)  # a household's aid sharing no theme with the works: not recommended
+        candidates.sort(key=lambda h: (-h.final_score, h.offer.id))
 
     door_similarity = max(similarities) if similarities else 0.0
 
