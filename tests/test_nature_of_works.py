@@ -133,6 +133,11 @@ def test_a_phrase_inside_a_longer_phrase_of_another_theme_is_read_as_the_longer_
     ("Sécurisation de la traversée du bourg", None, NORMS),
     ("Mise en sécurité de la falaise", "trait-de-cote", NORMS),
     ("Débroussaillement contre les feux de forêt", "risques-incendie", NORMS),
+    ("Accessibilité numérique du site internet de la commune", "numerique-collectivites", NORMS),
+    ("Améliorer l'accessibilité des services publics en milieu rural", "services-publics", NORMS),
+    ("Accessibilité aux soins dans notre commune rurale", "sante", NORMS),
+    ("Mise en conformité RGPD de la mairie", "numerique-collectivites", NORMS),
+    ("Choisir un logiciel ERP pour la comptabilité", None, NORMS),
 ])
 def test_sentences_that_share_the_words(sentence, theme, not_theme):
     themes = detect_themes(sentence, VOCABULARY, limit=EVERY)
