@@ -41,16 +41,20 @@ def _profile(row: dict) -> Profile:
     return Profile(collectivity_type="commune" if row["echelon"] == "Commune" else "epci", departement_code=row["departement"])
 
 
-def test_held_out_ordinary_works_titles_are_led_by_detr_or_dsil_never_by_a_households_aid(assistant):
+@pytest.mark.parametrize("known", [True, False], ids=["widget-profile", "nobody-known"])
+def test_held_out_ordinary_works_titles_are_led_by_detr_or_dsil_never_by_a_households_aid(assistant, known):
     titles = _no_theme_titles(assistant.themes)
     assert len(titles) >= 30
     firsts = []
     for row in titles:
-        result = assistant.chat(row["titre"], None, _profile(row))
+        result = assistant.chat(row["titre"], None, _profile(row) if known else None)
+        if not known and not result.referrals:
+            continue  # a question alone (« Saint-Martin »: which commune?) is dotations.answered_unknown_asker's
         assert result.referrals, row["titre"]
         first = result.referrals[0]
         assert not first.verdict.for_residents, (row["titre"], first.offer.id)
         firsts.append((row["titre"], first.offer.id))
+    assert len(firsts) >= len(titles) - 2
     led = [t for t, first in firsts if first in GRANTS]
     # 0.953 on the titles with no theme `aiguillage eval` asks (0.632 before the rule); a margin for the sample
     assert len(led) >= 0.85 * len(firsts), [f for f in firsts if f[1] not in GRANTS]
