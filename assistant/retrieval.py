@@ -245,15 +245,15 @@ class HybridRetriever:
             return []
         scores = index.bm25.get_scores(tokens)
         order = np.argsort(-scores)
-        ranking = []
-        for i in order:
-            if scores[i] <= 0:
-                break
-            if allowed is None or index.passage_offer[i] in allowed:
-                ranking.append((index.passage_ids[i], float(scores[i])))
-            if len(ranking) >= self.depth:
-                break
-        return ranking
+        # The passages that score, best first (all of them come before the first that does not), read
+        # as Python ints and floats at once rather than one numpy scalar at a time.
+        ranked = order[: int(np.count_nonzero(scores > 0))]
+        if allowed is None:
+            ranked = ranked[: self.depth]
+        ids, offers = index.passage_ids, index.passage_offer
+        ranking = [(ids[i], score) for i, score in zip(ranked.tolist(), scores[ranked].tolist())
+                   if allowed is None or offers[i] in allowed]
+        return ranking[: self.depth]
 
     def dense_ranking(
         self, index: LoadedIndex, query_vector: list[float], allowed: set[str] | None

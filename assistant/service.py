@@ -423,8 +423,11 @@ class Assistant:
         """The query's embedding, encoded in the cards' spelling (LoadedIndex.lexicon) as retrieval reads
         it, as one array of the encoder's floats (float64, exact): the scope model, the vector search,
         the doors and the catalogue each read it as an array (float32 or float64), a cast instead of
-        converting the encoder's list of 512 floats again (≈ 0.01 ms each)."""
-        return np.asarray(self.embeddings.embed_query(index.lexicon.canonical(query)), dtype=np.float64)
+        converting the encoder's list of 512 floats again (≈ 0.01 ms each). Read from the encoder's own array
+        when the embeddings give it (UniversalSentenceEncoderEmbeddings.encode_query: the same values)."""
+        text = index.lexicon.canonical(query)
+        encode = getattr(self.embeddings, "encode_query", None)
+        return np.asarray(encode(text) if encode is not None else self.embeddings.embed_query(text), dtype=np.float64)
 
     # ---- ranking, for the API and the evaluation -------------------------------------------
     def rank(self, query: str, profile: Profile | None = None, message: str | None = None) -> list[OfferHit]:

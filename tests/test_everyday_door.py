@@ -235,9 +235,9 @@ def test_a_question_in_the_cards_spelling_is_encoded_once_with_the_same_doors(as
                     if lexicon.canonical(q) == q)
     import assistant.service as service
 
-    calls = []
-    encode = type(assistant.embeddings).embed_query
-    monkeypatch.setattr(type(assistant.embeddings), "embed_query", lambda self, text: calls.append(text) or encode(self, text))
+    calls = []  # every encoding goes through encode_query (embed_query gives its list)
+    encode = type(assistant.embeddings).encode_query
+    monkeypatch.setattr(type(assistant.embeddings), "encode_query", lambda self, text: calls.append(text) or encode(self, text))
     once = assistant.chat(question)
     assert calls == [question]
     door = service.open_door  # the door encoding the question itself, as before

@@ -138,3 +138,20 @@ def test_evidence_texts_of_a_mirror_generation_are_chromas_documents(assistant, 
         shown = http.post("/v1/search", json={"query": question}).json()["results"]
         hits = assistant.search(question)
         assert [(r["offer_id"], r["best_passage"]) for r in shown] == [(h.offer.id, documents[h.passages[0]]) for h in hits]
+
+
+def test_the_turns_query_vector_is_embed_querys_exactly(assistant):
+    """A turn reads its query's vector from the encoder's own array (Assistant._query_vector), not through
+    embed_query's list of floats: the same values, to the last bit, for every gold question."""
+    import json
+
+    import numpy as np
+
+    from evals.bench import GOLD
+
+    index = assistant.handle.current()
+    cases = [json.loads(line) for line in GOLD.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for question in [c["turns"][0] for c in cases if c["kind"] == "single"]:
+        vector = assistant._query_vector(index, question)
+        assert vector.dtype == np.float64
+        assert np.array_equal(vector, np.asarray(assistant.embeddings.embed_query(index.lexicon.canonical(question)))), question

@@ -88,30 +88,34 @@ def rank(hits: list[OfferHit], profile: Profile, named: Named) -> tuple[list[Off
     those, only offers that `can_target` are evaluated before the cut; the others after it, if kept.
     """
     kept = [h for h in hits if h.offer.status == "active" or named.names(h.offer.id)]
+    themes, places = set(profile.themes), set(profile.place_themes)
+    needed = NEED_SUPPORTS[profile.need] if profile.need else None
     for hit in kept:
         offer, adjustments = hit.offer, {}
         if named.names(offer.id, titles_only=True):
             adjustments["named"] = NAMED_BONUS
         elif named.names(offer.id):
             adjustments["named"] = ALIAS_BONUS
-        if set(offer.themes) & set(profile.themes):
+        if not themes.isdisjoint(offer.themes):
             adjustments["theme"] = THEME_BONUS
-        elif set(offer.themes) & set(profile.place_themes) and "named" not in adjustments:
+        elif not places.isdisjoint(offer.themes) and "named" not in adjustments:
             adjustments["place_only"] = PLACE_ONLY
-        if profile.need and set(offer.support_types) & NEED_SUPPORTS[profile.need]:
+        if needed and not needed.isdisjoint(offer.support_types):
             adjustments["need"] = NEED_BONUS
-        if profile.need != "outil" and set(offer.support_types) <= INFORMATION_ONLY:
+        if profile.need != "outil" and INFORMATION_ONLY.issuperset(offer.support_types):
             adjustments["information_only"] = INFORMATION_PENALTY
         hit.adjustments = adjustments
-    kept.sort(key=lambda h: (-h.final_score, h.offer.id))
-    floor = kept[CANDIDATES - 1].final_score if len(kept) >= CANDIDATES else float("-inf")
-    contenders = [h for h in kept if h.final_score + TARGET_BONUS >= floor]
-    verdicts = {h.offer.id: evaluate(h.offer, profile) for h in contenders if can_target(h.offer)}
-    for hit in contenders:
+    # (final score, hit), best first: each hit's score summed once, again only when TARGET_BONUS joins it.
+    scored = sorted(((h.final_score, h) for h in kept), key=lambda pair: (-pair[0], pair[1].offer.id))
+    floor = scored[CANDIDATES - 1][0] if len(scored) >= CANDIDATES else float("-inf")
+    contenders = [(final, h) for final, h in scored if final + TARGET_BONUS >= floor]
+    verdicts = {h.offer.id: evaluate(h.offer, profile) for _, h in contenders if can_target(h.offer)}
+    for position, (_, hit) in enumerate(contenders):
         verdict = verdicts.get(hit.offer.id)
         if verdict is not None and targets(hit.offer, verdict):
             hit.adjustments["targeted"] = TARGET_BONUS
-    ranked = sorted(contenders, key=lambda h: (-h.final_score, h.offer.id))[:CANDIDATES]
+            contenders[position] = (hit.final_score, hit)
+    ranked = [h for _, h in sorted(contenders, key=lambda pair: (-pair[0], pair[1].offer.id))[:CANDIDATES]]
     return ranked, {h.offer.id: verdicts.get(h.offer.id) or evaluate(h.offer, profile) for h in ranked}
 
 
