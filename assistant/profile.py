@@ -158,7 +158,7 @@ def _parse_population(text: str) -> int | None:
 
 # What a theme phrase names besides its theme (corpus/themes.yaml `territory_nouns`, `building_nouns`).
 Noun = Literal["territory", "building"] | None
-_PHRASE_INDEXES: dict[int, tuple[ThemeVocabulary, dict[str, list[tuple[tuple[str, ...], int, Noun]]]]] = {}
+_PHRASE_INDEXES: dict[int, tuple[ThemeVocabulary, dict[str, list[tuple[tuple[str, ...], int, Noun]]], frozenset[str]]] = {}
 
 
 def _phrase_index(vocabulary: ThemeVocabulary) -> dict[str, list[tuple[tuple[str, ...], int, Noun]]]:
@@ -177,8 +177,15 @@ def _phrase_index(vocabulary: ThemeVocabulary) -> dict[str, list[tuple[tuple[str
                     index.setdefault(terms[0], []).append((terms, place, nouns.get(terms)))
         if len(_PHRASE_INDEXES) >= 8:  # a process holds one vocabulary (tests a few)
             _PHRASE_INDEXES.clear()
-        entry = _PHRASE_INDEXES[id(vocabulary)] = (vocabulary, index)
+        new_building = frozenset(t for n in vocabulary.new_building_nouns for t in match_terms(n))
+        entry = _PHRASE_INDEXES[id(vocabulary)] = (vocabulary, index, new_building)
     return entry[1]
+
+
+def _new_building_terms(vocabulary: ThemeVocabulary) -> frozenset[str]:
+    """The match_terms of the table's `new_building_nouns`, kept with the phrase index."""
+    _phrase_index(vocabulary)
+    return _PHRASE_INDEXES[id(vocabulary)][2]
 
 
 # The place of the works, not their object (README « Les thèmes d'une question : l'objet, pas le lieu »):
@@ -269,6 +276,18 @@ def completes(folded: list[str], first: int) -> bool:
     return head >= 0 and bool(set(folded[head + 1 : first]) & COMPLEMENT_LINKS)
 
 
+# A word of a new building governs a building noun at most this many folded words after it: « construction
+# d'une nouvelle école », « construire un gymnase »; not « construction d'un préau pour l'école ».
+BUILT_REACH = 4
+
+
+def built(folded: list[str], vocabulary: ThemeVocabulary) -> list[int]:
+    """Positions of the folded words that say a new building (corpus/themes.yaml `new_building_nouns`:
+    « construction », « création »…)."""
+    terms = _new_building_terms(vocabulary)
+    return [i for i, w in enumerate(folded) if w not in FOLDED_STOPWORDS and stem(w) in terms] if terms else []
+
+
 def _read_themes(text: str, vocabulary: ThemeVocabulary) -> tuple[dict[int, int], set[int]]:
     """({place of a theme said as an object: terms of its longest phrase}, {places of the themes said
     only as the place of the works}) — places in the vocabulary's order.
@@ -276,8 +295,9 @@ def _read_themes(text: str, vocabulary: ThemeVocabulary) -> tuple[dict[int, int]
     The place of the works: a phrase in a complement of place (in_place_complement); a territory noun that
     completes another word (`completes`: « la voirie du bourg »); a building noun that completes another
     word after a phrase that names no place and gives another theme, the nature of the works (« la mise
-    aux normes de la salle des fêtes »; « la rénovation de l'école » and « la rénovation de l'école et de
-    l'éclairage public » keep the school as their object)."""
+    aux normes de la salle des fêtes »), and one a word of a new building governs (`built`: « la
+    construction d'une salle des fêtes » is no energy renovation); « la rénovation de l'école » and « la
+    rénovation de l'école et de l'éclairage public » keep the school as their object."""
     folded, found = _occurrences(text, vocabulary)
     # A complement of place runs to the end of its phrase: a phrase inside it is part of the place
     # (« devant la défense extérieure contre l'incendie »: « incendie » too).
@@ -285,8 +305,10 @@ def _read_themes(text: str, vocabulary: ThemeVocabulary) -> tuple[dict[int, int]
              if in_place_complement(folded, first) or noun == "territory" and completes(folded, first)]
     natures = [(place, last) for place, _, first, last, noun in found
                if noun is None and not any(a <= first and last <= b for a, b in spans)]
-    spans += [(first, last) for place, _, first, last, noun in found if noun == "building"
-              and any(nature != place and end < first for nature, end in natures) and completes(folded, first)]
+    new = built(folded, vocabulary) if any(noun == "building" for *_, noun in found) else []
+    spans += [(first, last) for place, _, first, last, noun in found if noun == "building" and (
+        completes(folded, first) and any(nature != place and end < first for nature, end in natures)
+        or any(0 < first - i <= BUILT_REACH for i in new))]
     objects: dict[int, int] = {}
     for place, length, first, last, _ in found:
         if length > objects.get(place, 0) and not any(a <= first and last <= b for a, b in spans):

@@ -425,6 +425,12 @@ class ThemeVocabulary(Strict):
         "label or synonym of a theme.",
     )
 
+    new_building_nouns: list[str] = Field(
+        default_factory=list,
+        description="Words of a new building (« construction », « création »): a building noun they govern is the "
+        "place of the works, not the theme of an existing building's renovation (profile.built).",
+    )
+
     @model_validator(mode="after")
     def _place_nouns_are_theme_phrases(self) -> ThemeVocabulary:
         phrases = {tuple(match_terms(p)) for theme in self.themes for p in [theme.label, *theme.synonyms]}

@@ -39,7 +39,10 @@ def test_a_generic_works_noun_adds_no_theme_to_its_object(noun):
         for sentence in (f"{noun} {obj}", f"{noun.capitalize()} {obj}", f"Nous voulons faire des travaux : {noun} {obj}"):
             alone = detect_themes(sentence.replace(noun, "").replace(noun.capitalize(), ""), VOCABULARY, limit=EVERY)
             themes = detect_themes(sentence, VOCABULARY, limit=EVERY)
-            assert themes == alone, (sentence, themes, alone)
+            if noun in VOCABULARY.new_building_nouns:  # a new building: its noun is the place, no energy renovation
+                assert set(themes) <= set(alone), (sentence, themes, alone)
+            else:
+                assert themes == alone, (sentence, themes, alone)
             assert PLANNING not in themes and "friches" not in themes and "renouvellement-urbain" not in themes, sentence
             checked += 1
     assert checked == 3 * len(OBJECTS)
