@@ -40,6 +40,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from itertools import chain
+from operator import mul
 from pathlib import Path
 
 from assistant.patterns import screened
@@ -169,7 +170,7 @@ def evidence_probabilities(coef: list[float], intercept: float, ranked: list[Off
     """The evidence model's logistic output for each ranked hit (shared by run time and calibration)."""
     out = {}
     for hit, features in zip(ranked, evidence_features(ranked, door_similarity)):
-        z = intercept + sum(c * f for c, f in zip(coef, features))
+        z = intercept + sum(map(mul, coef, features))
         out[hit.offer.id] = 1.0 / (1.0 + math.exp(-z))
     return out
 
@@ -207,7 +208,13 @@ class SignpostFinder:
             screened("|".join(rf"\b{re.escape(fold(a))}\b" for a in named)) if named else None
             for named in ([a for a in s.aliases if ACRONYM.match(a) or len(a.split()) >= 3] for s in self.signposts)
         ]
-        self._doc_card = [i for i, _ in self._docs]
+        # A card's texts are consecutive in _docs: its best similarity is the max over its run of texts
+        # (numpy's reduceat from each run's first text), for the cards that have texts.
+        doc_card = [i for i, _ in self._docs]
+        self._runs = [k for k, card in enumerate(doc_card) if k == 0 or card != doc_card[k - 1]]
+        self._run_cards = [doc_card[k] for k in self._runs]
+        # The door-only themes each card carries (a bonus when the message has one of them).
+        self._door_themes_of = [set(s.themes) & door_themes for s in self.signposts]
         self._vectors = None
         self._norms = None
 
@@ -235,7 +242,8 @@ class SignpostFinder:
         query = np.asarray(vector if vector is not None else self.embeddings.embed_query(message), dtype=float)
         sims = self._vectors @ query / ((self._norms * (np.linalg.norm(query) or 1.0)) + 1e-12)
         best = np.full(len(self.signposts), -1.0)
-        np.maximum.at(best, self._doc_card, sims)
+        if self._runs:
+            best[self._run_cards] = np.maximum(np.maximum.reduceat(sims, self._runs), -1.0)
         return best.tolist()
 
     def scores(self, message: str, themes: list[str], bonus: float,
@@ -244,11 +252,11 @@ class SignpostFinder:
         not given) + bonus per door-only theme of the card detected in the message + bonus when the
         message names the body by an acronym or a full name."""
         best = similarities if similarities is not None else self.similarities(message)
-        folded = fold(message)
+        folded, said = fold(message), set(themes)
         scored = []
         for i, signpost in enumerate(self.signposts):
             score = best[i]
-            if set(signpost.themes) & self.door_themes & set(themes):
+            if not self._door_themes_of[i].isdisjoint(said):
                 score += bonus
             if self._names[i] is not None and self._names[i].search(folded):
                 score += bonus

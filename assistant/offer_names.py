@@ -89,7 +89,11 @@ class OfferNames:
         self._empty = not owners
 
     def find(self, folded_message: str) -> Named:
-        """folded_message: the question through assistant.text.fold."""
+        """folded_message: the question through assistant.text.fold. The last answer is kept: a turn asks
+        for its message twice (the scope decision, then ranking)."""
+        last = getattr(self, "_last", None)
+        if last is not None and last[0] == folded_message:
+            return last[1]
         by_title: set[str] = set()
         by_any: set[str] = set()
         matches = [] if self._empty else [
@@ -104,4 +108,6 @@ class OfferNames:
                 by_any.add(offer_id)
                 if is_title:
                     by_title.add(offer_id)
-        return Named(frozenset(by_title), frozenset(by_any))
+        named = Named(frozenset(by_title), frozenset(by_any))
+        self._last = (folded_message, named)  # one tuple, replaced at once: safe across threads
+        return named

@@ -910,7 +910,7 @@ def _tokenize(text: str, common_words: frozenset[str] = GRAMMAR_WORDS) -> list[_
     for m in _WORD.finditer(text):
         word = m.group()
         gap = text[last_end : m.start()]
-        initial = not tokens or bool(SENTENCE_BREAK.search(gap))
+        initial = not tokens or (gap != " " and bool(SENTENCE_BREAK.search(gap)))  # most gaps are one space
         if tokens and gap in ("-", "'", "’"):
             tokens[-1].glued = True
             tokens[-1].hyphen = gap == "-"
