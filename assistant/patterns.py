@@ -20,19 +20,52 @@ from re import _constants as _sre
 from re import _parser as _sre_parser
 
 _REPEATS = (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT)
+MAX_LITERALS = 64  # alternatives a run of literals may multiply into (« .gouv », « .fr », « .com »…)
+
+
+def _alternatives(op, argument) -> set[str] | None:
+    """The strings one item matches when they are a few literal strings (« fr|com », « [ée] », « (le|la) »),
+    else None."""
+    if op is _sre.IN:
+        chars = {chr(a) for o, a in argument if o is _sre.LITERAL}
+        return chars if chars and len(chars) == len(argument) else None
+    if op is _sre.SUBPATTERN:
+        _, add_flags, _, sub = argument
+        if add_flags & re.IGNORECASE:
+            return None
+        if all(o is _sre.LITERAL for o, _ in sub):
+            return {"".join(chr(a) for _, a in sub)}
+        return _alternatives(*sub[0]) if len(sub) == 1 else None
+    if op is _sre.BRANCH:
+        found: set[str] = set()
+        for branch in argument[1]:
+            if not all(o is _sre.LITERAL for o, _ in branch):
+                return None
+            found.add("".join(chr(a) for _, a in branch))
+        return found
+    return None
 
 
 def _required(items) -> set[str] | None:
     """A set of strings one of which every match of the parsed sequence `items` contains, or None."""
     candidates: list[set[str]] = []
-    run: list[str] = []
+    run = {""}  # what the consecutive literals read so far can be: one string, or a few alternatives
+
+    def flush() -> None:
+        nonlocal run
+        if "" not in run:  # an empty alternative leaves nothing required
+            candidates.append(run)
+        run = {""}
+
     for op, argument in items:
         if op is _sre.LITERAL:
-            run.append(chr(argument))
+            run = {r + chr(argument) for r in run}
             continue
-        if run:  # consecutive literal characters: a string every match contains
-            candidates.append({"".join(run)})
-            run = []
+        alternatives = _alternatives(op, argument)
+        if alternatives is not None and len(run) * len(alternatives) <= MAX_LITERALS:
+            run = {r + a for r in run for a in alternatives}
+            continue
+        flush()
         found = None
         if op is _sre.SUBPATTERN:
             _, add_flags, _, sub = argument
@@ -49,10 +82,9 @@ def _required(items) -> set[str] | None:
             found = _required(argument[1])
         if found:
             candidates.append(found)
-    if run:
-        candidates.append({"".join(run)})
-    # The most selective: the longest shortest literal, then the fewest literals.
-    return max(candidates, key=lambda c: (min(map(len, c)), -len(c))) if candidates else None
+    flush()
+    # The most selective: the longest shortest literal, then the longest on average.
+    return max(candidates, key=lambda c: (min(map(len, c)), sum(map(len, c)) / len(c))) if candidates else None
 
 
 def required_literals(pattern: re.Pattern) -> tuple[str, ...] | None:
@@ -93,6 +125,9 @@ class Screened:
 
     def finditer(self, text: str) -> Iterator[re.Match]:
         return self.pattern.finditer(text) if self._may_match(text) else iter(())
+
+    def sub(self, replacement, text: str) -> str:
+        return self.pattern.sub(replacement, text) if self._may_match(text) else text
 
     def __repr__(self) -> str:
         return f"Screened({self.pattern.pattern!r}, literals={self.literals!r})"

@@ -20,6 +20,7 @@ from pathlib import Path
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
+from assistant.patterns import screened
 from assistant.schema import Audience
 from assistant.text import WORD_MEMO
 
@@ -182,7 +183,7 @@ UNITS = frozenset(
     " kw kwh mwh".split()
 )
 CONTRACTED = {"au": "le", "du": "le", "aux": "les", "des": "les"}
-_URL = re.compile(r"\b(?:https?://|www\.)\S+|\S+@\S+\.\w+|\S+\.(?:gouv|fr|com|org|net|eu)(?:/\S*)?\b")
+_URL = screened(r"\b(?:https?://|www\.)\S+|\S+@\S+\.\w+|\S+\.(?:gouv|fr|com|org|net|eu)(?:/\S*)?\b")
 NUMERIC_CONTEXT = frozenset(
     "de d a plus moins environ pres budget montant cout total soit pour sur par x et ou entre jusqu hauteur dont avec"
     " n no numero".split()
@@ -195,11 +196,11 @@ _BESIDE = re.compile(
     re.IGNORECASE,
 )
 SENTENCE_BREAK = re.compile(r"[.!?\n:;]")
-DEP_CODE_PATTERNS = (
-    re.compile(r"\((\d{2,3}|2[AaBb])\)"),
+DEP_CODE_PATTERNS = (  # assistant.patterns: the case-sensitive ones run only on a text holding their literals
+    screened(r"\((\d{2,3}|2[AaBb])\)"),
     re.compile(r"\b(?:d[ée]partements?|d[ée]pts?|dép)\.?\s*(?:n°\s*)?(\d{2,3}|2[AaBb])\b", re.IGNORECASE),
     re.compile(r"\bdans\s+l[ea]\s+(\d{2,3}|2[AaBb])\b", re.IGNORECASE),
-    re.compile(r"(?<![\w-])(2[AB])(?![\w-])"),
+    screened(r"(?<![\w-])(2[AB])(?![\w-])"),
 )
 REGION_ACRONYMS = {"paca": "93", "aura": "84", "idf": "11", "bfc": "27", "hdf": "32", "ara": "84"}
 

@@ -1,8 +1,9 @@
 """A screened pattern answers as the bare pattern (assistant/patterns.py).
 
 Generated from the patterns themselves: every Screened pattern a turn runs (who is asking, facts, stage,
-need, project facts, guardrails, follow-ups, the signpost cards' names) against the texts a turn reads —
-the evaluation's questions and the real project titles of evals/datasets, folded as the stages fold them —
+need, project facts, guardrails, follow-ups, the signpost cards' names, addresses and département codes in
+the territory's reading) against the texts a turn reads — the evaluation's questions and the real project
+titles of evals/datasets, as typed and folded as the stages fold them, and a few addresses —
 gives the bare pattern's matches, and every match holds one of the pattern's required literals (what makes
 skipping a text without them exact).
 """
@@ -20,6 +21,7 @@ import assistant.facts
 import assistant.guardrails
 import assistant.pipeline.understand
 import assistant.profile
+import assistant.territory
 from assistant.everyday import SignpostFinder
 from assistant.patterns import Screened, required_literals, screened
 from assistant.text import fold
@@ -44,8 +46,15 @@ def _texts() -> list[str]:
     texts += [t for line in (DATASETS / "gold.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()
               for t in json.loads(line)["turns"]]
     texts += [r[column] for name, column in TITLE_FILES.items() for r in _rows(name)[::8]]
-    # As the stages read them: folded, typographic apostrophes as ASCII.
-    return sorted({fold(t).replace("’", "'") for t in texts if t})
+    texts += EXTRA
+    # As the stages read them: folded, typographic apostrophes as ASCII (most patterns), or as typed (territory).
+    return sorted({fold(t).replace("’", "'") for t in texts if t} | set(texts))
+
+
+# Addresses, mails and département codes, which the questions above seldom hold.
+EXTRA = ["Voir https://www.ecologie.gouv.fr/fonds-vert et www.banquedesterritoires.fr", "Écrire à contact@mairie-aurillac.fr",
+         "Le site aides-territoires.beta.gouv.fr/aides/ recense", "Une commune de Corse (2A), Ajaccio 2A ou 2B ?",
+         "Notre village (15) près de Saint-Flour", "le guichet sur demarches.net, puis l'ADEME.eu", "département 2A"]
 
 
 TEXTS = _texts()
@@ -64,7 +73,7 @@ def _screened(value, found: dict[str, Screened], where: str) -> None:
 
 def _every_screened() -> dict[str, Screened]:
     found: dict[str, Screened] = {}
-    for module in (assistant.profile, assistant.facts, assistant.guardrails, assistant.pipeline.understand):
+    for module in (assistant.profile, assistant.facts, assistant.guardrails, assistant.pipeline.understand, assistant.territory):
         for name, value in vars(module).items():
             _screened(value, found, f"{module.__name__}.{name}")
     themes = load_themes(ROOT / "corpus")
@@ -103,10 +112,10 @@ def test_a_screened_pattern_finds_what_the_bare_pattern_finds(where):
 @pytest.mark.parametrize("pattern, literals", [
     (r"\bqpv\b|quartiers? prioritaires?|politique de la ville", (" prioritaire", "politique de la ville", "qpv")),
     (r"montagne|\bstation de ski|massif", ("massif", "montagne", "station de ski")),
-    (r"(notre|ma) (commune|ville)", ("commune", "ville")),  # the more selective of the two required groups
+    (r"(notre|ma) (commune|ville)", ("ma commune", "ma ville", "notre commune", "notre ville")),  # alternatives of literals multiply
     (r"petites? villes? de demain", (" de demain",)),
-    # The parser factors the common « i » out of the alternatives: what follows it is required.
-    (r"(?<!je )\b(invente|imagine)z?\b", ("magine", "nvente")),
+    (r"(?<!je )\b(invente|imagine)z?\b", ("imagine", "invente")),
+    (r"\S+\.(?:gouv|fr|com)(?:/\S*)?\b", (".com", ".fr", ".gouv")),  # the dot and each ending
     (r"(?=.*pont)\w+", ("pont",)),  # a lookahead's text is in the string
     (r"maire|maire de|adjointe? au maire", ("maire",)),  # « maire de » holds « maire »
 ])
@@ -115,7 +124,7 @@ def test_required_literals_are_read_from_the_pattern(pattern, literals):
 
 
 @pytest.mark.parametrize("pattern", [
-    r"\d+\s*[€$]",  # character classes only
+    r"\d+\s*\w",  # character classes only
     r"(le |la )?commune|\w+",  # an alternative without a literal
     r"(abc)?",  # optional
     r"(?i)commune",  # case-insensitive: « Commune » holds no « commune »

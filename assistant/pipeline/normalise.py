@@ -27,6 +27,8 @@ TYPOGRAPHY = str.maketrans(
     }
 )
 SPACES = re.compile(r"[^\S\n]+")
+# A character TYPOGRAPHY rewrites: most messages hold none, and translating reads every character.
+TYPOGRAPHIC = re.compile("[" + "".join(re.escape(chr(c)) for c in TYPOGRAPHY) + "]")
 
 
 def normalise(message: str) -> str:
@@ -34,5 +36,7 @@ def normalise(message: str) -> str:
 
     Example: "L’e\\u0301cole\\u00a0: « Fonds vert »" -> "L'école : « Fonds vert »". Idempotent.
     """
-    text = unicodedata.normalize("NFKC", message).translate(TYPOGRAPHY)
+    text = unicodedata.normalize("NFKC", message)
+    if TYPOGRAPHIC.search(text):
+        text = text.translate(TYPOGRAPHY)
     return "\n".join(SPACES.sub(" ", line).strip() for line in text.split("\n")).strip()
