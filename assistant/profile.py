@@ -158,6 +158,8 @@ def _parse_population(text: str) -> int | None:
 
 # What a theme phrase names besides its theme (corpus/themes.yaml `territory_nouns`, `building_nouns`).
 Noun = Literal["territory", "building"] | None
+# The place in the vocabulary of a phrase that names no theme (corpus/themes.yaml `themeless_phrases`).
+THEMELESS = -1
 _PHRASE_INDEXES: dict[int, tuple[ThemeVocabulary, dict[str, list[tuple[tuple[str, ...], int, Noun]]], frozenset[str]]] = {}
 
 
@@ -175,6 +177,10 @@ def _phrase_index(vocabulary: ThemeVocabulary) -> dict[str, list[tuple[tuple[str
                 terms = tuple(match_terms(phrase))
                 if terms:
                     index.setdefault(terms[0], []).append((terms, place, nouns.get(terms)))
+        for phrase in vocabulary.themeless_phrases:  # place -1: reads its words, gives no theme
+            terms = tuple(match_terms(phrase))
+            if terms:
+                index.setdefault(terms[0], []).append((terms, THEMELESS, None))
         if len(_PHRASE_INDEXES) >= 8:  # a process holds one vocabulary (tests a few)
             _PHRASE_INDEXES.clear()
         new_building = frozenset(t for n in vocabulary.new_building_nouns for t in match_terms(n))
@@ -224,7 +230,8 @@ def _occurrences(text: str, vocabulary: ThemeVocabulary) -> tuple[list[str], lis
     of every label or synonym found in the text (its match_terms, consecutive and in order), word positions
     in the folded words. The longest phrase reads its words: a phrase inside a longer phrase of another theme
     is not found (« personnes à mobilité réduite » is no mobility, « recyclage foncier » no waste, « sécurité
-    incendie » no forest fire, « centre-bourg » no « bourg »)."""
+    incendie » no forest fire, « centre-bourg » no « bourg »), nor one inside a phrase that names no theme
+    (`themeless_phrases`: « centre d'incendie et de secours »), which is not returned either."""
     folded = words(fold(text))
     # match_terms, word by word, with each term's position among the folded words
     terms = [(stem(w), i) for i, w in enumerate(folded) if w not in FOLDED_STOPWORDS and len(w) > 1]
@@ -237,7 +244,7 @@ def _occurrences(text: str, vocabulary: ThemeVocabulary) -> tuple[list[str], lis
                 found.append((place, len(phrase), terms[start][1], terms[end - 1][1], noun))
     if len(found) > 1:
         found = [f for f in found if not any(o[0] != f[0] and o[1] > f[1] and o[2] <= f[2] and f[3] <= o[3] for o in found)]
-    return folded, found
+    return folded, [f for f in found if f[0] != THEMELESS]
 
 
 def in_place_complement(folded: list[str], first: int) -> bool:

@@ -430,6 +430,12 @@ class ThemeVocabulary(Strict):
         description="Words of a new building (« construction », « création »): a building noun they govern is the "
         "place of the works, not the theme of an existing building's renovation (profile.built).",
     )
+    themeless_phrases: list[str] = Field(
+        default_factory=list,
+        description="Phrases that name no theme and read their own words, so that a shorter theme phrase inside "
+        "them gives no theme (« centre d'incendie et de secours » is a fire station, no forest fire): "
+        "profile._occurrences. Source: real titles, python -m evals.generic_works --before REV.",
+    )
 
     @model_validator(mode="after")
     def _place_nouns_are_theme_phrases(self) -> ThemeVocabulary:

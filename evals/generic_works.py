@@ -16,7 +16,8 @@ ordinary works funded by the everyday grants).
 - `generic_works`: for each noun of works the table refuses (`generic_works`), the titles that contain it.
 - with --before REV: the theme table of commit REV (its corpus/themes.yaml, the rest of the corpus as now);
   per theme whose share changed, the share of titles it is assigned to, then and now; and the titles whose
-  themes changed (`touched`). With --assistant, those titles asked as the evaluation asks them
+  themes changed (`touched`): on the Fonds vert titles, the themes dropped and added by whether the measure
+  carries them (measure_agreement), on the DETR/DSIL titles a sample of 20 with their themes then and now. With --assistant, those titles asked as the evaluation asks them
   (place_themes.ask: Fonds vert theme@1/@3, title alone; DETR or DSIL first and among the referrals for the
   commune and EPCI titles, with the widget's profile), with the table of REV, then with the table now.
 """
@@ -85,6 +86,20 @@ def theme_shares(vocabulary, rows: list[dict]) -> dict[str, float]:
     return {t: round(n / len(rows), 4) for t, n in counts.items()}
 
 
+def measure_agreement(rows: list[dict], before, vocabulary) -> dict[str, int]:
+    """Of the Fonds vert titles whose themes changed: the themes dropped and added (every theme, not only the
+    first three), counted by whether the title's measure carries them. `dropped_in_measure` is a cost (the table
+    now misses the object the measure names), `dropped_outside` a gain; `added_*` the same way."""
+    counts = Counter()
+    for row in rows:
+        then = set(detect_themes(row["text"], before, limit=99))
+        now = set(detect_themes(row["text"], vocabulary, limit=99))
+        for kind, themes in (("dropped", then - now), ("added", now - then)):
+            for theme in themes:
+                counts[f"{kind}_{'in_measure' if theme in row['wanted'] else 'outside'}"] += 1
+    return dict(sorted(counts.items()))
+
+
 def corpus_with_themes_of(rev: str) -> Path:
     """A copy of the repository's corpus whose themes.yaml is commit rev's (git show rev:corpus/themes.yaml)."""
     target = Path(tempfile.mkdtemp(prefix="themes-before-")) / "corpus"
@@ -124,7 +139,10 @@ def main() -> None:
 
         fv_touched = changed(fv)
         dot_touched = [r for r in changed(dot) if r["echelon"] in ECHELONS]
-        out["touched"] = {"fonds_vert": len(fv_touched), "dotations_commune_epci": len(dot_touched)}
+        out["touched"] = {"fonds_vert": len(fv_touched), "dotations_commune_epci": len(dot_touched),
+                          "fonds_vert_measure": measure_agreement(fv_touched, before, vocabulary),
+                          "dotations_sample": [{"title": r["text"], "then": detect_themes(r["text"], before), "now": detect_themes(r["text"], vocabulary)}
+                                               for r in dot_touched[:: max(1, len(dot_touched) // 20)]]}
         if args.assistant:
             for label, corpus_dir in ((f"then ({args.before})", before_dir), ("now", None)):
                 out["touched"][label] = ask(*service(corpus_dir), fv_touched, dot_touched)
