@@ -157,7 +157,7 @@ def _parse_population(text: str) -> int | None:
 
 
 # What a theme phrase names besides its theme (corpus/themes.yaml `territory_nouns`, `building_nouns`).
-Noun = Literal["territory", "building"] | None
+Noun = Literal["territory", "building", "fitting"] | None
 # The place in the vocabulary of a phrase that names no theme (corpus/themes.yaml `themeless_phrases`).
 THEMELESS = -1
 _PHRASE_INDEXES: dict[int, tuple[ThemeVocabulary, dict[str, list[tuple[tuple[str, ...], int, Noun]]], frozenset[str]]] = {}
@@ -171,6 +171,7 @@ def _phrase_index(vocabulary: ThemeVocabulary) -> dict[str, list[tuple[tuple[str
     if entry is None or entry[0] is not vocabulary:
         nouns: dict[tuple[str, ...], Noun] = {tuple(match_terms(n)): "building" for n in vocabulary.building_nouns}
         nouns |= {tuple(match_terms(n)): "territory" for n in vocabulary.territory_nouns}
+        nouns |= {tuple(match_terms(n)): "fitting" for n in vocabulary.building_fittings}
         index: dict[str, list[tuple[tuple[str, ...], int, Noun]]] = {}
         for place, theme in enumerate(vocabulary.themes):
             for phrase in [theme.label, *theme.synonyms]:
@@ -295,6 +296,18 @@ def built(folded: list[str], vocabulary: ThemeVocabulary) -> list[int]:
     return [i for i, w in enumerate(folded) if w not in FOLDED_STOPWORDS and stem(w) in terms] if terms else []
 
 
+def fitted(folded: list[str], found: list[tuple[int, int, int, int, Noun]]) -> bool:
+    """Whether a building noun completes a fitting phrase right before it (corpus/themes.yaml `building_fittings`:
+    « les luminaires du gymnase », « des LED dans les écoles »), only articles, prepositions and stop words
+    between them: the fittings are the building's (interior lighting), not the theme the phrase names
+    (street lighting)."""
+    ordered = sorted(found, key=lambda f: f[2])
+    return any(
+        before[4] == "fitting" and after[4] == "building" and completes(folded, after[2])
+        and all(w in LINKS or w in COMPLEMENT_LINKS or w in FOLDED_STOPWORDS for w in folded[before[3] + 1 : after[2]])
+        for before, after in zip(ordered, ordered[1:]))
+
+
 def _read_themes(text: str, vocabulary: ThemeVocabulary) -> tuple[dict[int, int], set[int]]:
     """({place of a theme said as an object: terms of its longest phrase}, {places of the themes said
     only as the place of the works}) — places in the vocabulary's order.
@@ -306,12 +319,14 @@ def _read_themes(text: str, vocabulary: ThemeVocabulary) -> tuple[dict[int, int]
     construction d'une salle des fêtes » is no energy renovation); « la rénovation de l'école » and « la
     rénovation de l'école et de l'éclairage public » keep the school as their object."""
     folded, found = _occurrences(text, vocabulary)
+    if any(noun == "fitting" for *_, noun in found) and fitted(folded, found):
+        found = [f for f in found if f[4] != "fitting"]  # the building's own fittings: no theme of their own
     # A complement of place runs to the end of its phrase: a phrase inside it is part of the place
     # (« devant la défense extérieure contre l'incendie »: « incendie » too).
     spans = [(first, last) for _, _, first, last, noun in found
              if in_place_complement(folded, first) or noun == "territory" and completes(folded, first)]
     natures = [(place, last) for place, _, first, last, noun in found
-               if noun is None and not any(a <= first and last <= b for a, b in spans)]
+               if noun in (None, "fitting") and not any(a <= first and last <= b for a, b in spans)]
     new = built(folded, vocabulary) if any(noun == "building" for *_, noun in found) else []
     spans += [(first, last) for place, _, first, last, noun in found if noun == "building" and (
         completes(folded, first) and any(nature != place and end < first for nature, end in natures)

@@ -1,0 +1,64 @@
+"""A building's own lighting is not street lighting (corpus/themes.yaml `building_fittings`): « les luminaires du
+gymnase », « des LED dans les écoles » leave the building the object of the works, and the same words on a
+street, a square or beside a building (« les luminaires de la place », « les lampadaires devant l'école »,
+« l'éclairage public ») keep the street-lighting theme.
+
+Generated from the table (every fitting × every building noun) and from the data files: the Fonds vert 2023
+titles of the buildings measure where a building completes a fitting lose street lighting, and none of the
+street-lighting measure's titles does.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from assistant.profile import detect_themes, fitted, _occurrences
+from ingest.corpus import load_themes
+
+ROOT = Path(__file__).resolve().parents[1]
+VOCABULARY = load_themes(ROOT / "corpus")
+EVERY = len(VOCABULARY.themes)
+LIGHTING, BUILDINGS = "eclairage-public", "renovation-batiments-publics"
+
+
+def _fonds_vert() -> list[tuple[str, str]]:
+    with (ROOT / "evals" / "datasets" / "fonds-vert-2023-projets.csv").open(encoding="utf-8-sig", newline="") as handle:
+        return [(r["nom_du_projet"].strip(), r["nom_demarche_ds"].strip()) for r in csv.DictReader(handle, delimiter=";")]
+
+
+FONDS_VERT = _fonds_vert()
+MEASURES = VOCABULARY.fonds_vert_measures
+
+
+def _fitted(title: str) -> bool:
+    return fitted(*_occurrences(title, VOCABULARY))
+
+
+@pytest.mark.parametrize("fitting", VOCABULARY.building_fittings)
+@pytest.mark.parametrize("building", VOCABULARY.building_nouns)
+@pytest.mark.parametrize("template", ["Remplacement des {f} du {b}", "Installation de {f} dans le {b}"])
+def test_a_buildings_lighting_is_the_building(fitting, building, template):
+    themes = detect_themes(template.format(f=fitting, b=building), VOCABULARY, limit=EVERY)
+    assert LIGHTING not in themes and BUILDINGS in themes
+
+
+@pytest.mark.parametrize("fitting", VOCABULARY.building_fittings)
+@pytest.mark.parametrize("template", ["Remplacement des {} de la place de l'école", "Remplacement des {} rue de l'école",
+                                      "Pose de {} devant le gymnase", "Rénovation de l'éclairage public et des {} du village",
+                                      "{} dans le gymnase et éclairage public du stade"])
+def test_the_same_words_outside_a_building_stay_street_lighting(fitting, template):
+    assert LIGHTING in detect_themes(template.format(fitting), VOCABULARY, limit=EVERY)
+
+
+def test_the_fonds_vert_titles_the_rule_reads_are_the_buildings_measure():
+    """Of the Fonds vert 2023 titles where a building completes a fitting, none is of the street-lighting measure
+    and those of the buildings measure get its theme and not street lighting (5 titles on 6 December 2026)."""
+    read = [(t, m) for t, m in FONDS_VERT if m in MEASURES and _fitted(t)]
+    assert len(read) >= 5
+    assert all(LIGHTING not in MEASURES[m] for _, m in read)
+    for title, measure in read:
+        themes = detect_themes(title, VOCABULARY, limit=EVERY)
+        assert LIGHTING not in themes and set(MEASURES[measure]) & set(themes), title
