@@ -226,13 +226,14 @@ ROOF_HEADS = frozenset({"toit", "toits", "toiture", "toitures", "terrasse", "ter
 COMPLEMENT_LINKS = GENITIVE | ARTICLED | {"dans", "en", "au", "aux"}
 
 
-def _occurrences(text: str, vocabulary: ThemeVocabulary) -> tuple[list[str], list[tuple[int, int, int, int, Noun]]]:
+def _occurrences(text: str, vocabulary: ThemeVocabulary, themeless: bool = False) -> tuple[list[str], list[tuple[int, int, int, int, Noun]]]:
     """(folded words, [(place of the theme, terms, first word, last word, territory/building noun or None)])
     of every label or synonym found in the text (its match_terms, consecutive and in order), word positions
     in the folded words. The longest phrase reads its words: a phrase inside a longer phrase of another theme
     is not found (« personnes à mobilité réduite » is no mobility, « recyclage foncier » no waste, « sécurité
     incendie » no forest fire, « centre-bourg » no « bourg »), nor one inside a phrase that names no theme
-    (`themeless_phrases`: « centre d'incendie et de secours »), which is not returned either."""
+    (`themeless_phrases`: « centre d'incendie et de secours »), which is not returned either unless `themeless`
+    (then with the place THEMELESS)."""
     folded = words(fold(text))
     # match_terms, word by word, with each term's position among the folded words
     terms = [(stem(w), i) for i, w in enumerate(folded) if w not in FOLDED_STOPWORDS and len(w) > 1]
@@ -245,7 +246,7 @@ def _occurrences(text: str, vocabulary: ThemeVocabulary) -> tuple[list[str], lis
                 found.append((place, len(phrase), terms[start][1], terms[end - 1][1], noun))
     if len(found) > 1:
         found = [f for f in found if not any(o[0] != f[0] and o[1] > f[1] and o[2] <= f[2] and f[3] <= o[3] for o in found)]
-    return folded, [f for f in found if f[0] != THEMELESS]
+    return folded, found if themeless else [f for f in found if f[0] != THEMELESS]
 
 
 def in_place_complement(folded: list[str], first: int) -> bool:
@@ -314,11 +315,14 @@ def _read_themes(text: str, vocabulary: ThemeVocabulary) -> tuple[dict[int, int]
 
     The place of the works: a phrase in a complement of place (in_place_complement); a territory noun that
     completes another word (`completes`: « la voirie du bourg »); a building noun that completes another
-    word after a phrase that names no place and gives another theme, the nature of the works (« la mise
-    aux normes de la salle des fêtes »), and one a word of a new building governs (`built`: « la
+    word after a phrase that names no place and gives another theme or none (`themeless_phrases`), the nature
+    of the works (« la mise aux normes de la salle des fêtes », « les équipements numériques de l'école »), and one a word of a new building governs (`built`: « la
     construction d'une salle des fêtes » is no energy renovation); « la rénovation de l'école » and « la
     rénovation de l'école et de l'éclairage public » keep the school as their object."""
-    folded, found = _occurrences(text, vocabulary)
+    folded, found = _occurrences(text, vocabulary, themeless=True)
+    # A phrase that names no theme still names the nature of the works (« équipements numériques de l'école »).
+    bare = [(THEMELESS, last) for place, _, _, last, _ in found if place == THEMELESS]
+    found = [f for f in found if f[0] != THEMELESS]
     if any(noun == "fitting" for *_, noun in found) and fitted(folded, found):
         found = [f for f in found if f[4] != "fitting"]  # the building's own fittings: no theme of their own
     # A complement of place runs to the end of its phrase: a phrase inside it is part of the place
@@ -326,7 +330,7 @@ def _read_themes(text: str, vocabulary: ThemeVocabulary) -> tuple[dict[int, int]
     spans = [(first, last) for _, _, first, last, noun in found
              if in_place_complement(folded, first) or noun == "territory" and completes(folded, first)]
     natures = [(place, last) for place, _, first, last, noun in found
-               if noun in (None, "fitting") and not any(a <= first and last <= b for a, b in spans)]
+               if noun in (None, "fitting") and not any(a <= first and last <= b for a, b in spans)] + bare
     new = built(folded, vocabulary) if any(noun == "building" for *_, noun in found) else []
     spans += [(first, last) for place, _, first, last, noun in found if noun == "building" and (
         completes(folded, first) and any(nature != place and end < first for nature, end in natures)
