@@ -157,7 +157,7 @@ def _parse_population(text: str) -> int | None:
 
 
 # What a theme phrase names besides its theme (corpus/themes.yaml `territory_nouns`, `building_nouns`).
-Noun = Literal["territory", "building", "fitting"] | None
+Noun = Literal["territory", "building", "fitting", "dwelling"] | None
 # The place in the vocabulary of a phrase that names no theme (corpus/themes.yaml `themeless_phrases`).
 THEMELESS = -1
 _PHRASE_INDEXES: dict[int, tuple[ThemeVocabulary, dict[str, list[tuple[tuple[str, ...], int, Noun]]], frozenset[str]]] = {}
@@ -172,6 +172,7 @@ def _phrase_index(vocabulary: ThemeVocabulary) -> dict[str, list[tuple[tuple[str
         nouns: dict[tuple[str, ...], Noun] = {tuple(match_terms(n)): "building" for n in vocabulary.building_nouns}
         nouns |= {tuple(match_terms(n)): "territory" for n in vocabulary.territory_nouns}
         nouns |= {tuple(match_terms(n)): "fitting" for n in vocabulary.building_fittings}
+        nouns |= {tuple(match_terms(n)): "dwelling" for n in vocabulary.new_dwellings}
         index: dict[str, list[tuple[tuple[str, ...], int, Noun]]] = {}
         for place, theme in enumerate(vocabulary.themes):
             for phrase in [theme.label, *theme.synonyms]:
@@ -331,10 +332,11 @@ def _read_themes(text: str, vocabulary: ThemeVocabulary) -> tuple[dict[int, int]
              if in_place_complement(folded, first) or noun == "territory" and completes(folded, first)]
     natures = [(place, last) for place, _, first, last, noun in found
                if noun in (None, "fitting") and not any(a <= first and last <= b for a, b in spans)] + bare
-    new = built(folded, vocabulary) if any(noun == "building" for *_, noun in found) else []
+    new = built(folded, vocabulary) if any(noun in ("building", "dwelling") for *_, noun in found) else []
     spans += [(first, last) for place, _, first, last, noun in found if noun == "building" and (
         completes(folded, first) and any(nature != place and end < first for nature, end in natures)
-        or any(0 < first - i <= BUILT_REACH for i in new))]
+        or any(0 < first - i <= BUILT_REACH for i in new))
+        or noun == "dwelling" and any(0 < first - i <= BUILT_REACH for i in new)]
     objects: dict[int, int] = {}
     for place, length, first, last, _ in found:
         if length > objects.get(place, 0) and not any(a <= first and last <= b for a, b in spans):

@@ -430,6 +430,12 @@ class ThemeVocabulary(Strict):
         description="Words of a new building (« construction », « création »): a building noun they govern is the "
         "place of the works, not the theme of an existing building's renovation (profile.built).",
     )
+    new_dwellings: list[str] = Field(
+        default_factory=list,
+        description="Theme phrases of dwellings (« logement social ») that a word of a new building governs (« construction "
+        "de 6 logements sociaux »): then the place of the works, not the housing theme, whose offers bring existing "
+        "dwellings back (profile.read_themes). Each is a label or synonym of a theme.",
+    )
     building_fittings: list[str] = Field(
         default_factory=list,
         description="Theme phrases that, completed by a building noun, are that building's own fittings (« les "
@@ -446,7 +452,7 @@ class ThemeVocabulary(Strict):
     @model_validator(mode="after")
     def _place_nouns_are_theme_phrases(self) -> ThemeVocabulary:
         phrases = {tuple(match_terms(p)) for theme in self.themes for p in [theme.label, *theme.synonyms]}
-        for noun in [*self.territory_nouns, *self.building_nouns, *self.building_fittings]:
+        for noun in [*self.territory_nouns, *self.building_nouns, *self.building_fittings, *self.new_dwellings]:
             if tuple(match_terms(noun)) not in phrases:
                 raise ValueError(f"« {noun} » (lieu des travaux) n'est le libellé ni un synonyme d'aucun thème")
         return self
