@@ -10,12 +10,12 @@ street-lighting measure's titles does.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
 
 from assistant.profile import detect_themes, fitted, _occurrences
+from evals.place_themes import fonds_vert_rows
 from ingest.corpus import load_themes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,12 +24,9 @@ EVERY = len(VOCABULARY.themes)
 LIGHTING, BUILDINGS = "eclairage-public", "renovation-batiments-publics"
 
 
-def _fonds_vert() -> list[tuple[str, str]]:
-    with (ROOT / "evals" / "datasets" / "fonds-vert-2023-projets.csv").open(encoding="utf-8-sig", newline="") as handle:
-        return [(r["nom_du_projet"].strip(), r["nom_demarche_ds"].strip()) for r in csv.DictReader(handle, delimiter=";")]
 
 
-FONDS_VERT = _fonds_vert()
+FONDS_VERT = [(r["text"], r["measure"]) for r in fonds_vert_rows(VOCABULARY)]
 MEASURES = VOCABULARY.fonds_vert_measures
 
 

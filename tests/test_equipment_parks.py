@@ -9,7 +9,6 @@ d'éclairage » or « de luminaires » gets street lighting and no renaturation;
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 
 from assistant.profile import detect_themes
 from assistant.text import fold
+from evals.place_themes import fonds_vert_rows
 from ingest.corpus import load_themes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,14 +27,11 @@ LIGHTING_MEASURE = "Rénovation des parcs de luminaires d’éclairage public"
 LIGHT_PARK = re.compile(r"\bparcs? (d'|de |des )?(l')?(eclairage|luminaires?)\b")
 
 
-def _fonds_vert() -> list[tuple[str, str]]:
-    with (ROOT / "evals" / "datasets" / "fonds-vert-2023-projets.csv").open(encoding="utf-8-sig", newline="") as handle:
-        return [(r["nom_du_projet"].strip(), r["nom_demarche_ds"].strip()) for r in csv.DictReader(handle, delimiter=";")]
 
 
 def test_the_lighting_measure_parks_are_street_lighting_not_renaturation():
     """(A title naming a second park, « des parcs publics Champeau », « 42 % du parc », is left out: 4 titles.)"""
-    titles = [t for t, m in _fonds_vert() if m == LIGHTING_MEASURE and LIGHT_PARK.search(fold(t).replace("’", "'"))
+    titles = [t for t, m in [(r["text"], r["measure"]) for r in fonds_vert_rows(VOCABULARY)] if m == LIGHTING_MEASURE and LIGHT_PARK.search(fold(t).replace("’", "'"))
               and len(re.findall(r"\bparcs?\b", fold(t))) == 1]
     assert len(titles) > 400
     wrong = [t for t in titles if PARK in (themes := detect_themes(t, VOCABULARY, limit=EVERY)) or LIGHTING not in themes]

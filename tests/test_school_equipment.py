@@ -9,7 +9,6 @@ it gets no energy-renovation theme; and from templates sharing the words.
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 
 from assistant.profile import detect_place_themes, detect_themes
 from assistant.text import fold
+from evals.place_themes import dotation_rows
 from ingest.corpus import load_themes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,12 +26,9 @@ BUILDINGS = "renovation-batiments-publics"
 DIGITAL_SCHOOL = re.compile(r"\b(equipements?|materiels?) (numeriques?|informatiques?) (de l'|des|du|dans (les|l')) ?(ecoles?|groupe scolaire)\b")
 
 
-def _titles() -> list[str]:
-    with (ROOT / "evals" / "datasets" / "dotations-2018-projets.csv").open(encoding="utf-8-sig", newline="") as handle:
-        return [r["titre"].strip() for r in csv.DictReader(handle, delimiter=";")]
 
 
-@pytest.mark.parametrize("title", [t for t in _titles() if DIGITAL_SCHOOL.search(fold(t).replace("’", "'"))
+@pytest.mark.parametrize("title", [t for t in [r["text"] for r in dotation_rows()] if DIGITAL_SCHOOL.search(fold(t).replace("’", "'"))
                                    and len(re.findall(r"\becoles?\b|\bscolaire", fold(t))) == 1] or [None])
 def test_digital_equipment_of_a_2018_school_is_no_energy_renovation(title):
     assert title is not None, "no digital school equipment among the 2018 titles: the test reads nothing"

@@ -8,7 +8,6 @@ governs « logement(s) social/sociaux » gets no housing theme; and from templat
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 
 from assistant.profile import detect_place_themes, detect_themes
 from assistant.text import fold
+from evals.place_themes import dotation_rows
 from ingest.corpus import load_themes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,12 +25,9 @@ HOUSING = "logement"
 NEW = re.compile(r"\b(construction|construire|creation|creer)\b(\W+\w+){0,3}?\W+logements? (sociaux|social)\b")
 
 
-def _titles() -> list[str]:
-    with (ROOT / "evals" / "datasets" / "dotations-2018-projets.csv").open(encoding="utf-8-sig", newline="") as handle:
-        return [r["titre"].strip() for r in csv.DictReader(handle, delimiter=";")]
 
 
-@pytest.mark.parametrize("title", [t for t in _titles() if NEW.search(fold(t))] or [None])
+@pytest.mark.parametrize("title", [t for t in [r["text"] for r in dotation_rows()] if NEW.search(fold(t))] or [None])
 def test_new_social_housing_of_2018_is_no_housing_theme(title):
     assert title is not None, "no new social housing among the 2018 titles: the test reads nothing"
     assert HOUSING not in detect_themes(title, VOCABULARY, limit=EVERY)

@@ -10,7 +10,6 @@ l'incendie keep it.
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 
 from assistant.profile import detect_themes
 from assistant.text import fold
+from evals.place_themes import dotation_rows, fonds_vert_rows
 from ingest.corpus import load_themes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,13 +27,10 @@ FIRE, NORMS = "risques-incendie", "accessibilite-normes-batiments"
 FIRE_MEASURE = "Prévention des risques d’incendies de forêt et de végétation"
 
 
-def _rows(name: str) -> list[dict]:
-    with (ROOT / "evals" / "datasets" / name).open(encoding="utf-8-sig", newline="") as handle:
-        return list(csv.DictReader(handle, delimiter=";"))
 
 
-DOTATIONS = [r["titre"].strip() for r in _rows("dotations-2018-projets.csv")]
-FONDS_VERT = [(r["nom_du_projet"].strip(), r["nom_demarche_ds"].strip()) for r in _rows("fonds-vert-2023-projets.csv")]
+DOTATIONS = [r["text"] for r in dotation_rows()]
+FONDS_VERT = [(r["text"], r["measure"]) for r in fonds_vert_rows(VOCABULARY)]
 STATION = re.compile(r"centres? d.incendie et de secours")
 ALARM = re.compile(r"\b(alarmes?|detection)( a| d.)? incendies?\b")
 
