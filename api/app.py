@@ -71,9 +71,9 @@ def create_app(settings: Settings | None = None, assistant: Assistant | None = N
             await asyncio.to_thread(app.state.assistant.warm_up)
         # The synchronous handlers (a chat turn…) run in anyio's worker threads, 40 by default: at 16
         # concurrent chats, 16 threads took turns at the interpreter lock and each turn lasted longer;
-        # a few threads keep the cores as busy with less switching (aiguillage bench --throughput, 16
-        # clients: 1 worker 158 → 161/s and p95 356 → 126 ms, 2 workers 215 → 248/s, 206 → 126 ms).
-        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        # as many threads as the worker has cores keep them as busy with less switching (see
+        # Settings.handler_threads for the figures).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.handler_threads()
         db = app.state.assistant.db
         tasks = [
             asyncio.create_task(purge_daily(db, settings.conversation_retention_days)),

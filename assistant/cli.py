@@ -203,12 +203,17 @@ def serve(
 
         read_in_background(chroma_client(settings).get_collection(report.collection))
     os.environ.update(worker_thread_limits(workers))
+    # Each worker's handler threads, resolved here where the number of workers is known (a spawned worker
+    # reads its settings from the environment, without --workers).
+    threads = settings.handler_threads(workers)
+    os.environ["AIGUILLAGE_WORKER_THREADS"] = str(threads)
     # proxy_headers=False: X-Forwarded-For is read by the app, only from AIGUILLAGE_TRUSTED_PROXIES.
     options = {"host": host, "port": port, "log_level": "info", "proxy_headers": False}
     if workers == 1:
         from api.app import create_app
         from assistant.service import Assistant
 
+        settings = settings.model_copy(update={"worker_threads": threads})
         uvicorn.run(create_app(settings, Assistant(settings, embeddings=embeddings)), **options)
     else:
         # Each worker builds its app from the same settings (environment); limits need a shared
