@@ -156,7 +156,8 @@ def _parse_population(text: str) -> int | None:
     return int(value)
 
 
-# What a theme phrase names besides its theme (corpus/themes.yaml `territory_nouns`, `building_nouns`).
+# What a theme phrase names besides its theme (corpus/themes.yaml `territory_nouns`, `building_nouns`,
+# `building_fittings`, `new_dwellings`).
 Noun = Literal["territory", "building", "fitting", "dwelling"] | None
 # The place in the vocabulary of a phrase that names no theme (corpus/themes.yaml `themeless_phrases`).
 THEMELESS = -1
@@ -169,10 +170,10 @@ def _phrase_index(vocabulary: ThemeVocabulary) -> dict[str, list[tuple[tuple[str
     up only the phrases its own words can start. Kept with the vocabulary itself, so an id is never reused."""
     entry = _PHRASE_INDEXES.get(id(vocabulary))
     if entry is None or entry[0] is not vocabulary:
-        nouns: dict[tuple[str, ...], Noun] = {tuple(match_terms(n)): "building" for n in vocabulary.building_nouns}
-        nouns |= {tuple(match_terms(n)): "territory" for n in vocabulary.territory_nouns}
-        nouns |= {tuple(match_terms(n)): "fitting" for n in vocabulary.building_fittings}
-        nouns |= {tuple(match_terms(n)): "dwelling" for n in vocabulary.new_dwellings}
+        nouns: dict[tuple[str, ...], Noun] = {}
+        for kind, phrases in (("building", vocabulary.building_nouns), ("territory", vocabulary.territory_nouns),
+                              ("fitting", vocabulary.building_fittings), ("dwelling", vocabulary.new_dwellings)):
+            nouns |= {tuple(match_terms(n)): kind for n in phrases}
         index: dict[str, list[tuple[tuple[str, ...], int, Noun]]] = {}
         for place, theme in enumerate(vocabulary.themes):
             for phrase in [theme.label, *theme.synonyms]:
