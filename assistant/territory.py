@@ -287,8 +287,20 @@ class _Match:
     hint_only: bool = False  # narrows homonyms but is not enough to name a département
 
 
+def content_positions(tokens: list[str]) -> list[int]:
+    """Positions of the words that carry a name (normalised words): articles at its start dropped, other
+    JOINERS dropped only where they join two words. A joiner at an end joins nothing and is a word of the
+    name: « Saint-Lô » is (saint, lo), « Castelnau-le-Lez » (castelnau, lez), « Sous-Parsat » (sous,
+    parsat); « Le Pin » is (pin,), « Bar-le-Duc » (bar, duc)."""
+    start = 0
+    while start < len(tokens) and tokens[start] in ARTICLES:
+        start += 1
+    last = len(tokens) - 1
+    return [k for k in range(start, len(tokens)) if tokens[k] not in JOINERS or k in (start, last)]
+
+
 def _content(tokens: list[str]) -> list[str]:
-    return [t for t in tokens if t not in JOINERS]
+    return [tokens[k] for k in content_positions(tokens)]
 
 
 def _epci_core(name: str) -> str:

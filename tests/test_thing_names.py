@@ -53,12 +53,9 @@ def test_a_saint_name_after_a_building_or_a_way_is_no_commune(territories, templ
     "Rénovation de l'église de {name}",
 ])
 def test_the_same_saint_names_where_they_are_the_place_are_read(territories, template):
-    """Same names, a place cue: each is read as the commune(s) of that name (homonyms included). Names
-    that read as ordinary words (« Saint-Lô »: « lo » is a joiner) want a stronger cue than « de »: left out."""
+    """Same names, a place cue: each is read as the commune(s) of that name (homonyms included), Saint-Lô too."""
     missed = []
     for name in saint_names(territories):
-        if territories._is_common(normalize(name)):
-            continue
         expected = {c.code for c in territories.communes_named(name)}
         if not expected & codes_read(territories, template.format(name=name)):
             missed.append(name)
