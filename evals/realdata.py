@@ -13,6 +13,9 @@ Called once by evals/run.py (`realdata_block`). Figures (keys of `assistant.real
   answered with at least one offer rather than by a question alone;
   measured on a stratified sample (per `categorie`, fixed seed) of the départements the door models
   were NOT tuned on (evals/door_training.py: crc32 of the code, odd = reported);
+- kinds.<kind>_right_first — for each kind of ordinary works in KINDS (titles chosen by a pattern on the
+  folded title, not by the theme table), every commune/EPCI title of the same reported départements, asked
+  with the widget's profile: the first referral is one of the kind's right offers (`kinds.n.<kind>` titles);
 - portes.right_body — evals/datasets/portes.csv: the expected signpost is among the doors named, or
   its body is named in the answer (a scope refusal naming it counts);
 - portes.unrelated_eligible — an offer outside the question's admitted offers and the door's
@@ -27,12 +30,14 @@ from __future__ import annotations
 
 import csv
 import random
+import re
 from collections import defaultdict
 from pathlib import Path
 
 from tqdm import tqdm
 
 from assistant.pipeline.door import names_body
+from assistant.text import fold
 from evals.door_training import tune_half
 
 DATASETS = Path(__file__).resolve().parent / "datasets"
@@ -41,6 +46,14 @@ PER_CATEGORY_FULL = 300
 SEED = 2018
 GRANTS = {"etat-detr", "etat-dsil"}
 ECHELONS = {"Commune": "commune", "EPCI": "epci"}
+# Kinds of ordinary works an offer of another theme used to lead (kind -> (pattern on the folded 2018 title,
+# the offers that may rightly be first)). defense_incendie: the water points of the défense extérieure contre
+# l'incendie (poteaux, bornes, bouches, réserves, citernes), funded by the DETR in 2018, not the Fonds Barnier's
+# natural risks (corpus/themes.yaml defense-incendie).
+KINDS = {
+    "defense_incendie": (re.compile(r"(defense|poteaux?|bornes?|bouches?|reserves?|citernes?|baches?|points? d.eau)\W+(\w+\W+){0,3}incendi"
+                                    r"|\bdeci\b"), GRANTS),
+}
 # Door sets (file -> report key): portes.csv is tuned on (its dev part); portes-tenus.csv never is.
 DOOR_SETS = {"portes.csv": "portes", "portes-tenus.csv": "portes_tenus"}
 
@@ -59,6 +72,12 @@ def dotation_rows(full: bool, seed: int = SEED) -> list[dict]:
     rng = random.Random(seed)
     size = PER_CATEGORY_FULL if full else PER_CATEGORY
     return [r for c in sorted(by_category) for r in rng.sample(by_category[c], min(size, len(by_category[c])))]
+
+
+def kind_rows(pattern: re.Pattern) -> list[dict]:
+    """Every commune and EPCI title of the reported départements whose folded title matches `pattern`."""
+    return [r for r in _read("dotations-2018-projets.csv")
+            if r["echelon"] in ECHELONS and not tune_half(r["departement"]) and pattern.search(fold(r["titre"]))]
 
 
 def _rate(values) -> float | None:
@@ -125,6 +144,13 @@ def realdata_block(assistant, full: bool, bar: dict) -> tuple[dict, list[dict]]:
                      "residents_first": bool(result.referrals) and result.referrals[0].verdict.for_residents,
                      "answered_unknown": unknown.kind == "answer" and bool(unknown.referrals)})
 
+    for kind, (pattern, right) in KINDS.items():
+        for row in kind_rows(pattern):
+            profile = Profile(collectivity_type=ECHELONS[row["echelon"]], departement_code=row["departement"])
+            offers = [r.offer.id for r in assistant.chat(row["titre"], None, profile).referrals]
+            rows.append({"set": "kinds", "kind": kind, "question": row["titre"], "offers": offers,
+                         "right_first": bool(offers) and offers[0] in right})
+
     signposts = load_corpus(assistant.settings.corpus_dir).signposts
     for name in DOOR_SETS:
         rows += door_rows(assistant, name, signposts, bar)
@@ -147,6 +173,11 @@ def realdata_block(assistant, full: bool, bar: dict) -> tuple[dict, list[dict]]:
                              for c, rs in sorted(per_category.items())},
         },
     }
+    figures["kinds"] = {"n": {}}
+    for kind in KINDS:
+        mine = [r for r in rows if r["set"] == "kinds" and r["kind"] == kind]
+        figures["kinds"][f"{kind}_right_first"] = _rate(r["right_first"] for r in mine)
+        figures["kinds"]["n"][kind] = len(mine)
     for name, key in DOOR_SETS.items():
         figures[key] = door_figures([r for r in rows if r["set"] == key])
     return figures, rows

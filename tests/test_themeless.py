@@ -4,8 +4,8 @@ forest and vegetation fires, and a building's fire alarm is its mise aux normes,
 
 Generated from the table (every themeless phrase in a title) and from the data files: the 2018 DETR/DSIL titles
 that carry the phrases lose the forest-fire theme, while the Fonds vert 2023 titles of the forest-fire measure
-(their measure names their object) and the titles of the water points of the défense extérieure contre
-l'incendie keep it.
+(their measure names their object) keep one of the measure's themes: the forest fires, or the water points of the
+défense extérieure contre l'incendie (theme defense-incendie, tests/test_fire_defence.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ingest.corpus import load_themes
 ROOT = Path(__file__).resolve().parents[1]
 VOCABULARY = load_themes(ROOT / "corpus")
 EVERY = len(VOCABULARY.themes)
-FIRE, NORMS = "risques-incendie", "accessibilite-normes-batiments"
+FIRE, NORMS, DECI = "risques-incendie", "accessibilite-normes-batiments", "defense-incendie"
 FIRE_MEASURE = "Prévention des risques d’incendies de forêt et de végétation"
 
 
@@ -55,20 +55,23 @@ def test_a_fire_alarm_of_2018_is_a_building_norm(title):
 
 
 def test_the_forest_fire_measure_titles_keep_their_theme():
-    """Every Fonds vert 2023 title of the forest-fire measure that said « incendie » keeps the theme: the
-    themeless phrases and the alarms cost none of them (water points of the DECI among them). « Sécurité
+    """Every Fonds vert 2023 title of the forest-fire measure that said « incendie » keeps one of the measure's
+    themes (corpus/themes.yaml `fonds_vert_measures`: forest fires, or the water points of the DECI): the
+    themeless phrases and the alarms cost none of them. « Sécurité
     incendie » was read as the buildings' norms before them (2 titles: « Sécurité incendie : réhabilitation du
     forage communal »)."""
     titles = [t for t, m in FONDS_VERT if m == FIRE_MEASURE and "incendie" in fold(t) and "securite incendie" not in fold(t)]
     assert len(titles) > 300
-    assert [t for t in titles if FIRE not in detect_themes(t, VOCABULARY, limit=EVERY)] == []
+    wanted = set(VOCABULARY.fonds_vert_measures[FIRE_MEASURE])
+    assert wanted == {FIRE, DECI}
+    assert [t for t in titles if not wanted & set(detect_themes(t, VOCABULARY, limit=EVERY))] == []
 
 
-@pytest.mark.parametrize("text", [
-    "Création de réserves incendie suite à un incendie de forêt",  # shares « suite à un incendie »
-    "Défense extérieure contre l'incendie : installation de poteaux incendie",
-    "Installation d'une citerne incendie près du centre de secours",
-    "Débroussaillement autour du centre d'incendie et de secours contre les feux de forêt",
+@pytest.mark.parametrize("text, theme", [
+    ("Création de réserves incendie suite à un incendie de forêt", DECI),  # shares « suite à un incendie »
+    ("Défense extérieure contre l'incendie : installation de poteaux incendie", DECI),
+    ("Installation d'une citerne incendie près du centre de secours", DECI),
+    ("Débroussaillement autour du centre d'incendie et de secours contre les feux de forêt", FIRE),
 ])
-def test_forest_fire_and_water_points_keep_the_theme(text):
-    assert FIRE in detect_themes(text, VOCABULARY, limit=EVERY)
+def test_forest_fire_and_water_points_keep_their_theme(text, theme):
+    assert theme in detect_themes(text, VOCABULARY, limit=EVERY)
