@@ -53,6 +53,10 @@ ECHELONS = {"Commune": "commune", "EPCI": "epci"}
 KINDS = {
     "defense_incendie": (re.compile(r"(defense|poteaux?|bornes?|bouches?|reserves?|citernes?|baches?|points? d.eau)\W+(\w+\W+){0,3}incendi"
                                     r"|\bdeci\b"), GRANTS),
+    # zone_activite: a zone d'activité laid out or extended by a commune or an EPCI is ordinary investment, not the
+    # France Ruralités Revitalisation tax exemptions of the businesses that settle there (door.after_grants tax_relief).
+    "zone_activite": (re.compile(r"zones? d.?activites?|\bzae\b|\bza\b|parcs? d.activites?|zones? artisanales?|zones? industrielles?"),
+                      GRANTS),
 }
 # Door sets (file -> report key): portes.csv is tuned on (its dev part); portes-tenus.csv never is.
 DOOR_SETS = {"portes.csv": "portes", "portes-tenus.csv": "portes_tenus"}

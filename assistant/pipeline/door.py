@@ -17,10 +17,11 @@ Rules (constants mirrored in README « Le classement, explicite »):
   evict an evidenced offer from the first max_referrals places (the first grant then takes one
   dedicated extra place), and are cited apart when the asker is known to be ineligible.
 - grants first: beside the everyday grants, when the offer that would lead is neither named nor vouched for
-  and is a household's aid (eligibility.beneficiaries residents) or carries no theme of the question with an
+  and is a household's aid (eligibility.beneficiaries residents), a tax relief alone (support_types tax_relief:
+  France Ruralités Revitalisation exempts businesses, it funds no works) or carries no theme of the question with an
   evidence under the calibrated `evidence_before_grants` or a dense similarity under `dense_before_grants`
   (it meets the question by wording alone: « refaire la voirie » and the Denormandie tax relief), the grants
-  lead: every such offer gets AFTER_GRANTS (`for_residents` / `wording_only` in its breakdown), and a household's
+  lead: every such offer gets AFTER_GRANTS (`for_residents` / `tax_relief` / `wording_only` in its breakdown), and a household's
   aid sharing no theme with the question is not recommended (`after_grants`).
 - triggering event: beside the everyday grants, an offer that serves only after an event
   (eligibility.event: storm or flood damage for the DSEC) that the question does not show
@@ -67,6 +68,8 @@ DOOR_COMPLEMENT = 0.0  # an offer a leading door's card names as its complement:
 GRANTS = {"commune": ("etat-detr", "etat-dsil"), "epci": ("etat-detr", "etat-dsil"), None: ("etat-detr", "etat-dsil"),
           "department": ("etat-dsid",)}
 ALL_GRANTS = {i for ids in GRANTS.values() for i in ids}
+# Supports that fund no works of the collectivity (after_grants): a tax relief goes to businesses or households.
+NO_WORKS_FUNDING = {"tax_relief"}
 MAX_DOORS = 2
 # The condition named when an offer the asker qualifies for is not marked « éligible »: a door card is
 # closer to the question than the offer, and its evidence is under the strong-evidence floor.
@@ -88,7 +91,9 @@ def names_works_grant(hit: OfferHit) -> bool:
 def after_grants(hit: OfferHit, evidence: dict[str, float], model: EverydayModel, grants, complements) -> str | None:
     """Beside the everyday grants, why an offer ranks after them, or None: neither vouched for (a grant, a
     leading door's complement) nor named, it is a household's aid (beneficiaries residents: MaPrimeRénov',
-    Denormandie… are not the collectivity's works, whatever its theme) -> "for_residents", or it carries no
+    Denormandie… are not the collectivity's works, whatever its theme) -> "for_residents", or its only support
+    is a tax relief (support_types tax_relief: France Ruralités Revitalisation exempts the businesses that settle,
+    it funds no works of the collectivity, whatever its theme) -> "tax_relief", or it carries no
     theme of the question and its evidence is under the calibrated `evidence_before_grants` or its dense
     similarity under `dense_before_grants` (it met the question by wording alone) -> "wording_only"."""
     offer = hit.offer
@@ -96,6 +101,8 @@ def after_grants(hit: OfferHit, evidence: dict[str, float], model: EverydayModel
         return None
     if offer.eligibility.beneficiaries == "residents":
         return "for_residents"
+    if set(offer.support_types) <= NO_WORKS_FUNDING:
+        return "tax_relief"
     if "theme" not in hit.adjustments and (evidence.get(offer.id, 0.0) < model.evidence_before_grants
                                            or hit.dense_similarity < model.dense_before_grants):
         return "wording_only"
