@@ -145,7 +145,7 @@ def test_a_phrase_inside_a_longer_phrase_of_another_theme_is_read_as_the_longer_
     ("Accessibilité numérique du site internet de la commune", "numerique-collectivites", NORMS),
     ("Améliorer l'accessibilité des services publics en milieu rural", "services-publics", NORMS),
     ("Accessibilité aux soins dans notre commune rurale", "sante", NORMS),
-    ("Mise en conformité RGPD de la mairie", "numerique-collectivites", NORMS),
+    ("Mise en conformité RGPD de la mairie", None, NORMS),  # no theme at all: tests/test_data_protection.py
     ("Choisir un logiciel ERP pour la comptabilité", None, NORMS),
 ])
 def test_sentences_that_share_the_words(sentence, theme, not_theme):
