@@ -3,7 +3,8 @@
 Data comes from corpus/territoires/ (built by ingest.territories from INSEE data). The resolver
 favours precision: a wrong commune silently changes eligibility, a missing one only costs a
 question. So a name is taken only when the phrasing signals a place ("maire de", "à", a capital
-letter after a cue, a distinctive multi-word name), and homonyms are returned as candidates.
+letter after a cue, a distinctive multi-word name, a capitalised name alone in a part of a title as in
+"Rénovation de l'éclairage - Izernore"), and homonyms are returned as candidates.
 """
 
 from __future__ import annotations
@@ -695,8 +696,8 @@ class Territories:
                     ok = (cap and (strong or locative)) or beside_here
                 elif distinctive:
                     ok = not (content[0] == "saint" and prev == "la")  # "la Saint-Jean" is a feast day
-                else:
-                    ok = strong or (cap and weak)
+                else:  # one word, or one with its article: a cue, or a capital alone in a part of a title
+                    ok = strong or (cap and weak) or (tokens[content_start].cap and _fills_a_part(text, tokens, i, j))
                 if not ok:
                     continue
                 # "la Creuse", "en Mayenne": the département wins; "à Mayenne" is the town, but
@@ -1007,6 +1008,21 @@ def _names_a_thing(text: str, tokens: list[_Token], i: int) -> bool:
     if all(w in ARTICLES for w in joined):
         return noun in NAMED_BUILDINGS or noun in NAMED_WAYS
     return noun in NAMED_WAYS and joined[-1] in OF and all(w in ARTICLES for w in joined[:-1])
+
+
+# What separates the parts of a title: « Izernore - Rénovation de l'éclairage », « Rénovation : Albias »,
+# « (Les Ulmes) ». Not a hyphen glued to a word (« Saint- Aignan », « RD6113- Nimes »), a full stop (« L.Aragon »,
+# « J. Verne » are people), quotes (« la friche « Bru » » names a site), a slash or a comma (« Esplanade/Cordesse »,
+# « rues de Vignacourt, Carrière » list ways).
+_PART_BREAK = re.compile(r"[:;!?()\[\]|–—]|\s-\s")
+
+
+def _fills_a_part(text: str, tokens: list[_Token], i: int, j: int) -> bool:
+    """Whether tokens [i, j) are a whole part of the text: nothing but a _PART_BREAK (or an end) on each side,
+    as a commune is set apart in a project title (« Rénovation éclairage public - Izernore »)."""
+    before = text[tokens[i - 1].end : tokens[i].start] if i else ""
+    after = text[tokens[j - 1].end : tokens[j].start] if j < len(tokens) else ""
+    return (not i or bool(_PART_BREAK.search(before))) and (j == len(tokens) or bool(_PART_BREAK.search(after)))
 
 
 def _breaks(text: str, tokens: list[_Token], k: int) -> bool:

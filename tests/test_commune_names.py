@@ -91,3 +91,58 @@ def test_real_titles_read_such_a_name_only_where_they_write_it(territories):
     wrong = [t for t, found in read.items() for c in found if normalize(codes[c]) not in normalize(t)]
     assert wrong == []
     assert sum(bool(found) for found in read.values()) >= 2  # Saint-Lô, Cherré-Au: the test reads something
+
+
+# --- a name alone in a part of a title ---------------------------------------------------------------------------
+# Real titles set their commune apart: « Rénovation éclairage public full LED - Izernore », « Albias - Impasse de la
+# mairie », « Construction d'un local technique (Eygurande) ». A one-word name (with or without its article) needs no
+# other cue there; an ordinary-word name (noms-communs.txt) still does.
+
+PART_TEMPLATES = ["{} : rénovation du gymnase", "Rénovation de l'éclairage public - {}", "Construction d'un local technique ({})",
+                  "Travaux de voirie – {} – tranche 2"]
+
+
+def one_word_names(territories: Territories, common: bool) -> dict[str, set[str]]:
+    """{name: codes} for every tenth one-word name (after its article), ordinary words or not; not the names of a
+    département (« Indre » alone is the département)."""
+    departements = {normalize(d.name) for d in territories.departements.values()}
+    found: dict[str, set[str]] = {}
+    for commune in territories.communes.values():
+        key = normalize(commune.name)
+        words = key.split()
+        while words and words[0] in ARTICLES:
+            words = words[1:]
+        if len(words) == 1 and territories._is_common(key) == common and "(" not in commune.name and key not in departements:
+            found.setdefault(commune.name, set()).add(commune.code)
+    return {name: found[name] for name in sorted(found)[::10]}
+
+
+@pytest.mark.parametrize("template", PART_TEMPLATES)
+def test_a_one_word_name_alone_in_a_part_of_a_title_is_read(territories, template):
+    names = one_word_names(territories, common=False)
+    assert len(names) > 1_500
+    missed = [name for name, codes in names.items() if not codes <= codes_read(territories, template.format(name))]
+    assert missed == []
+
+
+@pytest.mark.parametrize("template", PART_TEMPLATES)
+def test_an_ordinary_word_name_alone_in_a_part_still_needs_a_cue(territories, template):
+    names = one_word_names(territories, common=True)
+    assert len(names) > 100
+    read = [name for name in names if codes_read(territories, template.format(name))]
+    assert read == []
+
+
+@pytest.mark.parametrize("text", [
+    "Restructuration des installations de production d'énergie du centre socio-culturel L.Aragon",
+    "Mise en accessibilité des bâtiments communaux (CAP jeunes, Clavel, Petite enfance et école J. Verne)",
+    "Proto-aménagement de la friche « Bru » pour une résidence inclusive",
+    "Aménagement cheminement Esplanade/Cordesse",
+    "Rénovation des menuiseries des logements de l'école Saint- Aignan",
+    "Piste cyclable RD6113- Nimes Bouillargues",
+    "rénovation de l'éclairage public - izernore",
+])
+def test_people_sites_and_lists_in_real_titles_are_no_part_of_their_own(territories, text):
+    """Real titles (2018 DETR/DSIL, 2023 Fonds vert) where a commune name follows an initial, stands in quotes, after
+    a slash or a glued hyphen, or in a text all in lower case: no commune read."""
+    assert codes_read(territories, text) == set()
