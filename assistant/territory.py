@@ -693,7 +693,13 @@ class Territories:
                 if whole:
                     ok = not common
                 elif common:  # "à Sens", "maire de Sens", "Sens dans le 89": never "le sens de la vie"
-                    ok = (cap and (strong or locative)) or beside_here
+                    ok = (cap and (strong or locative)) or beside_here or (
+                        # « de Pont-de-Vaux », « Château-Gaillard : … »: ordinary words joined in one capitalised
+                        # name; never after an article (« du Vieux-Port », « le Vieux-Bourg » are sites)
+                        len(content) >= 2 and key not in self._common_names and article is None
+                        and prev not in ARTICLES and prev not in CONTRACTED and tokens[content_start].cap
+                        and (all(tokens[k].glued for k in range(i, j - 1)) or _fills_a_part(text, tokens, i, j))
+                    )
                 elif distinctive:
                     ok = not (content[0] == "saint" and prev == "la")  # "la Saint-Jean" is a feast day
                 else:  # one word, or one with its article: a cue, or a capital alone in a part of a title

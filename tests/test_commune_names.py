@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.territory import ARTICLES, JOINERS, Territories, normalize
+from assistant.territory import ARTICLES, JOINERS, Territories, _content, normalize
 from evals.commune_names import FORMS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,3 +146,51 @@ def test_people_sites_and_lists_in_real_titles_are_no_part_of_their_own(territor
     """Real titles (2018 DETR/DSIL, 2023 Fonds vert) where a commune name follows an initial, stands in quotes, after
     a slash or a glued hyphen, or in a text all in lower case: no commune read."""
     assert codes_read(territories, text) == set()
+
+
+# --- a name made of ordinary words ------------------------------------------------------------------------------
+# « Pont-de-Vaux », « Château-Gaillard », « Fontaines sur Marne »: each word is an ordinary word, the name is not. Written
+# as one capitalised name (hyphens) or alone in a part of a title it is read; after an article it is a site (« du
+# Vieux-Port », « le Vieux-Bourg »), in lower case or in a text all in capitals it says nothing.
+
+
+def ordinary_word_names(territories: Territories) -> dict[str, set[str]]:
+    """{name: codes} for every name of two words or more that are each an ordinary word (about 260)."""
+    found: dict[str, set[str]] = {}
+    for commune in territories.communes.values():
+        key = normalize(commune.name)
+        if (territories._is_common(key) and key not in territories._common_names and len(_content(key.split())) >= 2
+                and key.split()[0] not in ARTICLES):
+            found.setdefault(commune.name, set()).add(commune.code)
+    return found
+
+
+@pytest.mark.parametrize(("template", "in_a_sentence"), [("{} : rénovation du gymnase", False),
+                                                     ("Éclairage public - {}", False),
+                                                     ("Rénovation de l'école de {}", True)])
+def test_a_name_of_ordinary_words_written_as_a_name_is_read(territories, template, in_a_sentence):
+    """Inside a sentence the hyphens make it a name: names the table writes with spaces (« Deux Rivières ») are read
+    there only with a place cue."""
+    names = ordinary_word_names(territories)
+    assert {"Pont-de-Vaux", "Château-Gaillard", "Fontaines-sur-Marne"} <= set(names) and len(names) > 200
+    if in_a_sentence:
+        names = {name: codes for name, codes in names.items() if " " not in name}
+    missed = [name for name, codes in names.items() if not codes <= codes_read(territories, template.format(name))]
+    assert missed == []
+
+
+def test_the_same_names_in_parts_without_hyphens_are_read(territories):
+    names = ordinary_word_names(territories)
+    missed = [name for name, codes in names.items()
+              if not codes <= codes_read(territories, f"Éclairage public - {name.replace('-', ' ')}")]
+    assert missed == []
+
+
+@pytest.mark.parametrize("template", ["Aménagement du {}", "Réhabilitation de la halle du {} et de ses abords",
+                                      "rénovation de l'école de {}", "RÉNOVATION DE L'ÉCOLE DE {}"])
+def test_after_an_article_in_lower_case_or_in_capitals_they_name_nothing(territories, template):
+    """« Aménagement du Vieux-Port » is Marseille's harbour, not Vieux-Port (Eure); lower case and capitals say nothing."""
+    names = ordinary_word_names(territories)
+    written = (lambda n: n.lower()) if template[0].islower() else (lambda n: n.upper()) if template.isupper() else str
+    read = [name for name in names if codes_read(territories, template.format(written(name)))]
+    assert read == []
