@@ -53,7 +53,7 @@ def measure(assistant, rows: list[dict]) -> dict:
     """Shares of `rows` with a household's aid / a wording-only offer among the referrals, by position."""
     from assistant.profile import Profile
 
-    residents_at, wording_at, offers, examples = Counter(), Counter(), Counter(), []
+    residents_at, wording_at, offers, residents, wording = Counter(), Counter(), Counter(), [], []
     for row in rows:
         profile = Profile(collectivity_type=row["profile"][0], departement_code=row["profile"][1]) if row["profile"] else None
         referrals = assistant.chat(row["text"], None, profile).referrals
@@ -61,16 +61,16 @@ def measure(assistant, rows: list[dict]) -> dict:
             if ref.offer.eligibility.beneficiaries == "residents":
                 residents_at[position] += 1
                 offers[ref.offer.id] += 1
-                examples.append((row["text"], position, ref.offer.id))
+                residents.append((row["text"], position, ref.offer.id))
             if "wording_only" in ref.hit.adjustments:
                 wording_at[position] += 1
                 offers[ref.offer.id] += 1
-                examples.append((row["text"], position, ref.offer.id))
+                wording.append((row["text"], position, ref.offer.id))
     n = max(len(rows), 1)
     return {"n": len(rows),
             "residents_among": round(sum(residents_at.values()) / n, 4), "residents_by_position": dict(sorted(residents_at.items())),
             "wording_only_among": round(sum(wording_at.values()) / n, 4), "wording_only_by_position": dict(sorted(wording_at.items())),
-            "offers": dict(offers.most_common()), "examples": examples[:40]}
+            "offers": dict(offers.most_common()), "residents": residents, "wording_only": wording[:40]}
 
 
 def inhabitants_help(assistant) -> dict:
