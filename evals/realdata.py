@@ -8,6 +8,8 @@ Called once by evals/run.py (`realdata_block`). Figures (keys of `assistant.real
   theme is detected (ordinary works no partner offer serves: the everyday grants should lead);
 - dotations.residents_first — a household's aid (beneficiaries residents: MaPrimeRénov', Denormandie…) the
   first referral of a collectivity's works title (target 0);
+- dotations.residents_beside — a household's aid sharing no theme with the title among its referrals, at any
+  place (target 0: the collectivity is not its beneficiary; door.beside_the_question);
 - dotations.at_least_one_offer — the same titles answered with at least one offer;
 - dotations.answered_unknown_asker — the same titles typed with no profile (public chat, nobody known),
   answered with at least one offer rather than by a question alone;
@@ -84,6 +86,11 @@ def kind_rows(pattern: re.Pattern) -> list[dict]:
             if r["echelon"] in ECHELONS and not tune_half(r["departement"]) and pattern.search(fold(r["titre"]))]
 
 
+def residents_beside(result) -> bool:
+    """A household's aid (Verdict.for_residents) sharing no theme with the question among the turn's referrals."""
+    return any(r.verdict.for_residents and not set(r.offer.themes) & set(result.profile.themes) for r in result.referrals)
+
+
 def _rate(values) -> float | None:
     values = [bool(v) for v in values]
     return round(sum(values) / len(values), 4) if values else None
@@ -146,6 +153,7 @@ def realdata_block(assistant, full: bool, bar: dict) -> tuple[dict, list[dict]]:
                      "offers": offers, "grant": bool(GRANTS & set(offers)), "any": bool(offers),
                      "grant_first": bool(offers) and offers[0] in GRANTS, "no_theme": not result.profile.themes,
                      "residents_first": bool(result.referrals) and result.referrals[0].verdict.for_residents,
+                     "residents_beside": residents_beside(result),
                      "answered_unknown": unknown.kind == "answer" and bool(unknown.referrals)})
 
     for kind, (pattern, right) in KINDS.items():
@@ -170,6 +178,7 @@ def realdata_block(assistant, full: bool, bar: dict) -> tuple[dict, list[dict]]:
             "grant_first_no_theme": _rate(r["grant_first"] for r in dot if r["no_theme"]),
             "n_no_theme": sum(r["no_theme"] for r in dot),
             "residents_first": _rate(r["residents_first"] for r in dot),
+            "residents_beside": _rate(r["residents_beside"] for r in dot),
             "at_least_one_offer": _rate(r["any"] for r in dot),
             "answered_unknown_asker": _rate(r["answered_unknown"] for r in dot),
             "n": len(dot),

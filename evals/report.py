@@ -68,6 +68,8 @@ METRIC_LABELS = {
     "dotations.grant_first": "Titres DETR/DSIL 2018 : DETR ou DSIL en tête",
     "dotations.grant_first_no_theme": "Titres DETR/DSIL 2018 sans thème reconnu : DETR ou DSIL en tête",
     "dotations.residents_first": "Titres DETR/DSIL 2018 : une aide aux ménages en tête",
+    "dotations.residents_beside": "Titres DETR/DSIL 2018 : une aide aux ménages sans thème du titre parmi les orientations",
+    "fonds_vert.residents_beside": "Titres Fonds vert 2023 : une aide aux ménages sans thème du titre parmi les orientations",
     "dotations.at_least_one_offer": "Titres DETR/DSIL 2018 : au moins une offre",
     "dotations.answered_unknown_asker": "Titres DETR/DSIL 2018 sans profil : répondus (pas seulement une question)",
     "kinds.defense_incendie_right_first": "Titres DETR/DSIL 2018 de défense incendie (poteaux, réserves) : DETR ou DSIL en tête",

@@ -39,7 +39,7 @@ from tqdm import tqdm
 
 from assistant.text import fold
 from evals import metrics as M
-from evals.realdata import realdata_block
+from evals.realdata import realdata_block, residents_beside
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -716,6 +716,7 @@ def evaluate(options: Options) -> dict:
             fv_seconds["assistant"].append(row["seconds"])
             offers = [r.offer.id for r in result.referrals]
             row["kind"] = result.kind
+            row["residents_beside"] = residents_beside(result)
             row["systems"] = {"assistant": _theme_hit(offers, row, ctx)}
             for name, fn in systems.items():
                 t0 = time.perf_counter()
@@ -789,6 +790,7 @@ def evaluate(options: Options) -> dict:
     if rows:
         report_systems["assistant"]["fonds_vert"] = fonds_vert_block(rows, "assistant")
         report_systems["assistant"]["fonds_vert"]["kinds"] = dict(Counter(r["kind"] for r in rows))
+        report_systems["assistant"]["fonds_vert"]["residents_beside"] = _rate(r["residents_beside"] for r in rows)
         report_systems["assistant"]["fonds_vert_latency"] = latency_block(fv_seconds["assistant"])
     report_systems["assistant"].update(realdata)
     for name in systems:

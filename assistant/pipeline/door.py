@@ -23,6 +23,14 @@ Rules (constants mirrored in README « Le classement, explicite »):
   (it meets the question by wording alone: « refaire la voirie » and the Denormandie tax relief), the grants
   lead: every such offer gets AFTER_GRANTS (`for_residents` / `tax_relief` / `wording_only` in its breakdown), and a household's
   aid sharing no theme with the question is not recommended (`after_grants`).
+- households' aids beside the question: whoever leads, a household's aid (eligibility.beneficiaries residents)
+  the question does not name and that shares no theme with it is not recommended when the question is a
+  collectivity's works: the everyday door is open, or the question carries a theme of the general grants' cards
+  (DETR, DSIL, DSID: accessibility, public buildings…) (`beside_the_question`). « Rendre la mairie accessible aux
+  personnes handicapées » is no resident's home to adapt, and MaPrimeAdapt' met it by its words. It gets
+  AFTER_GRANTS (`for_residents`). Otherwise whether the works are a resident's home is not known (« nos personnes
+  âgées veulent adapter leur salle de bain », « rénovations d'ampleur des particuliers »): the aid stays, « pour
+  vos habitants » (eligibility.evaluate), as does an aid sharing a theme (« logements communaux »).
 - triggering event: beside the everyday grants, an offer that serves only after an event
   (eligibility.event: storm or flood damage for the DSEC) that the question does not show
   (eligibility.unshown_condition) and that the question does not name gets CONDITION_UNSHOWN: it
@@ -109,6 +117,14 @@ def after_grants(hit: OfferHit, evidence: dict[str, float], model: EverydayModel
     return None
 
 
+def beside_the_question(hit: OfferHit, profile: Profile, works: bool) -> bool:
+    """A household's aid (beneficiaries residents) the message does not name, sharing no theme with a question
+    that is a collectivity's works (`works`: the everyday door is open, or the question carries a theme of the
+    general grants' cards): not a referral (module docstring)."""
+    return (hit.offer.eligibility.beneficiaries == "residents" and "named" not in hit.adjustments
+            and "theme" not in hit.adjustments and works)
+
+
 @dataclass
 class Door:
     candidates: list[OfferHit]  # ranked with the door's adjustments (grants added), best first
@@ -183,9 +199,15 @@ def open_door(
         hit.adjustments[reason] = adjustment
         hit.adjustments.pop("place_only", None)  # vouched for whatever the place of the works
         weak.discard(offer_id)
+    grant_cards = (index.offers.get(i) for i in ALL_GRANTS)
+    works = investment or any(not set(o.themes).isdisjoint(profile.themes) for o in grant_cards if o is not None)
+    apart = set()  # households' aids beside the question: never shown
     for hit in candidates:
         if hit.offer.id in weak:
             hit.adjustments["weak_evidence"] = WEAK_EVIDENCE
+        if beside_the_question(hit, profile, works):
+            hit.adjustments["for_residents"] = AFTER_GRANTS
+            apart.add(hit.offer.id)
         if grants and hit.offer.id not in grants and "named" not in hit.adjustments \
                 and unshown_condition(hit.offer, profile) is not None:
             hit.adjustments["condition_unshown"] = CONDITION_UNSHOWN
@@ -208,6 +230,8 @@ def open_door(
     def shown(hit: OfferHit) -> bool:
         if hit.offer.id in grants or hit.offer.id in complements:
             return True
+        if hit.offer.id in apart:
+            return False
         if leads and evidence.get(hit.offer.id, 0.0) < model.evidence_beside_door \
                 and not (hit.offer.id not in weak and hit.dense_similarity > door_similarity):
             return False  # beside a leading door: its complements, strongly evidenced offers, offers closer than any door card
