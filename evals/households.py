@@ -32,15 +32,16 @@ SEED, SAMPLE = 2018, 300
 GOLD = Path(__file__).resolve().parent / "datasets" / "gold.jsonl"
 
 
-def title_parts(sample: int) -> dict[str, list[dict]]:
+def title_parts(sample: int, measures: dict[str, list[str]]) -> dict[str, list[dict]]:
     """{part: rows} with rows {"text", "profile": (type, département) or None}: DETR/DSIL held out / tuned
-    (each asked with the profile and without), Fonds vert (alone); `sample` rows per part, fixed seed."""
+    (each asked with the profile and without), Fonds vert (alone, with `wanted`: the themes its measure names in
+    `measures`, corpus/themes.yaml fonds_vert_measures); `sample` rows per part, fixed seed."""
     dot: dict[str, list[dict]] = {"dotations_held_out": [], "dotations_tuned": []}
     for r in _read("dotations-2018-projets.csv"):
         if r["echelon"] in ECHELONS and r["titre"].strip():
             dot["dotations_tuned" if tune_half(r["departement"]) else "dotations_held_out"].append(
                 {"text": r["titre"].strip(), "profile": (ECHELONS[r["echelon"]], r["departement"])})
-    fv = [{"text": r["nom_du_projet"].strip(), "profile": None}
+    fv = [{"text": r["nom_du_projet"].strip(), "profile": None, "wanted": set(measures.get(r["nom_demarche_ds"].strip(), ()))}
           for r in _read("fonds-vert-2023-projets.csv") if r["nom_du_projet"].strip()]
     rng = random.Random(SEED)
     parts = {k: rng.sample(v, min(sample, len(v))) for k, v in dot.items()}
@@ -50,10 +51,14 @@ def title_parts(sample: int) -> dict[str, list[dict]]:
 
 
 def measure(assistant, rows: list[dict]) -> dict:
-    """Shares of `rows` with a household's aid / a wording-only offer among the referrals, by position."""
+    """Shares of `rows` with a household's aid / a wording-only offer among the referrals, by position; on rows
+    with `wanted` themes (Fonds vert), the wording-only offers shown that carry one (`wording_only_right`) and
+    those that are the only such offer of the first three referrals (`wording_only_only_right`): what hiding
+    them would cost."""
     from assistant.profile import Profile
 
     residents_at, wording_at, offers, residents, wording = Counter(), Counter(), Counter(), [], []
+    right = only_right = 0
     for row in rows:
         profile = Profile(collectivity_type=row["profile"][0], departement_code=row["profile"][1]) if row["profile"] else None
         referrals = assistant.chat(row["text"], None, profile).referrals
@@ -66,10 +71,15 @@ def measure(assistant, rows: list[dict]) -> dict:
                 wording_at[position] += 1
                 offers[ref.offer.id] += 1
                 wording.append((row["text"], position, ref.offer.id))
+                if row.get("wanted") and set(ref.offer.themes) & row["wanted"]:
+                    right += 1
+                    only_right += position <= 3 and not any(set(r.offer.themes) & row["wanted"]
+                                                            for r in referrals[:3] if r is not ref)
     n = max(len(rows), 1)
     return {"n": len(rows),
             "residents_among": round(sum(residents_at.values()) / n, 4), "residents_by_position": dict(sorted(residents_at.items())),
             "wording_only_among": round(sum(wording_at.values()) / n, 4), "wording_only_by_position": dict(sorted(wording_at.items())),
+            "wording_only_right": right, "wording_only_only_right": only_right,
             "offers": dict(offers.most_common()), "residents": residents, "wording_only": wording[:40]}
 
 
@@ -100,7 +110,8 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=SAMPLE)
     args = parser.parse_args()
     assistant, _ = service()
-    out = {part: measure(assistant, rows) for part, rows in title_parts(args.sample).items()}
+    parts = title_parts(args.sample, assistant.themes.fonds_vert_measures)
+    out = {part: measure(assistant, rows) for part, rows in parts.items()}
     out["inhabitants_help_gold"] = inhabitants_help(assistant)
     print(json.dumps(out, indent=1, ensure_ascii=False))
 
