@@ -183,7 +183,7 @@ def _phrase_index(vocabulary: ThemeVocabulary) -> dict[str, list[tuple[tuple[str
         for phrase in vocabulary.themeless_phrases:  # place -1: reads its words, gives no theme
             terms = tuple(match_terms(phrase))
             if terms:
-                index.setdefault(terms[0], []).append((terms, THEMELESS, None))
+                index.setdefault(terms[0], []).append((terms, THEMELESS, nouns.get(terms)))
         if len(_PHRASE_INDEXES) >= 8:  # a process holds one vocabulary (tests a few)
             _PHRASE_INDEXES.clear()
         new_building = frozenset(t for n in vocabulary.new_building_nouns for t in match_terms(n))
@@ -299,15 +299,27 @@ def built(folded: list[str], vocabulary: ThemeVocabulary) -> list[int]:
     return [i for i, w in enumerate(folded) if w not in FOLDED_STOPWORDS and stem(w) in terms] if terms else []
 
 
+# The means of a building's works said after it: « l'éclairage de la mairie par des LED », « … du gymnase en LED ».
+MEANS = frozenset({"par", "en"})
+
+
 def fitted(folded: list[str], found: list[tuple[int, int, int, int, Noun]]) -> bool:
     """Whether a building noun completes a fitting phrase right before it (corpus/themes.yaml `building_fittings`:
     « les luminaires du gymnase », « des LED dans les écoles »), only articles, prepositions and stop words
-    between them: the fittings are the building's (interior lighting), not the theme the phrase names
-    (street lighting)."""
+    between them, or completes a word (not as the place of another: « la rue de la mairie ») and is followed by a
+    fitting said as the means of the works (MEANS: « l'éclairage de la mairie par des LED »): the fittings are the building's (interior lighting), not the
+    theme the phrase names (street lighting)."""
     ordered = sorted(found, key=lambda f: f[2])
+
+    def linked(between: list[str]) -> bool:
+        return all(w in LINKS or w in COMPLEMENT_LINKS or w in FOLDED_STOPWORDS or w in MEANS for w in between)
+
     return any(
         before[4] == "fitting" and after[4] == "building" and completes(folded, after[2])
         and all(w in LINKS or w in COMPLEMENT_LINKS or w in FOLDED_STOPWORDS for w in folded[before[3] + 1 : after[2]])
+        or before[4] == "building" and after[4] == "fitting" and completes(folded, before[2])
+        and not in_place_complement(folded, before[2])  # « les luminaires de la rue de la mairie par des LED »: the street's
+        and set(folded[before[3] + 1 : after[2]]) & MEANS and linked(folded[before[3] + 1 : after[2]])
         for before, after in zip(ordered, ordered[1:]))
 
 
@@ -322,10 +334,15 @@ def _read_themes(text: str, vocabulary: ThemeVocabulary) -> tuple[dict[int, int]
     construction d'une salle des fêtes » is no energy renovation); « la rénovation de l'école » and « la
     rénovation de l'école et de l'éclairage public » keep the school as their object."""
     folded, found = _occurrences(text, vocabulary, themeless=True)
-    # A phrase that names no theme still names the nature of the works (« équipements numériques de l'école »).
-    bare = [(THEMELESS, last) for place, _, _, last, _ in found if place == THEMELESS]
+    # A phrase that names no theme still names the nature of the works (« équipements numériques de l'école »),
+    # unless it names a building (« mairie »: only the place its fittings belong to).
+    bare = [(THEMELESS, last) for place, _, _, last, noun in found if place == THEMELESS and noun != "building"]
+    themeless_buildings = [f for f in found if f[0] == THEMELESS and f[4] == "building"]
     found = [f for f in found if f[0] != THEMELESS]
-    if any(noun == "fitting" for *_, noun in found) and fitted(folded, found):
+    fittings_of = None  # a themeless building's own fittings name the table's fittings_theme (its renovation)
+    if any(noun == "fitting" for *_, noun in found) and fitted(folded, found + themeless_buildings):
+        if themeless_buildings and not fitted(folded, found) and vocabulary.fittings_theme:
+            fittings_of = next((i for i, t in enumerate(vocabulary.themes) if t.id == vocabulary.fittings_theme), None)
         found = [f for f in found if f[4] != "fitting"]  # the building's own fittings: no theme of their own
     # A complement of place runs to the end of its phrase: a phrase inside it is part of the place
     # (« devant la défense extérieure contre l'incendie »: « incendie » too).
@@ -338,7 +355,7 @@ def _read_themes(text: str, vocabulary: ThemeVocabulary) -> tuple[dict[int, int]
         completes(folded, first) and any(nature != place and end < first for nature, end in natures)
         or any(0 < first - i <= BUILT_REACH for i in new))
         or noun == "dwelling" and any(0 < first - i <= BUILT_REACH for i in new)]
-    objects: dict[int, int] = {}
+    objects: dict[int, int] = {} if fittings_of is None else {fittings_of: 1}
     for place, length, first, last, _ in found:
         if length > objects.get(place, 0) and not any(a <= first and last <= b for a, b in spans):
             objects[place] = length

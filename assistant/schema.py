@@ -422,7 +422,8 @@ class ThemeVocabulary(Strict):
         default_factory=list,
         description="Theme phrases that name a building (« école », « salle des fêtes »): completing another word, "
         "they are the place of the works when the message names another theme (profile.read_themes). Each is a "
-        "label or synonym of a theme.",
+        "label or synonym of a theme, or a themeless phrase (« mairie »: a building that names no theme, whose "
+        "fittings are still its own, profile.fitted).",
     )
 
     new_building_nouns: list[str] = Field(
@@ -442,6 +443,11 @@ class ThemeVocabulary(Strict):
         "luminaires du gymnase », « des LED dans les écoles »): then none of them gives its theme and the building "
         "stays the object of the works (profile.read_themes). Each is a label or synonym of a theme.",
     )
+    fittings_theme: str | None = Field(
+        None,
+        description="Theme id of a building's own fittings when the building names no theme (« l'éclairage de la "
+        "mairie par des LED »: the renovation of public buildings; profile.read_themes).",
+    )
     themeless_phrases: list[str] = Field(
         default_factory=list,
         description="Phrases that name no theme and read their own words, so that a shorter theme phrase inside "
@@ -452,9 +458,17 @@ class ThemeVocabulary(Strict):
     @model_validator(mode="after")
     def _place_nouns_are_theme_phrases(self) -> ThemeVocabulary:
         phrases = {tuple(match_terms(p)) for theme in self.themes for p in [theme.label, *theme.synonyms]}
+        themeless = {tuple(match_terms(p)) for p in self.themeless_phrases}
         for noun in [*self.territory_nouns, *self.building_nouns, *self.building_fittings, *self.new_dwellings]:
-            if tuple(match_terms(noun)) not in phrases:
+            # a building may name no theme (« mairie »: the asker as often as the building): a themeless phrase
+            if tuple(match_terms(noun)) not in phrases and not (noun in self.building_nouns and tuple(match_terms(noun)) in themeless):
                 raise ValueError(f"« {noun} » (lieu des travaux) n'est le libellé ni un synonyme d'aucun thème")
+        return self
+
+    @model_validator(mode="after")
+    def _fittings_theme_is_a_theme(self) -> ThemeVocabulary:
+        if self.fittings_theme is not None and self.fittings_theme not in {t.id for t in self.themes}:
+            raise ValueError(f"« {self.fittings_theme} » (fittings_theme) n'est l'identifiant d'aucun thème")
         return self
 
     @model_validator(mode="after")

@@ -59,6 +59,13 @@ KINDS = {
     # France Ruralités Revitalisation tax exemptions of the businesses that settle there (door.after_grants tax_relief).
     "zone_activite": (re.compile(r"zones? d.?activites?|\bzae\b|\bza\b|parcs? d.activites?|zones? artisanales?|zones? industrielles?"),
                       GRANTS),
+    # eclairage_batiment: the lighting inside a public building (LED, luminaires, éclairage of a mairie, a school, a
+    # hall), no street word: the building's renovation (the Fonds vert buildings measure funded 65 of the 78 such
+    # 2023 titles), not street lighting (corpus/themes.yaml building_fittings).
+    "eclairage_batiment": (re.compile(r"^(?!.*(eclairage public|voirie|\brues?\b|candelabre|lanterne|lampadaire|parking|route|avenue"
+                                      r"|\bplace\b|stade|terrain|tennis|exterieur))(?=.*(\bleds?\b|eclairage|luminaires?|relamp))"
+                                      r".*(mairie|eglise|salle|gymnase|ecole|groupe scolaire|batiments?|bibliotheque|mediatheque|locaux)"),
+                           GRANTS | {"etat-fonds-vert-renovation-batiments-publics", "bdt-intracting", "bdt-edurenov"}),
 }
 # Door sets (file -> report key): portes.csv is tuned on (its dev part); portes-tenus.csv never is.
 DOOR_SETS = {"portes.csv": "portes", "portes-tenus.csv": "portes_tenus"}

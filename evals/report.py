@@ -74,6 +74,7 @@ METRIC_LABELS = {
     "dotations.answered_unknown_asker": "Titres DETR/DSIL 2018 sans profil : répondus (pas seulement une question)",
     "kinds.defense_incendie_right_first": "Titres DETR/DSIL 2018 de défense incendie (poteaux, réserves) : DETR ou DSIL en tête",
     "kinds.zone_activite_right_first": "Titres DETR/DSIL 2018 de zones d'activité : DETR ou DSIL en tête",
+    "kinds.eclairage_batiment_right_first": "Titres DETR/DSIL 2018 d'éclairage d'un bâtiment public : dotation ou rénovation des bâtiments en tête",
     "portes.right_body": "Portes (portes.csv) : bon organisme nommé",
     "portes.unrelated_eligible": "Portes (portes.csv) : offre sans rapport marquée éligible",
     "portes.unrelated_shown": "Portes (portes.csv) : offre sans rapport montrée",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.profile import detect_themes, fitted, _occurrences
+from assistant.profile import Profile, detect_themes, fitted, _occurrences
 from evals.place_themes import fonds_vert_rows
 from ingest.corpus import load_themes
 
@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 VOCABULARY = load_themes(ROOT / "corpus")
 EVERY = len(VOCABULARY.themes)
 LIGHTING, BUILDINGS = "eclairage-public", "renovation-batiments-publics"
+STREET_LIGHTING_OFFER = "etat-fonds-vert-eclairage-public"
+# A building noun that is also a themeless phrase (« mairie ») makes its fittings its own and names no theme.
+THEMELESS_BUILDINGS = set(VOCABULARY.building_nouns) & set(VOCABULARY.themeless_phrases)
 
 
 
@@ -36,10 +39,12 @@ def _fitted(title: str) -> bool:
 
 @pytest.mark.parametrize("fitting", VOCABULARY.building_fittings)
 @pytest.mark.parametrize("building", VOCABULARY.building_nouns)
-@pytest.mark.parametrize("template", ["Remplacement des {f} du {b}", "Installation de {f} dans le {b}"])
+# The last two: the fitting after the building, as the means of the works (profile.MEANS: « par », « en »).
+@pytest.mark.parametrize("template", ["Remplacement des {f} du {b}", "Installation de {f} dans le {b}",
+                                      "Remplacement de l'éclairage du {b} par des {f}", "Passage de l'éclairage du {b} en {f}"])
 def test_a_buildings_lighting_is_the_building(fitting, building, template):
     themes = detect_themes(template.format(f=fitting, b=building), VOCABULARY, limit=EVERY)
-    assert LIGHTING not in themes and BUILDINGS in themes
+    assert LIGHTING not in themes and (BUILDINGS in themes or building in THEMELESS_BUILDINGS and not themes), themes
 
 
 @pytest.mark.parametrize("fitting", VOCABULARY.building_fittings)
@@ -59,3 +64,33 @@ def test_the_fonds_vert_titles_the_rule_reads_are_the_buildings_measure():
     for title, measure in read:
         themes = detect_themes(title, VOCABULARY, limit=EVERY)
         assert LIGHTING not in themes and set(MEASURES[measure]) & set(themes), title
+
+
+@pytest.mark.parametrize("sentence", ["Éclairage public de la place de la mairie en LED",
+                                      "Passage en LED de l'éclairage public devant la mairie",
+                                      "Rénovation de la mairie et des LED de la rue",
+                                      "Remplacement des luminaires de la rue de la mairie par des LED"])
+def test_street_lighting_near_a_building_stays_street_lighting(sentence):
+    assert LIGHTING in detect_themes(sentence, VOCABULARY, limit=EVERY), sentence
+
+
+@pytest.mark.parametrize("profile", [Profile(collectivity_type="commune", departement_code="15"), None], ids=["commune", "nobody-known"])
+def test_the_reported_mairie_lighting_is_not_led_by_street_lighting(assistant, profile):
+    """Reported: « Remplacement de l'éclairage de la mairie par des LED » led by the Fonds vert street-lighting
+    measure (« mairie » was no building noun, and the LED came after it)."""
+    referrals = assistant.chat("Remplacement de l'éclairage de la mairie par des LED", None, profile).referrals
+    ids = [r.offer.id for r in referrals]
+    assert referrals and ids[0] != STREET_LIGHTING_OFFER and STREET_LIGHTING_OFFER not in ids, ids
+    assert BUILDINGS in referrals[0].offer.themes or ids[0] in {"etat-detr", "etat-dsil"}, ids
+
+
+@pytest.mark.parametrize("sentence, theme", [
+    ("La mairie voudrait créer une crèche de 12 berceaux", "petite-enfance"),  # the asker, not the building
+    ("La mairie voudrait refaire le site internet de la commune", "numerique-collectivites"),
+    ("Mise en accessibilité de la mairie", "accessibilite-normes-batiments"),
+    ("Rénover la mairie", BUILDINGS),
+])
+def test_the_mairie_names_no_theme_of_its_own(sentence, theme):
+    themes = detect_themes(sentence, VOCABULARY, limit=EVERY)
+    assert themes[:1] == ([theme] if theme else []), themes
+

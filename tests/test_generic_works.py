@@ -23,7 +23,7 @@ CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 VOCABULARY = load_themes(CORPUS)
 EVERY = len(VOCABULARY.themes)
 # Objects of ordinary works, as the DETR/DSIL 2018 titles name them after their head noun.
-OBJECTS = ["de la place du village", "d'un terrain multisport", "des abords de la mairie", "du cimetière communal",
+OBJECTS = ["de la place du village", "d'un terrain multisport", "des abords du cimetière", "du cimetière communal",
            "de la rue principale", "d'un city-stade", "de la salle des fêtes", "des locaux de la mairie"]
 PLANNING = "urbanisme-foncier"
 
