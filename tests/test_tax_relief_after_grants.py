@@ -63,3 +63,14 @@ def test_the_reported_question_is_led_by_the_everyday_door(assistant, profile):
 def test_questions_about_the_exemptions_still_get_them_first(assistant, question):
     ids = [r.offer.id for r in assistant.chat(question, None, COMMUNE).referrals]
     assert ids and ids[0] == FRR, ids
+
+
+def test_the_region_is_named_as_the_economic_development_door_of_zones_d_activite(assistant):
+    """corpus/signposts/porte-region.yaml names the zone d'activité among its needs: of the 71 held-out titles,
+    the Région is named on 8 (1 before)."""
+    pattern, _ = KINDS["zone_activite"]
+    named = 0
+    for row in kind_rows(pattern):
+        profile = Profile(collectivity_type=ECHELONS[row["echelon"]], departement_code=row["departement"])
+        named += "porte-region" in [s.id for s, _ in assistant.chat(row["titre"], None, profile).doors]
+    assert named >= 6
