@@ -29,7 +29,7 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
-from assistant.territory import ARTICLES, GRAMMAR_WORDS, JOINERS, Territories, normalize
+from assistant.territory import ARTICLES, GRAMMAR_WORDS, JOINERS, Territories, _content, normalize
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = {"title": "{} : rénovation du gymnase", "cued": "Commune de {} : rénovation du gymnase"}
@@ -56,17 +56,21 @@ def questions(name: str) -> dict[str, str]:
 
 
 def _kind(territories: Territories, name: str) -> str:
-    """Why a name may be unreadable, from its words (first rule that fits)."""
-    words = normalize(name).split()
-    content = [w for w in words if w not in JOINERS]
-    if len(words) >= 2 and len(content) <= 1 and any(w in JOINERS and w not in ARTICLES for w in words):
-        return "a joining word leaves one word (Saint-Lô, Le Pin…)"
+    """Why a name may be unreadable, from its words (first rule that fits): a joining word dropped (before
+    content_positions kept them at a name's ends), grammar words only, a name of ordinary words (one word or
+    several: territory._is_common), one word (after its article), or something else."""
+    key = normalize(name)
+    words = key.split()
+    if len(words) >= 2 and len([w for w in words if w not in JOINERS]) <= 1 and any(
+            w in JOINERS and w not in ARTICLES for w in words):
+        return "a joining word at an end (Saint-Lô, Lez-Fontaine…)"
+    content = _content(words)
     if content and all(w in GRAMMAR_WORDS for w in content):
-        return "grammar words only (Y, Eu…)"
+        return "grammar words only (Y, Eu, Vers…)"
+    if territories._is_common(key):
+        return "ordinary words (Confort, Pont-de-Vaux…)"
     if len(content) <= 1:
-        return "one word (needs a place cue)"
-    if territories._is_common(normalize(name)):
-        return "ordinary words (noms-communs.txt)"
+        return "one word (Izernore, Le Thou…)"
     return "other"
 
 
