@@ -564,7 +564,9 @@ class Territories:
             best = None
             for n in range(min(12, len(tokens) - j), 0, -1):
                 key = " ".join(norms[j : j + n])
-                if key in self._epci_cores and not any(_breaks(text, tokens, k) for k in range(j, j + n - 1)):
+                # After a prefix, an official name is read whole across its own punctuation: « CC de Vitry,
+                # Champagne et Der », « CC Castillon/Pujols », « CA de l'Albigeois (C2A) ».
+                if key in self._epci_cores:
                     best = _Match("epci", list(self._epci_cores[key]), i, j + n, 3, _span(text, tokens, i, j + n))
                     break
             if best is None and (joined or tokens[j].cap):

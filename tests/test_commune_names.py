@@ -194,3 +194,22 @@ def test_after_an_article_in_lower_case_or_in_capitals_they_name_nothing(territo
     written = (lambda n: n.lower()) if template[0].islower() else (lambda n: n.upper()) if template.isupper() else str
     read = [name for name in names if codes_read(territories, template.format(written(name)))]
     assert read == []
+
+
+# --- EPCI names that hold a comma, a parenthesis or a slash ----------------------------------------------------
+# « CC de Vitry, Champagne et Der », « CC du Cordais et du Causse (4 C) »: after an EPCI prefix, the official name
+# is read whole although a name never spans punctuation elsewhere (60 EPCI).
+
+
+@pytest.mark.parametrize("template", ["{} : rénovation du gymnase", "Rénovation du gymnase - {}"])
+def test_an_epci_name_with_punctuation_is_read_as_written_and_in_capitals(territories, template):
+    epcis = [e for e in territories.epcis.values() if any(ch in e.name for ch in ",()/")]
+    assert len(epcis) >= 50
+    missed = []
+    for epci in epcis:
+        for written in (epci.name, epci.name.upper()):
+            found = territories.resolve(template.format(written))
+            if not (found.epci and found.epci.siren == epci.siren or epci.siren in {e.siren for e in found.epci_candidates}):
+                missed.append(written)
+    assert missed == []
+
