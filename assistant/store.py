@@ -646,15 +646,16 @@ class _Checkpointer:
     SQLite's automatic checkpoint runs inside the COMMIT that crosses its threshold, with the writer
     lock held: that turn waited for the copy and its two fsyncs, and every other worker's turn waited
     behind the lock while the cores idled (2 workers, 16 clients: 14 % of the machine idle, 343
-    requests/s; 0 % and 415/s with the checkpoint out of the way — `python -m evals.load` on a
-    virtio disk). Here, at most once every `period_s` after writes, a PASSIVE checkpoint copies what
-    the log holds while writers go on appending. Writers that never pause would keep the log from
-    being restarted (SQLite restarts it only once it is wholly copied), so when it passes
-    `limit_pages` the checkpointer copies the few frames written meanwhile with the writers held
-    (_WriterLock) — a short stall, since the bulk was copied just before; the next write restarts the
-    log, and journal_size_limit cuts its file back. A failed checkpoint is logged and retried after
-    the next write: the turns are in the log, which SQLite reads and copies later (at the latest
-    when the last connection closes)."""
+    requests/s; 412-414/s and 2-3 % idle with this thread — `python -m evals.load` on a virtio
+    disk). Here, at most once every `period_s` after writes, a PASSIVE checkpoint copies what the log
+    holds while writers go on appending. SQLite restarts its log only when it is wholly copied and
+    no reader still uses it, which writers that never pause beside busy readers prevent (the log
+    grew to 1 GB in 20 s of load). So when the log passes `limit_pages`, the checkpointer runs a
+    RESTART checkpoint with the writers held (_WriterLock): it copies the few frames written since
+    the PASSIVE pass and waits at most RESTART_WAIT_MS for the readers still on the log, a short
+    stall; the next write restarts the log, and journal_size_limit cuts its file back. A failed
+    checkpoint is logged and retried after the next write: the turns are in the log, which SQLite
+    reads and copies later (at the latest when the last connection closes)."""
 
     IDLE_S = 30.0
     RESTART_WAIT_MS = 100  # readers still on the log get this long to finish while the writers are held
