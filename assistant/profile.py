@@ -311,15 +311,15 @@ def fitted(folded: list[str], found: list[tuple[int, int, int, int, Noun]]) -> b
     theme the phrase names (street lighting)."""
     ordered = sorted(found, key=lambda f: f[2])
 
-    def linked(between: list[str]) -> bool:
-        return all(w in LINKS or w in COMPLEMENT_LINKS or w in FOLDED_STOPWORDS or w in MEANS for w in between)
+    def linked(between: list[str], means: frozenset[str] = frozenset()) -> bool:
+        return all(w in LINKS or w in COMPLEMENT_LINKS or w in FOLDED_STOPWORDS or w in means for w in between)
 
     return any(
         before[4] == "fitting" and after[4] == "building" and completes(folded, after[2])
-        and all(w in LINKS or w in COMPLEMENT_LINKS or w in FOLDED_STOPWORDS for w in folded[before[3] + 1 : after[2]])
+        and linked(folded[before[3] + 1 : after[2]])
         or before[4] == "building" and after[4] == "fitting" and completes(folded, before[2])
         and not in_place_complement(folded, before[2])  # « les luminaires de la rue de la mairie par des LED »: the street's
-        and set(folded[before[3] + 1 : after[2]]) & MEANS and linked(folded[before[3] + 1 : after[2]])
+        and set(folded[before[3] + 1 : after[2]]) & MEANS and linked(folded[before[3] + 1 : after[2]], MEANS)
         for before, after in zip(ordered, ordered[1:]))
 
 

@@ -671,7 +671,7 @@ class Territories:
         locative = prev in LOCATIVE
         if j - i == 1 and tokens[i].cap and _acronym(text, tokens[i]) and not whole:
             return []
-        if tokens[j - 1].hyphen or (i > 0 and tokens[i - 1].hyphen) or (i > 1 and tokens[i - 1].glued and tokens[i - 2].hyphen):
+        if tokens[j - 1].hyphen or _continues_a_name(tokens, i):
             return []  # part of a longer hyphenated name: "Clermont" in "Clermont-Ferand", "Eure" in "Saint-André-de-l'Eure"
         if not strong and _names_a_thing(text, tokens, i):
             return []  # « l'église Saint-Martin », « la route de Saint-Martin »: the name of a thing, no place
@@ -987,6 +987,12 @@ def _acronym(text: str, token: _Token) -> bool:
     return 2 <= len(word) <= 5 and word.isupper() and word.isalpha() and any(c.islower() for c in text)
 
 
+def _continues_a_name(tokens: list[_Token], i: int) -> bool:
+    """Whether token i continues a hyphenated name: after a hyphen (« Clermont-Ferrand »), or after an elided
+    word itself after a hyphen (« Eure » in « Saint-André-de-l'Eure »)."""
+    return i > 0 and (tokens[i - 1].hyphen or (i > 1 and tokens[i - 1].glued and tokens[i - 2].hyphen))
+
+
 def _names_a_thing(text: str, tokens: list[_Token], i: int) -> bool:
     """Whether the name starting at token i is the proper name of a building, a way or a site rather than a
     place: in apposition to a NAMED_BUILDINGS or NAMED_WAYS noun (articles only between them, « l'église
@@ -994,7 +1000,7 @@ def _names_a_thing(text: str, tokens: list[_Token], i: int) -> bool:
     word is such a noun written in lower case (« la chapelle Saint-Martin » for La Chapelle-Saint-Martin)
     counts too when the text mixes cases (all in capitals or all in lower case, a case says nothing). Looks
     at a few tokens only (no scan of the communes)."""
-    while i > 0 and (tokens[i - 1].hyphen or (i > 1 and tokens[i - 1].glued and tokens[i - 2].hyphen)):
+    while _continues_a_name(tokens, i):
         i -= 1  # a part of a hyphenated name (« Vigne » in « Saint-Bonnet-de-Vieille-Vigne »): from its start
     k = i
     while k < len(tokens) and tokens[k].norm in ARTICLES:

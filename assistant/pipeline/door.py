@@ -117,7 +117,7 @@ def after_grants(hit: OfferHit, evidence: dict[str, float], model: EverydayModel
     return None
 
 
-def beside_the_question(hit: OfferHit, profile: Profile, works: bool) -> bool:
+def beside_the_question(hit: OfferHit, works: bool) -> bool:
     """A household's aid (beneficiaries residents) the message does not name, sharing no theme with a question
     that is a collectivity's works (`works`: the everyday door is open, or the question carries a theme of the
     general grants' cards): not a referral (module docstring)."""
@@ -205,7 +205,7 @@ def open_door(
     for hit in candidates:
         if hit.offer.id in weak:
             hit.adjustments["weak_evidence"] = WEAK_EVIDENCE
-        if beside_the_question(hit, profile, works):
+        if beside_the_question(hit, works):
             hit.adjustments["for_residents"] = AFTER_GRANTS
             apart.add(hit.offer.id)
         if grants and hit.offer.id not in grants and "named" not in hit.adjustments \
